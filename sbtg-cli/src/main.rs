@@ -1,1 +1,60 @@
-fn main() {}
+//! `sbtg`: infer directed, lag-specific circuits from calcium imaging.
+//!
+//! A thin layer over `sbtg-core`: argument parsing, progress display, exit codes.
+
+mod bench;
+mod infer_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "sbtg",
+    version,
+    about = "Score-Block Time Graphs: directed, lag-specific circuits from calcium imaging"
+)]
+struct Cli {
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Infer a signed, directed, FDR-controlled lag-1 circuit from recordings.
+    Infer(infer_cmd::InferArgs),
+    /// Time the edge tests (GEMM vs per-edge) and a full `infer` on the shipped data.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(t) = cli.threads {
+        if let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()
+        {
+            eprintln!("error: could not set {t} threads: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let result = match cli.command {
+        Command::Infer(a) => infer_cmd::run(a),
+        Command::Bench(a) => bench::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            // Bad input or parameters: 2; anything else: 1.
+            let user = e
+                .downcast_ref::<sbtg_core::Error>()
+                .is_some_and(|e| !matches!(e, sbtg_core::Error::Candle(_)));
+            ExitCode::from(if user { 2 } else { 1 })
+        }
+    }
+}

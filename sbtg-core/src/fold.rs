@@ -64,7 +64,11 @@ pub fn make_folds(w: &Windows, scheme: FoldScheme) -> Result<Vec<Fold>> {
                             train.extend(seg.clone());
                         }
                     }
-                    Fold { train, test, test_segments: segs }
+                    Fold {
+                        train,
+                        test,
+                        test_segments: segs,
+                    }
                 })
                 .collect::<Vec<_>>()
         }
@@ -93,7 +97,11 @@ pub fn make_folds(w: &Windows, scheme: FoldScheme) -> Result<Vec<Fold>> {
                             }
                         }
                     }
-                    Fold { train, test, test_segments: segs }
+                    Fold {
+                        train,
+                        test,
+                        test_segments: segs,
+                    }
                 })
                 .collect()
         }

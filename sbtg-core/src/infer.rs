@@ -38,7 +38,7 @@ impl Default for InferConfig {
             volatility: true,
             fdr: FdrMethod::Bh,
             alpha: 0.1,
-            bandwidth: Bandwidth::Andrews,
+            bandwidth: Bandwidth::NeweyWest,
             seed: 0,
         }
     }
@@ -48,10 +48,13 @@ impl InferConfig {
     pub fn validate(&self) -> Result<()> {
         self.model.validate()?;
         if !(self.alpha > 0.0 && self.alpha < 1.0) {
-            return Err(Error::param("alpha", format!("the FDR level must lie in (0, 1), got {}", self.alpha)));
+            return Err(Error::param(
+                "alpha",
+                format!("the FDR level must lie in (0, 1), got {}", self.alpha),
+            ));
         }
         if let Bandwidth::Fixed(b) = self.bandwidth {
-            if !(b >= 1.0) {
+            if b.is_nan() || b < 1.0 {
                 return Err(Error::param("bandwidth", format!("must be ≥ 1, got {b}")));
             }
         }
@@ -93,7 +96,11 @@ pub enum Progress {
     /// Training is about to start: total number of epochs over all folds.
     Training { folds: usize, total_epochs: usize },
     /// One epoch of one fold finished.
-    Epoch { fold: usize, epoch: usize, loss: f64 },
+    Epoch {
+        fold: usize,
+        epoch: usize,
+        loss: f64,
+    },
     /// A named stage started.
     Stage(&'static str),
 }
@@ -127,7 +134,13 @@ pub struct Inference {
 }
 
 /// Held-out DSM loss with a fixed noise draw.
-fn heldout_loss(model: &crate::score::EnergyModel, z: &Array2<f64>, m: &Array2<f64>, sigma: f64, seed: u64) -> f64 {
+fn heldout_loss(
+    model: &crate::score::EnergyModel,
+    z: &Array2<f64>,
+    m: &Array2<f64>,
+    sigma: f64,
+    seed: u64,
+) -> f64 {
     use rand_distr::{Distribution, StandardNormal};
     let mut rng = crate::rng::stream(seed, 999);
     let eps = Array2::from_shape_fn(z.dim(), |_| {
@@ -140,10 +153,16 @@ fn heldout_loss(model: &crate::score::EnergyModel, z: &Array2<f64>, m: &Array2<f
 }
 
 /// Runs SBTG at lag 1 on a panel.
-pub fn infer(panel: &Panel, cfg: &InferConfig, progress: &(dyn Fn(Progress) + Sync)) -> Result<Inference> {
+pub fn infer(
+    panel: &Panel,
+    cfg: &InferConfig,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Inference> {
     cfg.validate()?;
     let windows = Windows::build(panel, 2)?;
-    let scheme = cfg.folds.unwrap_or_else(|| FoldScheme::default_for(panel.recordings.len()));
+    let scheme = cfg
+        .folds
+        .unwrap_or_else(|| FoldScheme::default_for(panel.recordings.len()));
     let folds = make_folds(&windows, scheme)?;
     let n = windows.n;
     let n_past = n;
@@ -260,12 +279,21 @@ impl Inference {
 
     /// Number of selected rows of each test kind.
     pub fn selected_count(&self, kind: TestKind) -> usize {
-        self.edges.iter().filter(|e| e.test == kind && e.selected).count()
+        self.edges
+            .iter()
+            .filter(|e| e.test == kind && e.selected)
+            .count()
     }
 
     /// Mean DSM training loss of the last epoch over folds.
     pub fn final_loss(&self) -> f64 {
-        let v: Vec<f64> = self.folds.iter().filter_map(|f| f.epoch_loss.last().copied()).collect();
-        ndarray::Array1::from(v).mean_axis(Axis(0)).map_or(f64::NAN, |a| a.into_scalar())
+        let v: Vec<f64> = self
+            .folds
+            .iter()
+            .filter_map(|f| f.epoch_loss.last().copied())
+            .collect();
+        ndarray::Array1::from(v)
+            .mean_axis(Axis(0))
+            .map_or(f64::NAN, |a| a.into_scalar())
     }
 }

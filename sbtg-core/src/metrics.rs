@@ -29,9 +29,59 @@ pub fn auroc(scores: &[f64], labels: &[bool]) -> f64 {
     (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
 }
 
+/// One-sample Kolmogorov–Smirnov test of `p` against Uniform(0, 1): the statistic
+/// `D = sup |F_n(x) − x|` and its asymptotic p-value `Q_KS((√n + 0.12 + 0.11/√n) D)`,
+/// `Q_KS(λ) = 2 Σ_{k≥1} (−1)^{k−1} e^{−2k²λ²}` (Stephens 1970 small-sample adjustment).
+/// NaN values are ignored.
+pub fn ks_uniform(p: &[f64]) -> (f64, f64) {
+    let mut v: Vec<f64> = p.iter().copied().filter(|x| !x.is_nan()).collect();
+    v.sort_by(f64::total_cmp);
+    let n = v.len() as f64;
+    let d = v
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| ((i as f64 + 1.0) / n - x).max(x - i as f64 / n))
+        .fold(0.0f64, f64::max);
+    let sn = n.sqrt();
+    let lambda = (sn + 0.12 + 0.11 / sn) * d;
+    let mut q = 0.0;
+    for k in 1..=100 {
+        let k = k as f64;
+        let term = (-2.0 * k * k * lambda * lambda).exp();
+        q += if k as i64 % 2 == 1 {
+            2.0 * term
+        } else {
+            -2.0 * term
+        };
+        if term < 1e-16 {
+            break;
+        }
+    }
+    (d, q.clamp(0.0, 1.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ks_against_hand_values() {
+        // n = 2 at {0.25, 0.75}: D = 0.25.
+        let (d, _) = ks_uniform(&[0.75, 0.25]);
+        assert!((d - 0.25).abs() < 1e-15);
+        // Q_KS(1.36) ≈ 0.0495 (the classical 5% point); build D so that λ = 1.36.
+        let n = 10_000usize;
+        let dd = 1.36 / ((n as f64).sqrt() + 0.12 + 0.11 / (n as f64).sqrt());
+        let p: Vec<f64> = (0..n)
+            .map(|i| ((i as f64 + 0.5) / n as f64 + dd).min(1.0))
+            .collect();
+        let (d, q) = ks_uniform(&p);
+        assert!((d - dd - 0.5 / n as f64).abs() < 1e-3, "{d}");
+        assert!(q < 0.06 && q > 0.03, "{q}");
+        // Evenly spread values are uniform.
+        let even: Vec<f64> = (0..1000).map(|i| (i as f64 + 0.5) / 1000.0).collect();
+        assert!(ks_uniform(&even).1 > 0.99);
+    }
 
     #[test]
     fn auroc_by_hand_with_ties() {

@@ -10,7 +10,10 @@ use crate::{Error, Result};
 
 /// Writes `bytes` to `path` atomically (temp file in the same folder, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("out");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
@@ -40,8 +43,10 @@ fn fmt(v: f64) -> String {
 pub fn edges_csv(inf: &Inference) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| Error::Data(format!("writing edges.csv: {e}"));
-    w.write_record(["source", "target", "lag", "mu", "effect", "t", "p", "q", "test", "selected"])
-        .map_err(csv_err)?;
+    w.write_record([
+        "source", "target", "lag", "mu", "effect", "t", "p", "q", "test", "selected",
+    ])
+    .map_err(csv_err)?;
     for e in &inf.edges {
         let test = match e.test {
             crate::infer::TestKind::Mean => "mean",
@@ -61,7 +66,8 @@ pub fn edges_csv(inf: &Inference) -> Result<Vec<u8>> {
         ])
         .map_err(csv_err)?;
     }
-    w.into_inner().map_err(|e| Error::Data(format!("writing edges.csv: {e}")))
+    w.into_inner()
+        .map_err(|e| Error::Data(format!("writing edges.csv: {e}")))
 }
 
 /// `loss.csv`: `fold,epoch,loss` (mean DSM training loss per epoch).
@@ -80,7 +86,8 @@ pub fn write_outputs(dir: &Path, inf: &Inference, summary: &serde_json::Value) -
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     write_atomic(&dir.join("edges.csv"), &edges_csv(inf)?)?;
     write_atomic(&dir.join("loss.csv"), &loss_csv(inf))?;
-    let json = serde_json::to_vec_pretty(summary).map_err(|e| Error::Data(format!("summary.json: {e}")))?;
+    let json = serde_json::to_vec_pretty(summary)
+        .map_err(|e| Error::Data(format!("summary.json: {e}")))?;
     write_atomic(&dir.join("summary.json"), &json)?;
     Ok(())
 }

@@ -53,7 +53,8 @@ fn label_map(r: &Recording, keep_uncertain: bool) -> BTreeMap<String, usize> {
     if keep_uncertain {
         for (j, name) in r.neurons.iter().enumerate() {
             if let Some(base) = name.strip_suffix('?') {
-                map.entry(base.trim_end_matches('?').to_string()).or_insert(j);
+                map.entry(base.trim_end_matches('?').to_string())
+                    .or_insert(j);
             }
         }
     }
@@ -68,13 +69,17 @@ impl Panel {
         if recordings.is_empty() {
             return Err(Error::Data("no recordings to analyse".into()));
         }
-        let maps: Vec<_> = recordings.iter().map(|r| label_map(r, cfg.keep_uncertain)).collect();
+        let maps: Vec<_> = recordings
+            .iter()
+            .map(|r| label_map(r, cfg.keep_uncertain))
+            .collect();
         let n_rec = recordings.len();
         let min = cfg.min_recordings.unwrap_or(n_rec / 2 + 1);
         if min == 0 || min > n_rec {
-            return Err(Error::param("min_recordings", format!(
-                "must be between 1 and the number of recordings ({n_rec}), got {min}"
-            )));
+            return Err(Error::param(
+                "min_recordings",
+                format!("must be between 1 and the number of recordings ({n_rec}), got {min}"),
+            ));
         }
         let neurons: Vec<String> = match &cfg.neurons {
             Some(list) => {
@@ -92,7 +97,11 @@ impl Panel {
                         *counts.entry(k).or_default() += 1;
                     }
                 }
-                counts.into_iter().filter(|&(_, c)| c >= min).map(|(k, _)| k.to_string()).collect()
+                counts
+                    .into_iter()
+                    .filter(|&(_, c)| c >= min)
+                    .map(|(k, _)| k.to_string())
+                    .collect()
             }
         };
         if neurons.len() < 2 {
@@ -108,11 +117,14 @@ impl Panel {
             let mut obs = Array2::zeros((t_len, neurons.len()));
             for (k, name) in neurons.iter().enumerate() {
                 let Some(&j) = map.get(name) else { continue };
-                let vals: Vec<f64> = (0..t_len).filter(|&t| r.observed(t, j)).map(|t| r.values[[t, j]]).collect();
+                let vals: Vec<f64> = (0..t_len)
+                    .filter(|&t| r.observed(t, j))
+                    .map(|t| r.values[[t, j]])
+                    .collect();
                 let n = vals.len() as f64;
                 let mean = vals.iter().sum::<f64>() / n;
                 let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-                if !(var > 1e-12 * mean.abs().max(1.0).powi(2)) {
+                if var.is_nan() || var <= 1e-12 * mean.abs().max(1.0).powi(2) {
                     return Err(Error::format(&r.path, format!("column {}", r.neurons[j]), "the trace is constant (zero variance) and cannot be standardised; remove the column or list the other neurons with --neurons"));
                 }
                 let sd = var.sqrt();
@@ -143,14 +155,32 @@ mod tests {
     use ndarray::array;
 
     fn rec(name: &str, neurons: &[&str], v: Array2<f64>) -> Recording {
-        Recording::new(name, neurons.iter().map(|s| s.to_string()).collect(), 0.5, v).unwrap()
+        Recording::new(
+            name,
+            neurons.iter().map(|s| s.to_string()).collect(),
+            0.5,
+            v,
+        )
+        .unwrap()
     }
 
     #[test]
     fn majority_selection_masking_and_zscore() {
-        let a = rec("a", &["AVAL", "AVAR", "ASH?"], array![[1.0, 2.0, 1.0], [3.0, 4.0, 2.0], [5.0, 9.0, 3.0]]);
-        let b = rec("b", &["AVAL", "RIM"], array![[0.0, 1.0], [1.0, 2.0], [2.0, 4.0]]);
-        let c = rec("c", &["AVAL", "AVAR"], array![[1.0, 1.0], [2.0, f64::NAN], [3.0, 2.0]]);
+        let a = rec(
+            "a",
+            &["AVAL", "AVAR", "ASH?"],
+            array![[1.0, 2.0, 1.0], [3.0, 4.0, 2.0], [5.0, 9.0, 3.0]],
+        );
+        let b = rec(
+            "b",
+            &["AVAL", "RIM"],
+            array![[0.0, 1.0], [1.0, 2.0], [2.0, 4.0]],
+        );
+        let c = rec(
+            "c",
+            &["AVAL", "AVAR"],
+            array![[1.0, 1.0], [2.0, f64::NAN], [3.0, 2.0]],
+        );
         let p = Panel::build(&[a, b, c], &PanelConfig::default()).unwrap();
         assert_eq!(p.neurons, ["AVAL", "AVAR"]); // RIM in 1 of 3, ASH? uncertain
         let r0 = &p.recordings[0];
@@ -158,18 +188,38 @@ mod tests {
         assert_eq!(r0.x.column(0).to_vec(), vec![-1.0, 0.0, 1.0]);
         // AVAR missing from b: masked there only.
         assert_eq!(p.recordings[1].observed.column(1).sum(), 0.0);
-        assert_eq!(p.recordings[2].observed.column(1).to_vec(), vec![1.0, 0.0, 1.0]);
+        assert_eq!(
+            p.recordings[2].observed.column(1).to_vec(),
+            vec![1.0, 0.0, 1.0]
+        );
         assert_eq!(p.recordings[2].x[[1, 1]], 0.0);
     }
 
     #[test]
     fn uncertain_labels_can_be_kept_and_constant_neurons_are_refused() {
-        let a = rec("a", &["ASH?", "AVAL"], array![[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]]);
-        let cfg = PanelConfig { keep_uncertain: true, min_recordings: Some(1), ..Default::default() };
+        let a = rec(
+            "a",
+            &["ASH?", "AVAL"],
+            array![[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]],
+        );
+        let cfg = PanelConfig {
+            keep_uncertain: true,
+            min_recordings: Some(1),
+            ..Default::default()
+        };
         let p = Panel::build(std::slice::from_ref(&a), &cfg).unwrap();
         assert_eq!(p.neurons, ["ASH", "AVAL"]);
-        let k = rec("k", &["AVAL", "RIM"], array![[1.0, 2.0], [3.0, 2.0], [5.0, 2.0]]);
-        let err = Panel::build(&[k], &PanelConfig::default()).unwrap_err().to_string();
-        assert!(err.contains("column RIM") && err.contains("constant"), "{err}");
+        let k = rec(
+            "k",
+            &["AVAL", "RIM"],
+            array![[1.0, 2.0], [3.0, 2.0], [5.0, 2.0]],
+        );
+        let err = Panel::build(&[k], &PanelConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("column RIM") && err.contains("constant"),
+            "{err}"
+        );
     }
 }

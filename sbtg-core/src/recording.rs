@@ -29,7 +29,12 @@ pub struct Recording {
 
 impl Recording {
     /// Builds a recording, checking shapes, names and values.
-    pub fn new(name: impl Into<String>, neurons: Vec<String>, dt: f64, values: Array2<f64>) -> Result<Self> {
+    pub fn new(
+        name: impl Into<String>,
+        neurons: Vec<String>,
+        dt: f64,
+        values: Array2<f64>,
+    ) -> Result<Self> {
         let name = name.into();
         let r = Recording {
             path: PathBuf::from(&name),
@@ -45,31 +50,51 @@ impl Recording {
     fn check(&self) -> Result<()> {
         let path = &self.path;
         if self.values.ncols() != self.neurons.len() {
-            return Err(Error::format(path, "columns", format!(
-                "{} neuron names for {} columns of values",
-                self.neurons.len(),
-                self.values.ncols()
-            )));
+            return Err(Error::format(
+                path,
+                "columns",
+                format!(
+                    "{} neuron names for {} columns of values",
+                    self.neurons.len(),
+                    self.values.ncols()
+                ),
+            ));
         }
         if !(self.dt.is_finite() && self.dt > 0.0) {
-            return Err(Error::format(path, "sampling interval", format!(
-                "must be a positive number of seconds, got {}; check the time column",
-                self.dt
-            )));
+            return Err(Error::format(
+                path,
+                "sampling interval",
+                format!(
+                    "must be a positive number of seconds, got {}; check the time column",
+                    self.dt
+                ),
+            ));
         }
         let mut seen = HashSet::new();
         for n in &self.neurons {
             if n.trim().is_empty() {
-                return Err(Error::format(path, "header", "a neuron column has an empty name; name every column"));
+                return Err(Error::format(
+                    path,
+                    "header",
+                    "a neuron column has an empty name; name every column",
+                ));
             }
             if !seen.insert(n.as_str()) {
-                return Err(Error::format(path, format!("column {n}"), "duplicate neuron name; keep one column per neuron"));
+                return Err(Error::format(
+                    path,
+                    format!("column {n}"),
+                    "duplicate neuron name; keep one column per neuron",
+                ));
             }
         }
         if let Some(((t, j), v)) = self.values.indexed_iter().find(|(_, v)| v.is_infinite()) {
-            return Err(Error::format(path, format!("column {}", self.neurons[j]), format!(
+            return Err(Error::format(
+                path,
+                format!("column {}", self.neurons[j]),
+                format!(
                 "value {v} at frame {t}; replace infinities with nan (missing) or fix the export"
-            )));
+            ),
+            ));
         }
         Ok(())
     }
@@ -93,7 +118,11 @@ pub fn read_wide_csv(path: &Path) -> Result<Recording> {
         .map_err(|e| csv_error(path, e))?;
     let header = rdr.headers().map_err(|e| csv_error(path, e))?.clone();
     if header.is_empty() || (header.len() == 1 && header[0].trim().is_empty()) {
-        return Err(Error::format(path, "header", "the file is empty; expected `time_s,<neuron>,<neuron>,…`"));
+        return Err(Error::format(
+            path,
+            "header",
+            "the file is empty; expected `time_s,<neuron>,<neuron>,…`",
+        ));
     }
     let time_col = header[0].trim().to_ascii_lowercase();
     if !matches!(time_col.as_str(), "time_s" | "time" | "t") {
@@ -102,9 +131,17 @@ pub fn read_wide_csv(path: &Path) -> Result<Recording> {
             &header[0]
         )));
     }
-    let neurons: Vec<String> = header.iter().skip(1).map(|s| s.trim().to_string()).collect();
+    let neurons: Vec<String> = header
+        .iter()
+        .skip(1)
+        .map(|s| s.trim().to_string())
+        .collect();
     if neurons.is_empty() {
-        return Err(Error::format(path, "header", "no neuron columns after the time column"));
+        return Err(Error::format(
+            path,
+            "header",
+            "no neuron columns after the time column",
+        ));
     }
     let mut times = Vec::new();
     let mut data = Vec::new();
@@ -112,15 +149,22 @@ pub fn read_wide_csv(path: &Path) -> Result<Recording> {
         let rec = rec.map_err(|e| csv_error(path, e))?;
         let line = row + 2;
         if rec.len() != header.len() {
-            return Err(Error::format(path, format!("line {line}"), format!(
+            return Err(Error::format(
+                path,
+                format!("line {line}"),
+                format!(
                 "{} cells where the header has {}; every row needs a time and one value per neuron",
                 rec.len(),
                 header.len()
-            )));
+            ),
+            ));
         }
         for (c, cell) in rec.iter().enumerate() {
             let cell = cell.trim();
-            let v = if cell.is_empty() || cell.eq_ignore_ascii_case("nan") || cell.eq_ignore_ascii_case("na") {
+            let v = if cell.is_empty()
+                || cell.eq_ignore_ascii_case("nan")
+                || cell.eq_ignore_ascii_case("na")
+            {
                 f64::NAN
             } else {
                 cell.parse::<f64>().map_err(|_| {
@@ -131,7 +175,11 @@ pub fn read_wide_csv(path: &Path) -> Result<Recording> {
             };
             if c == 0 {
                 if !v.is_finite() {
-                    return Err(Error::format(path, format!("line {line}, column {}", &header[0]), "every row needs a finite time"));
+                    return Err(Error::format(
+                        path,
+                        format!("line {line}, column {}", &header[0]),
+                        "every row needs a finite time",
+                    ));
                 }
                 times.push(v);
             } else {
@@ -140,14 +188,22 @@ pub fn read_wide_csv(path: &Path) -> Result<Recording> {
         }
     }
     if times.len() < 2 {
-        return Err(Error::format(path, "rows", format!(
-            "{} data rows; a recording needs at least two time points",
-            times.len()
-        )));
+        return Err(Error::format(
+            path,
+            "rows",
+            format!(
+                "{} data rows; a recording needs at least two time points",
+                times.len()
+            ),
+        ));
     }
     let diffs: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    if let Some(k) = diffs.iter().position(|d| !(*d > 0.0)) {
-        return Err(Error::format(path, format!("line {}, column {}", k + 3, &header[0]), "times must increase strictly"));
+    if let Some(k) = diffs.iter().position(|d| d.is_nan() || *d <= 0.0) {
+        return Err(Error::format(
+            path,
+            format!("line {}, column {}", k + 3, &header[0]),
+            "times must increase strictly",
+        ));
     }
     let mut sorted = diffs.clone();
     sorted.sort_by(f64::total_cmp);
@@ -156,7 +212,11 @@ pub fn read_wide_csv(path: &Path) -> Result<Recording> {
     let name = path
         .file_name()
         .and_then(|s| s.to_str())
-        .map(|s| s.trim_end_matches(".csv").trim_end_matches(".traces").to_string())
+        .map(|s| {
+            s.trim_end_matches(".csv")
+                .trim_end_matches(".traces")
+                .to_string()
+        })
         .unwrap_or_default();
     let rec = Recording {
         name,
@@ -216,7 +276,10 @@ mod tests {
 
     #[test]
     fn reads_values_missing_samples_and_dt() {
-        let p = write("a.traces.csv", "time_s,AVAL,AVAR\n0.0,1.5,nan\n0.5,2.0,3\n1.0,,4\n");
+        let p = write(
+            "a.traces.csv",
+            "time_s,AVAL,AVAR\n0.0,1.5,nan\n0.5,2.0,3\n1.0,,4\n",
+        );
         let r = read_wide_csv(&p).unwrap();
         assert_eq!(r.name, "a");
         assert_eq!(r.neurons, ["AVAL", "AVAR"]);
@@ -230,8 +293,16 @@ mod tests {
         let cases = [
             ("empty.csv", "", "empty"),
             ("hdr.csv", "time_s,AVAL\n", "at least two time points"),
-            ("num.csv", "time_s,AVAL\n0,1\n1,abc\n", "line 3, column AVAL"),
-            ("dup.csv", "time_s,AVAL,AVAL\n0,1,2\n1,1,2\n", "duplicate neuron name"),
+            (
+                "num.csv",
+                "time_s,AVAL\n0,1\n1,abc\n",
+                "line 3, column AVAL",
+            ),
+            (
+                "dup.csv",
+                "time_s,AVAL,AVAL\n0,1,2\n1,1,2\n",
+                "duplicate neuron name",
+            ),
             ("inf.csv", "time_s,AVAL\n0,1\n1,inf\n", "infinities"),
             ("time.csv", "time_s,AVAL\n0,1\n0,2\n", "increase strictly"),
             ("first.csv", "AVAL,AVAR\n0,1\n1,2\n", "time_s"),

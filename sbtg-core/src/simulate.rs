@@ -22,7 +22,9 @@ pub struct Simulation {
 impl Simulation {
     /// Off-diagonal support of the truth: the edges a method should find.
     pub fn support(&self) -> Array2<bool> {
-        Array2::from_shape_fn(self.coupling.dim(), |(j, i)| i != j && self.coupling[[j, i]] != 0.0)
+        Array2::from_shape_fn(self.coupling.dim(), |(j, i)| {
+            i != j && self.coupling[[j, i]] != 0.0
+        })
     }
 }
 
@@ -109,7 +111,10 @@ fn run(spec: &NetworkSpec, step: impl Fn(&Array1<f64>) -> Array1<f64>) -> Result
 pub fn var1(spec: &NetworkSpec) -> Result<Simulation> {
     let a = random_coupling(spec, &mut stream(spec.seed, 1));
     let recordings = run(spec, |x| a.dot(x))?;
-    Ok(Simulation { recordings, coupling: a })
+    Ok(Simulation {
+        recordings,
+        coupling: a,
+    })
 }
 
 /// Nonlinear network `x_{t+1} = tanh(A x_t) + ε`; Jacobian `diag(1 − tanh²(A x)) A`,
@@ -117,13 +122,23 @@ pub fn var1(spec: &NetworkSpec) -> Result<Simulation> {
 pub fn tanh_network(spec: &NetworkSpec) -> Result<Simulation> {
     let a = random_coupling(spec, &mut stream(spec.seed, 1));
     let recordings = run(spec, |x| a.dot(x).mapv(f64::tanh))?;
-    Ok(Simulation { recordings, coupling: a })
+    Ok(Simulation {
+        recordings,
+        coupling: a,
+    })
 }
 
 /// The null model: independent slow AR(1) latents `u_{t+1} = φ u_t + η` (unit stationary
 /// variance) observed with independent measurement noise of standard deviation
 /// `measurement_sd`, as calcium traces look. No edges.
-pub fn null_ar1(neurons: usize, frames: usize, recordings: usize, phi: f64, measurement_sd: f64, seed: u64) -> Result<Simulation> {
+pub fn null_ar1(
+    neurons: usize,
+    frames: usize,
+    recordings: usize,
+    phi: f64,
+    measurement_sd: f64,
+    seed: u64,
+) -> Result<Simulation> {
     let innov = (1.0 - phi * phi).sqrt();
     let recs = (0..recordings)
         .map(|r| {
@@ -151,9 +166,19 @@ mod tests {
 
     #[test]
     fn var1_is_reproducible_and_has_the_declared_orientation() {
-        let spec = NetworkSpec { neurons: 3, density: 0.0, frames: 20000, recordings: 1, seed: 4, ..Default::default() };
+        let spec = NetworkSpec {
+            neurons: 3,
+            density: 0.0,
+            frames: 20000,
+            recordings: 1,
+            seed: 4,
+            ..Default::default()
+        };
         let mut sim = var1(&spec).unwrap();
-        assert_eq!(sim.recordings[0].values, var1(&spec).unwrap().recordings[0].values);
+        assert_eq!(
+            sim.recordings[0].values,
+            var1(&spec).unwrap().recordings[0].values
+        );
         // Put one edge 0 → 2 (target 2, source 0) and check the lagged regression slope.
         let mut a = sim.coupling.clone();
         a[[2, 0]] = 0.6;
@@ -175,7 +200,11 @@ mod tests {
         let x = sim.recordings[0].values.column(0).to_owned();
         let m = x.mean().unwrap();
         let c0: f64 = x.iter().map(|v| (v - m).powi(2)).sum();
-        let c1: f64 = x.iter().zip(x.iter().skip(1)).map(|(a, b)| (a - m) * (b - m)).sum();
+        let c1: f64 = x
+            .iter()
+            .zip(x.iter().skip(1))
+            .map(|(a, b)| (a - m) * (b - m))
+            .sum();
         assert!((c1 / c0 - 0.95).abs() < 0.02, "{}", c1 / c0);
         assert!(!sim.support().iter().any(|&b| b));
     }

@@ -56,8 +56,10 @@ impl Windows {
             let count = r.x.nrows() + 1 - blocks;
             for t in 0..count {
                 for k in 0..blocks {
-                    z.slice_mut(s![row + t, k * n..(k + 1) * n]).assign(&r.x.row(t + k));
-                    mask.slice_mut(s![row + t, k * n..(k + 1) * n]).assign(&r.observed.row(t + k));
+                    z.slice_mut(s![row + t, k * n..(k + 1) * n])
+                        .assign(&r.x.row(t + k));
+                    mask.slice_mut(s![row + t, k * n..(k + 1) * n])
+                        .assign(&r.observed.row(t + k));
                 }
                 recording.push(ri);
                 start.push(t);
@@ -110,10 +112,17 @@ impl Standardiser {
     }
 
     /// `(z − mean)/sd` on observed entries, 0 elsewhere, for the rows `rows`.
-    pub fn apply(&self, z: ArrayView2<f64>, mask: ArrayView2<f64>, rows: &[usize]) -> (Array2<f64>, Array2<f64>) {
+    pub fn apply(
+        &self,
+        z: ArrayView2<f64>,
+        mask: ArrayView2<f64>,
+        rows: &[usize],
+    ) -> (Array2<f64>, Array2<f64>) {
         let zs = z.select(Axis(0), rows);
         let ms = mask.select(Axis(0), rows);
-        let out = (&zs - &self.mean.view().insert_axis(Axis(0))) / &self.sd.view().insert_axis(Axis(0)) * &ms;
+        let out = (&zs - &self.mean.view().insert_axis(Axis(0)))
+            / self.sd.view().insert_axis(Axis(0))
+            * &ms;
         (out, ms)
     }
 }
@@ -144,7 +153,10 @@ mod tests {
         assert_eq!(w.z.row(1).to_vec(), vec![1., 11., 2., 12.]);
         assert_eq!(w.z.row(2).to_vec(), vec![100., 110., 101., 111.]);
         assert_eq!(w.segments, vec![0..2, 2..3]);
-        assert!(Windows::build(&panel, 3).unwrap_err().to_string().contains("recording r1"));
+        assert!(Windows::build(&panel, 3)
+            .unwrap_err()
+            .to_string()
+            .contains("recording r1"));
     }
 
     #[test]

@@ -1,1 +1,61 @@
-//! End-to-end tests live in `tests/`.
+//! Helpers shared by the end-to-end tests in `tests/tests/`.
+
+use ndarray::Array2;
+use sbtg_core::infer::{Inference, TestKind};
+use sbtg_core::metrics::auroc;
+
+/// Off-diagonal `[target, source]` pairs of the inferred effect matrix against a truth.
+pub struct Recovery {
+    pub auroc: f64,
+    /// Fraction of true edges whose `effect` has the sign of the true coupling.
+    pub sign_agreement: f64,
+    /// Selected mean-test edges that are true / not true.
+    pub true_selected: usize,
+    pub false_selected: usize,
+}
+
+/// Scores `|effect|` of the mean test against the support of `truth` (`[target, source]`).
+pub fn recovery(inf: &Inference, truth: &Array2<f64>) -> Recovery {
+    let n = inf.neurons.len();
+    let eff = inf.effect_matrix();
+    let (mut s, mut l) = (Vec::new(), Vec::new());
+    let (mut agree, mut total) = (0usize, 0usize);
+    for j in 0..n {
+        for i in 0..n {
+            if i == j {
+                continue;
+            }
+            let edge = truth[[j, i]] != 0.0;
+            s.push(eff[[j, i]].abs());
+            l.push(edge);
+            if edge {
+                total += 1;
+                agree += usize::from(eff[[j, i]].signum() == truth[[j, i]].signum());
+            }
+        }
+    }
+    let index = |name: &str| {
+        inf.neurons
+            .iter()
+            .position(|x| x == name)
+            .expect("known neuron")
+    };
+    let (mut ts, mut fs) = (0, 0);
+    for e in inf
+        .edges
+        .iter()
+        .filter(|e| e.test == TestKind::Mean && e.selected)
+    {
+        if truth[[index(&e.target), index(&e.source)]] != 0.0 {
+            ts += 1;
+        } else {
+            fs += 1;
+        }
+    }
+    Recovery {
+        auroc: auroc(&s, &l),
+        sign_agreement: agree as f64 / total.max(1) as f64,
+        true_selected: ts,
+        false_selected: fs,
+    }
+}

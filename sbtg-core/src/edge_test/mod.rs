@@ -118,25 +118,36 @@ mod tests {
     fn random_folds(seed: u64) -> Vec<ProductSeries> {
         let mut rng = stream(seed, 0);
         let (nt, ns) = (5, 4);
-        [(37, vec![0..20, 20..37]), (25, vec![0..25])]
-            .into_iter()
-            .map(|(t_len, segs)| {
-                let mut g = |r, c| Array2::from_shape_fn((r, c), |_| rng.random_range(-1.0..1.0));
-                let mut ar = g(t_len, nt);
-                for t in 1..t_len {
-                    for j in 0..nt {
-                        ar[[t, j]] += 0.8 * ar[[t - 1, j]];
-                    }
+        [
+            (37, vec![0..20, 20..37]),
+            (25, std::iter::once(0..25).collect()),
+        ]
+        .into_iter()
+        .map(|(t_len, segs)| {
+            let mut g = |r, c| Array2::from_shape_fn((r, c), |_| rng.random_range(-1.0..1.0));
+            let mut ar = g(t_len, nt);
+            for t in 1..t_len {
+                for j in 0..nt {
+                    ar[[t, j]] += 0.8 * ar[[t - 1, j]];
                 }
-                let terms = vec![
-                    ProductTerm { weight: None, target: ar, source: g(t_len, ns) + 0.3 },
-                    ProductTerm { weight: Some(g(nt, ns)), target: g(t_len, nt), source: g(t_len, ns) },
-                ];
-                let tm = Array2::from_shape_fn((t_len, nt), |_| f64::from(rng.random::<f64>() > 0.1));
-                let sm = Array2::from_shape_fn((t_len, ns), |_| f64::from(rng.random::<f64>() > 0.1));
-                ProductSeries::new(terms, tm, sm, segs)
-            })
-            .collect()
+            }
+            let terms = vec![
+                ProductTerm {
+                    weight: None,
+                    target: ar,
+                    source: g(t_len, ns) + 0.3,
+                },
+                ProductTerm {
+                    weight: Some(g(nt, ns)),
+                    target: g(t_len, nt),
+                    source: g(t_len, ns),
+                },
+            ];
+            let tm = Array2::from_shape_fn((t_len, nt), |_| f64::from(rng.random::<f64>() > 0.1));
+            let sm = Array2::from_shape_fn((t_len, ns), |_| f64::from(rng.random::<f64>() > 0.1));
+            ProductSeries::new(terms, tm, sm, segs)
+        })
+        .collect()
     }
 
     #[test]
@@ -154,7 +165,10 @@ mod tests {
                 ("p", &fast.p, &slow.p),
             ] {
                 for (x, y) in a.iter().zip(b.iter()) {
-                    assert!((x - y).abs() <= 1e-9 * y.abs().max(1e-12), "{name}: {x} vs {y}");
+                    assert!(
+                        (x - y).abs() <= 1e-9 * y.abs().max(1e-12),
+                        "{name}: {x} vs {y}"
+                    );
                 }
             }
         }
@@ -172,7 +186,7 @@ mod tests {
             }],
             Array2::ones((4, 1)),
             Array2::ones((4, 1)),
-            vec![0..4],
+            std::iter::once(0..4).collect(),
         );
         let r = hac_test(&[s], Bandwidth::Fixed(1.0));
         // mean 3.5, sample variance (6.25+2.25+.25+12.25)/3 = 7, t = 3.5/√(7/4)

@@ -67,7 +67,7 @@ pub fn hac_test_per_edge(folds: &[ProductSeries], b: f64) -> HacResult {
             }
             o /= n - 1.0;
             let floor = (gamma[0] / (n - 1.0) * 1e-8).max(1e-300);
-            if !(o > floor) {
+            if o.is_nan() || o <= floor {
                 o = floor;
                 floored[[j, i]] = true;
             }

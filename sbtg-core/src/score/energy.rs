@@ -240,7 +240,11 @@ impl EnergyModel {
     /// - linear: `H = W[:, source]` (one term, constant in t);
     /// - feature-bilinear: `H_t = J_ψ(x_F)ᵀ W J_φ(x_P)` = `Σ_b (J_ψᵀ W)_{·b} ⊗ (J_φ)_{b·}`;
     /// - regime-gated: `H_t = Σ_k α_k W_k + Σ_k (W_k x_P) ⊗ ∇α_k(x_P)`.
-    pub fn mixed_hessian_terms(&self, z: ArrayView2<f64>, source: Range<usize>) -> Vec<ProductTerm> {
+    pub fn mixed_hessian_terms(
+        &self,
+        z: ArrayView2<f64>,
+        source: Range<usize>,
+    ) -> Vec<ProductTerm> {
         let (xp, xf) = self.split(z);
         let nt = z.nrows();
         let ns = source.len();
@@ -340,7 +344,10 @@ mod tests {
         let mut rng = stream(seed, 1);
         let mut m = EnergyModel::init(4, 3, coupling, 6, 2, &mut rng);
         let mut fill = |a: &mut Array2<f64>| {
-            a.mapv_inplace(|_| { let e: f64 = StandardNormal.sample(&mut rng); 0.5 * e });
+            a.mapv_inplace(|_| {
+                let e: f64 = StandardNormal.sample(&mut rng);
+                0.5 * e
+            });
         };
         match &mut m.coupling {
             CouplingParams::Linear { w } | CouplingParams::FeatureBilinear { w, .. } => fill(w),

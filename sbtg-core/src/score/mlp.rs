@@ -82,7 +82,9 @@ impl Mlp {
             weights.push(Array2::from_shape_fn((out, inp), |_| {
                 rng.random_range(-bound..bound)
             }));
-            biases.push(Array1::from_shape_fn(out, |_| rng.random_range(-bound..bound)));
+            biases.push(Array1::from_shape_fn(out, |_| {
+                rng.random_range(-bound..bound)
+            }));
         }
         Mlp { weights, biases }
     }
@@ -217,10 +219,7 @@ pub(crate) fn tensor_from_view(a: ArrayView2<f64>, device: &Device) -> Result<Te
 
 pub(crate) fn array2_from_tensor(t: &Tensor) -> Result<Array2<f64>> {
     let (r, c) = t.dims2()?;
-    let v: Vec<f64> = t
-        .to_dtype(DType::F64)?
-        .flatten_all()?
-        .to_vec1::<f64>()?;
+    let v: Vec<f64> = t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
     Ok(Array2::from_shape_vec((r, c), v).expect("shape checked by candle"))
 }
 

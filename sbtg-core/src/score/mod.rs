@@ -49,7 +49,10 @@ impl ScoreModelConfig {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(Error::param(name, format!("must be a positive number, got {v}")))
+                Err(Error::param(
+                    name,
+                    format!("must be a positive number, got {v}"),
+                ))
             }
         };
         pos("sigma", self.sigma)?;
@@ -68,9 +71,10 @@ impl ScoreModelConfig {
             }
         }
         match self.coupling {
-            Coupling::FeatureBilinear { rank: 0 } => {
-                Err(Error::param("rank", "feature-bilinear rank must be at least 1"))
-            }
+            Coupling::FeatureBilinear { rank: 0 } => Err(Error::param(
+                "rank",
+                "feature-bilinear rank must be at least 1",
+            )),
             Coupling::RegimeGated { regimes } if regimes < 2 => Err(Error::param(
                 "regimes",
                 "the regime-gated coupling needs at least 2 regimes",

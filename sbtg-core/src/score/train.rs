@@ -260,12 +260,17 @@ pub fn train(
             // loss's variance at small σ, cancels between them.
             let noisy = ndarray::concatenate(
                 Axis(0),
-                &[(&zb + &(&eps * sigma)).view(), (&zb - &(&eps * sigma)).view()],
+                &[
+                    (&zb + &(&eps * sigma)).view(),
+                    (&zb - &(&eps * sigma)).view(),
+                ],
             )
             .expect("same widths");
-            let targets = ndarray::concatenate(Axis(0), &[(&eps / sigma).view(), (-&eps / sigma).view()])
-                .expect("same widths");
-            let masks = ndarray::concatenate(Axis(0), &[mb.view(), mb.view()]).expect("same widths");
+            let targets =
+                ndarray::concatenate(Axis(0), &[(&eps / sigma).view(), (-&eps / sigma).view()])
+                    .expect("same widths");
+            let masks =
+                ndarray::concatenate(Axis(0), &[mb.view(), mb.view()]).expect("same widths");
             let y_t = tensor_from_view(noisy.view(), &dev)?;
             let target = tensor_from_view(targets.view(), &dev)?;
             let m_t = tensor_from_view(masks.view(), &dev)?;
@@ -336,8 +341,9 @@ mod tests {
             let t = TrainableEnergy::new(&m, &dev).unwrap();
             let m32 = t.frozen(3).unwrap();
             let z = Array2::from_shape_fn((5, 7), |(a, b)| ((a * 7 + b) as f64 * 0.37).cos());
-            let s = array2_from_tensor(&t.score(&tensor_from_view(z.view(), &dev).unwrap()).unwrap())
-                .unwrap();
+            let s =
+                array2_from_tensor(&t.score(&tensor_from_view(z.view(), &dev).unwrap()).unwrap())
+                    .unwrap();
             let s64 = m32.score(z.view());
             for (a, b) in s.iter().zip(s64.iter()) {
                 assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{c:?}: {a} vs {b}");
@@ -372,7 +378,10 @@ mod tests {
                 let g = grads.get(v.as_tensor());
                 assert!(g.is_some(), "{c:?}: parameter {k} has no gradient");
                 let g = g.unwrap().abs().unwrap().sum_all().unwrap();
-                assert!(g.to_scalar::<f32>().unwrap() > 0.0, "{c:?}: parameter {k} gradient is 0");
+                assert!(
+                    g.to_scalar::<f32>().unwrap() > 0.0,
+                    "{c:?}: parameter {k} gradient is 0"
+                );
             }
         }
     }

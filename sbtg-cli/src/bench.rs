@@ -1,0 +1,120 @@
+//! `sbtg bench`: timings measured in one run on this machine, printed with their ratios.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+use ndarray::Array2;
+use rand::Rng;
+use sbtg_core::edge_test::reference::hac_test_per_edge;
+use sbtg_core::edge_test::{hac_test, Bandwidth, EdgeStatistic, HeldOutScores, ProductTerm};
+use sbtg_core::infer::InferConfig;
+use sbtg_core::panel::{Panel, PanelConfig};
+use sbtg_core::recording::load_recordings;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Neurons in the edge-test benchmark.
+    #[arg(long, default_value_t = 100)]
+    neurons: usize,
+    /// Held-out windows in the edge-test benchmark.
+    #[arg(long, default_value_t = 5000)]
+    windows: usize,
+    /// Recordings for the full `infer` timing.
+    #[arg(long, default_value = "datasets/dag2023")]
+    data: PathBuf,
+    /// Training epochs for the full `infer` timing.
+    #[arg(long, default_value_t = 100)]
+    epochs: usize,
+    /// A quick run (20 neurons, 1000 windows, 5 epochs) that checks the benchmark works.
+    #[arg(long)]
+    quick: bool,
+}
+
+/// Held-out scores with the structure of a linear-coupling fit: AR(1)-correlated scores
+/// in 5 segments (recordings) and a constant mixed Hessian.
+fn synthetic_scores(n: usize, t_len: usize) -> HeldOutScores {
+    let mut rng = sbtg_core::rng::stream(7, 0);
+    let mut scores = Array2::<f64>::zeros((t_len, 2 * n));
+    for t in 0..t_len {
+        for c in 0..2 * n {
+            let e: f64 = rng.random_range(-1.7..1.7);
+            scores[[t, c]] = if t > 0 {
+                0.5 * scores[[t - 1, c]] + e
+            } else {
+                e
+            };
+        }
+    }
+    let w = Array2::from_shape_fn((n, n), |_| rng.random_range(-0.1..0.1));
+    let seg = t_len / 5;
+    HeldOutScores {
+        scores,
+        mask: Array2::ones((t_len, 2 * n)),
+        hessian: vec![ProductTerm {
+            weight: Some(w),
+            target: Array2::ones((t_len, n)),
+            source: Array2::ones((t_len, n)),
+        }],
+        segments: (0..5)
+            .map(|k| k * seg..if k == 4 { t_len } else { (k + 1) * seg })
+            .collect(),
+        source: 0..n,
+        future: n..2 * n,
+    }
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let (n, t_len, epochs) = if args.quick {
+        (20, 1000, 5)
+    } else {
+        (args.neurons, args.windows, args.epochs)
+    };
+    println!("sbtg bench ({} threads)", rayon::current_num_threads());
+    let held = synthetic_scores(n, t_len);
+    let series = [held.mean_series(EdgeStatistic::Orthogonal)];
+    let t0 = Instant::now();
+    let fast = hac_test(&series, Bandwidth::NeweyWest);
+    let gemm = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let slow = hac_test_per_edge(&series, fast.bandwidth);
+    let loop_s = t1.elapsed().as_secs_f64();
+    let max_rel = fast
+        .t
+        .iter()
+        .zip(slow.t.iter())
+        .map(|(a, b)| (a - b).abs() / b.abs().max(1e-300))
+        .fold(0.0f64, f64::max);
+    println!(
+        "edge tests, n = {n} neurons, N = {t_len} windows, bandwidth {:.2}:",
+        fast.bandwidth
+    );
+    println!("  GEMM path       {gemm:>9.3} s");
+    println!("  per-edge loop   {loop_s:>9.3} s");
+    println!(
+        "  ratio           {:>9.1}x   (max relative difference of t: {max_rel:.1e})",
+        loop_s / gemm
+    );
+
+    let recs = load_recordings(&args.data)?;
+    let panel = Panel::build(&recs, &PanelConfig::default())?;
+    let mut cfg = InferConfig::default();
+    cfg.model.epochs = epochs;
+    let t2 = Instant::now();
+    let inf = crate::infer_cmd::run_inference(&recs, &panel, &cfg, true)?;
+    let total = t2.elapsed().as_secs_f64();
+    println!(
+        "sbtg infer on {} ({} recordings, {} neurons, {} windows, {} epochs, {} folds):",
+        args.data.display(),
+        recs.len(),
+        panel.neurons.len(),
+        inf.windows,
+        epochs,
+        inf.folds.len()
+    );
+    println!("  training        {:>9.3} s", inf.train_seconds);
+    println!("  edge tests      {:>9.3} s", inf.test_seconds);
+    println!("  total           {total:>9.3} s");
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! `sbtg infer`.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use sbtg_core::edge_test::{Bandwidth, EdgeStatistic, FdrMethod};
+use sbtg_core::fold::FoldScheme;
+use sbtg_core::infer::{infer, InferConfig, Inference, Progress, TestKind};
+use sbtg_core::panel::{Panel, PanelConfig};
+use sbtg_core::recording::{load_recordings, Recording};
+use sbtg_core::score::{Coupling, ScoreModelConfig};
+use serde_json::json;
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CouplingArg {
+    Linear,
+    FeatureBilinear,
+    RegimeGated,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FoldBy {
+    Recordings,
+    Blocks,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StatisticArg {
+    Orthogonal,
+    Product,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FdrArg {
+    Bh,
+    By,
+}
+
+#[derive(Args)]
+pub struct InferArgs {
+    /// A folder of wide-CSV recordings (`*.traces.csv`), or one CSV file.
+    input: PathBuf,
+    /// Output folder (created if needed).
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Coupling term of the energy.
+    #[arg(long, value_enum, default_value = "linear")]
+    coupling: CouplingArg,
+    /// Feature rank r of the feature-bilinear coupling.
+    #[arg(long, default_value_t = 16)]
+    rank: usize,
+    /// Number of regimes K of the regime-gated coupling.
+    #[arg(long, default_value_t = 2)]
+    regimes: usize,
+    /// Training epochs per fold.
+    #[arg(long, default_value_t = 100)]
+    epochs: usize,
+    /// DSM noise level σ (standardised units).
+    #[arg(long, default_value_t = 0.1)]
+    sigma: f64,
+    #[arg(long, default_value_t = 1e-3)]
+    learning_rate: f64,
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Hidden width of every MLP.
+    #[arg(long, default_value_t = 64)]
+    hidden: usize,
+    /// L1 penalty on the coupling matrices.
+    #[arg(long, default_value_t = 0.0)]
+    l1: f64,
+    /// Number of cross-fitting folds (default: min(recordings, 5), or 5 blocks for one recording).
+    #[arg(long)]
+    folds: Option<usize>,
+    /// Hold out whole recordings or contiguous blocks of every recording.
+    #[arg(long, value_enum)]
+    fold_by: Option<FoldBy>,
+    /// Tested statistic: `orthogonal` (2Ĥ − s_F s_P, default) or `product` (s_F s_P).
+    #[arg(long, value_enum, default_value = "orthogonal")]
+    statistic: StatisticArg,
+    /// Skip the volatility-transfer test.
+    #[arg(long)]
+    no_volatility: bool,
+    /// FDR procedure over the family of all tests.
+    #[arg(long, value_enum, default_value = "bh")]
+    fdr: FdrArg,
+    /// FDR level.
+    #[arg(long, default_value_t = 0.1)]
+    alpha: f64,
+    /// HAC bandwidth: a number, `auto` (Newey–West 1994 plug-in) or `andrews` (Andrews 1991 AR(1) plug-in).
+    #[arg(long, default_value = "auto")]
+    bandwidth: String,
+    /// Random seed (training order, noise and initial weights).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Keep neurons present in at least this many recordings (default: a majority).
+    #[arg(long)]
+    min_recordings: Option<usize>,
+    /// Keep uncertain labels (ending in `?`), with the `?` stripped.
+    #[arg(long)]
+    keep_uncertain: bool,
+    /// Analyse only these neurons (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    neurons: Option<Vec<String>>,
+}
+
+impl InferArgs {
+    fn config(&self, n_recordings: usize) -> Result<InferConfig> {
+        let coupling = match self.coupling {
+            CouplingArg::Linear => Coupling::Linear,
+            CouplingArg::FeatureBilinear => Coupling::FeatureBilinear { rank: self.rank },
+            CouplingArg::RegimeGated => Coupling::RegimeGated {
+                regimes: self.regimes,
+            },
+        };
+        let bandwidth = if self.bandwidth == "auto" {
+            Bandwidth::NeweyWest
+        } else if self.bandwidth == "andrews" {
+            Bandwidth::Andrews
+        } else {
+            let b: f64 = self
+                .bandwidth
+                .parse()
+                .map_err(|_| sbtg_core::Error::Param {
+                    name: "bandwidth",
+                    message: format!("`{}` is not `auto`, `andrews` or a number", self.bandwidth),
+                })?;
+            Bandwidth::Fixed(b)
+        };
+        let folds = match (self.fold_by, self.folds) {
+            (None, None) => None,
+            (by, k) => {
+                let default = FoldScheme::default_for(n_recordings);
+                let by = by.unwrap_or(match default {
+                    FoldScheme::Recordings(_) => FoldBy::Recordings,
+                    FoldScheme::Blocks(_) => FoldBy::Blocks,
+                });
+                Some(match by {
+                    FoldBy::Recordings => FoldScheme::Recordings(k.unwrap_or(n_recordings.min(5))),
+                    FoldBy::Blocks => FoldScheme::Blocks(k.unwrap_or(5)),
+                })
+            }
+        };
+        let cfg = InferConfig {
+            model: ScoreModelConfig {
+                coupling,
+                hidden: self.hidden,
+                depth: 2,
+                sigma: self.sigma,
+                epochs: self.epochs,
+                batch_size: self.batch_size,
+                learning_rate: self.learning_rate,
+                l1: self.l1,
+            },
+            folds,
+            statistic: match self.statistic {
+                StatisticArg::Orthogonal => EdgeStatistic::Orthogonal,
+                StatisticArg::Product => EdgeStatistic::Product,
+            },
+            volatility: !self.no_volatility,
+            fdr: match self.fdr {
+                FdrArg::Bh => FdrMethod::Bh,
+                FdrArg::By => FdrMethod::By,
+            },
+            alpha: self.alpha,
+            bandwidth,
+            seed: self.seed,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn panel_config(&self) -> PanelConfig {
+        PanelConfig {
+            min_recordings: self.min_recordings,
+            keep_uncertain: self.keep_uncertain,
+            neurons: self.neurons.clone(),
+        }
+    }
+}
+
+/// Runs the estimator with a progress bar on stderr.
+pub fn run_inference(
+    recs: &[Recording],
+    panel: &Panel,
+    cfg: &InferConfig,
+    quiet: bool,
+) -> Result<Inference> {
+    let bar = Mutex::new(None::<ProgressBar>);
+    let progress = |p: Progress| match p {
+        Progress::Training {
+            folds,
+            total_epochs,
+        } => {
+            if !quiet {
+                eprintln!(
+                    "training {folds} score models ({} coupling, {} epochs each) on {} recordings, {} neurons",
+                    cfg.model.coupling.name(),
+                    cfg.model.epochs,
+                    recs.len(),
+                    panel.neurons.len()
+                );
+            }
+            let pb = if quiet {
+                ProgressBar::hidden()
+            } else {
+                ProgressBar::new(total_epochs as u64)
+            };
+            pb.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} epochs  {msg}",
+                )
+                .expect("valid template"),
+            );
+            *bar.lock().expect("progress lock") = Some(pb);
+        }
+        Progress::Epoch { fold, epoch, loss } => {
+            if let Some(pb) = bar.lock().expect("progress lock").as_ref() {
+                pb.inc(1);
+                pb.set_message(format!(
+                    "fold {} epoch {} loss {loss:.3}",
+                    fold + 1,
+                    epoch + 1
+                ));
+            }
+        }
+        Progress::Stage(s) => {
+            if let Some(pb) = bar.lock().expect("progress lock").take() {
+                pb.finish_and_clear();
+            }
+            if !quiet {
+                eprintln!("{s}…");
+            }
+        }
+    };
+    Ok(infer(panel, cfg, &progress)?)
+}
+
+/// `summary.json`: what was analysed, how, and what was found.
+pub fn summary(
+    recs: &[Recording],
+    panel: &Panel,
+    cfg: &InferConfig,
+    inf: &Inference,
+    seconds: f64,
+) -> serde_json::Value {
+    json!({
+        "sbtg_version": env!("CARGO_PKG_VERSION"),
+        "method": "Score-Block Time Graphs (Kinger, Bertram, Dyballa, Yemini, Zucker, arXiv 2605.02852)",
+        "lag": 1,
+        "window": "z_t = [x_t, x_{t+1}] inside each recording; coordinates standardised with training-fold statistics",
+        "sign_convention": "effect = -mu for the mean test: signed like the Jacobian dx_{t+1,target}/dx_{t,source} (positive = excitatory). Matrices are [target, source].",
+        "columns": {
+            "source": "presynaptic / causing neuron (block x_t)",
+            "target": "postsynaptic / affected neuron (block x_{t+1})",
+            "lag": "lag in frames",
+            "mu": "mean of the tested held-out series (standardised units)",
+            "effect": "mean test: -mu (Jacobian sign); volatility test: mu",
+            "t": "HAC t statistic of mu",
+            "p": "two-sided p-value (Student t, survival function)",
+            "q": "FDR-adjusted p-value over the declared family",
+            "test": "mean (Jacobian) or volatility (volatility transfer)",
+            "selected": "q <= alpha"
+        },
+        "neurons": panel.neurons,
+        "recordings": recs.iter().map(|r| json!({"name": r.name, "file": r.path, "frames": r.frames(), "dt_s": r.dt})).collect::<Vec<_>>(),
+        "windows": inf.windows,
+        "model": cfg.model,
+        "statistic": cfg.statistic,
+        "seed": cfg.seed,
+        "fold_scheme": inf.fold_scheme,
+        "folds": inf.folds.iter().map(|f| json!({
+            "test_recordings": f.test_recordings,
+            "train_windows": f.train_windows,
+            "test_windows": f.test_windows,
+            "final_train_loss": f.epoch_loss.last(),
+            "heldout_loss": f.heldout_loss,
+        })).collect::<Vec<_>>(),
+        "hac": {
+            "kernel": "Bartlett (Newey-West)",
+            "bandwidth_rule": match cfg.bandwidth { Bandwidth::NeweyWest => "Newey-West (1994) nonparametric plug-in pooled over the family".to_string(), Bandwidth::Andrews => "Andrews (1991) AR(1) plug-in pooled over the family".to_string(), Bandwidth::Fixed(b) => format!("fixed {b}") },
+            "bandwidth_mean_test": inf.mean_test.bandwidth,
+            "bandwidth_volatility_test": inf.volatility_test.as_ref().map(|v| v.bandwidth),
+            "small_sample_correction": "variance divided by N-1; Student t with N-1 degrees of freedom",
+            "floored_variances": inf.mean_test.floored.iter().filter(|&&f| f).count()
+                + inf.volatility_test.as_ref().map_or(0, |v| v.floored.iter().filter(|&&f| f).count()),
+        },
+        "fdr": {
+            "method": cfg.fdr,
+            "alpha": cfg.alpha,
+            "family": if cfg.volatility { "all ordered pairs source != target, mean and volatility tests together" } else { "all ordered pairs source != target, mean test" },
+            "family_size": inf.family_size,
+        },
+        "edges_selected": {
+            "mean": inf.selected_count(TestKind::Mean),
+            "volatility": inf.selected_count(TestKind::Volatility),
+        },
+        "seconds": { "train": inf.train_seconds, "edge_tests": inf.test_seconds, "total": seconds },
+    })
+}
+
+pub fn run(args: InferArgs) -> Result<()> {
+    let t0 = Instant::now();
+    let recs = load_recordings(&args.input)?;
+    let cfg = args.config(recs.len())?;
+    let panel = Panel::build(&recs, &args.panel_config())?;
+    eprintln!(
+        "read {} recordings from {}; {} neurons kept",
+        recs.len(),
+        args.input.display(),
+        panel.neurons.len()
+    );
+    let inf = run_inference(&recs, &panel, &cfg, false)?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let summary = summary(&recs, &panel, &cfg, &inf, seconds);
+    sbtg_core::output::write_outputs(&args.out, &inf, &summary)?;
+    eprintln!(
+        "{} mean-test and {} volatility edges selected at {:?} q ≤ {} (family of {}); wrote {}/edges.csv, summary.json, loss.csv in {:.1} s",
+        inf.selected_count(TestKind::Mean),
+        inf.selected_count(TestKind::Volatility),
+        cfg.fdr,
+        cfg.alpha,
+        inf.family_size,
+        args.out.display(),
+        seconds
+    );
+    Ok(())
+}
