@@ -24,6 +24,9 @@ pub struct BenchArgs {
     /// Recordings for the full `infer` timing.
     #[arg(long, default_value = "datasets/dag2023")]
     data: PathBuf,
+    /// Connectome (`pre,post,type,weight`) to compare the inferred circuit with.
+    #[arg(long, default_value = "datasets/connectomes/cook2019_herm_cell.csv")]
+    connectome: PathBuf,
     /// Training epochs for the full `infer` timing.
     #[arg(long, default_value_t = 100)]
     epochs: usize,
@@ -116,5 +119,72 @@ pub fn run(args: BenchArgs) -> Result<()> {
     println!("  training        {:>9.3} s", inf.train_seconds);
     println!("  edge tests      {:>9.3} s", inf.test_seconds);
     println!("  total           {total:>9.3} s");
+    connectome_check(&args.connectome, &panel, &inf)
+}
+
+/// AUROC of SBTG's |effect| and |t| and of plain lag-1 correlation against a connectome
+/// (chemical ∪ electrical, directed pre → post), on the same ordered pairs.
+fn connectome_check(
+    path: &std::path::Path,
+    panel: &Panel,
+    inf: &sbtg_core::infer::Inference,
+) -> Result<()> {
+    use sbtg_core::connectome::{Connectome, SynapseType};
+    use sbtg_core::infer::TestKind;
+    use sbtg_core::metrics::auroc;
+    let c = Connectome::read_edge_csv(path)?;
+    let unmatched = c.unmatched(&panel.neurons);
+    let wired = c.adjacency(
+        &panel.neurons,
+        &[SynapseType::Chemical, SynapseType::Electrical],
+    );
+    let corr = sbtg_core::baseline::lagged_correlation(panel);
+    let n = panel.neurons.len();
+    let (mut labels, mut eff, mut tstat, mut cor) = (vec![], vec![], vec![], vec![]);
+    for j in 0..n {
+        for i in 0..n {
+            if i != j {
+                labels.push(wired[[j, i]] > 0.0);
+                eff.push(inf.mean_test.mean[[j, i]].abs());
+                tstat.push(inf.mean_test.t[[j, i]].abs());
+                cor.push(corr[[j, i]].abs());
+            }
+        }
+    }
+    let base = labels.iter().filter(|&&l| l).count() as f64 / labels.len() as f64;
+    let index = |name: &str| {
+        panel
+            .neurons
+            .iter()
+            .position(|x| x == name)
+            .expect("panel neuron")
+    };
+    let sel: Vec<bool> = inf
+        .edges
+        .iter()
+        .filter(|e| e.test == TestKind::Mean && e.selected)
+        .map(|e| wired[[index(&e.target), index(&e.source)]] > 0.0)
+        .collect();
+    let precision = sel.iter().filter(|&&w| w).count() as f64 / sel.len().max(1) as f64;
+    println!(
+        "against {} (chemical or electrical, pre → post; {} of {} neurons unmatched; {:.1}% of ordered pairs wired):",
+        path.display(),
+        unmatched.len(),
+        n,
+        100.0 * base
+    );
+    println!(
+        "  AUROC sbtg |effect|      {:.3}   (chance 0.5)",
+        auroc(&eff, &labels)
+    );
+    println!("  AUROC sbtg |t|           {:.3}", auroc(&tstat, &labels));
+    println!("  AUROC lag-1 correlation  {:.3}", auroc(&cor, &labels));
+    println!(
+        "  selected mean-test edges {} ({:.1}% of pairs), precision {:.3} (chance {:.3})",
+        sel.len(),
+        100.0 * sel.len() as f64 / labels.len() as f64,
+        precision,
+        base
+    );
     Ok(())
 }

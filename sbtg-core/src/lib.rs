@@ -19,6 +19,8 @@
 //! **Sign.** Stein's identity gives `μ = E[s_F s_Pᵀ] = −I_ε E[J]`; the reported
 //! `effect = −μ̂` has the sign of the Jacobian (positive = excitatory).
 
+pub mod baseline;
+pub mod connectome;
 pub mod edge_test;
 pub mod error;
 pub mod fold;

@@ -117,6 +117,15 @@ pub fn var1(spec: &NetworkSpec) -> Result<Simulation> {
     })
 }
 
+/// Linear VAR(1) with a given coupling matrix `a` (`[target, source]`).
+pub fn var1_with(spec: &NetworkSpec, a: Array2<f64>) -> Result<Simulation> {
+    let recordings = run(spec, |x| a.dot(x))?;
+    Ok(Simulation {
+        recordings,
+        coupling: a,
+    })
+}
+
 /// Nonlinear network `x_{t+1} = tanh(A x_t) + ε`; Jacobian `diag(1 − tanh²(A x)) A`,
 /// whose sign pattern is that of `A`.
 pub fn tanh_network(spec: &NetworkSpec) -> Result<Simulation> {

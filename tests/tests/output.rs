@@ -1,0 +1,65 @@
+//! Output files: columns, values and round trips.
+
+use sbtg_core::infer::{infer, InferConfig, TestKind};
+use sbtg_core::output::write_outputs;
+use sbtg_core::panel::{Panel, PanelConfig};
+use sbtg_core::simulate::{var1, NetworkSpec};
+
+fn small_run() -> sbtg_core::infer::Inference {
+    let spec = NetworkSpec {
+        neurons: 6,
+        frames: 300,
+        recordings: 2,
+        ..NetworkSpec::default()
+    };
+    let sim = var1(&spec).unwrap();
+    let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
+    let mut cfg = InferConfig::default();
+    cfg.model.epochs = 2;
+    infer(&panel, &cfg, &|_| {}).unwrap()
+}
+
+#[test]
+fn edges_csv_round_trips_with_the_documented_columns() {
+    let inf = small_run();
+    let dir = std::env::temp_dir().join(format!("sbtg-out-{}", std::process::id()));
+    write_outputs(&dir, &inf, &serde_json::json!({"neurons": inf.neurons})).unwrap();
+    let mut rdr = csv::Reader::from_path(dir.join("edges.csv")).unwrap();
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        header,
+        ["source", "target", "lag", "mu", "effect", "t", "p", "q", "test", "selected"]
+    );
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    // 6 neurons: 30 ordered pairs per test, mean and volatility.
+    assert_eq!(rows.len(), 60);
+    assert_eq!(rows.len(), inf.edges.len());
+    for (r, e) in rows.iter().zip(&inf.edges) {
+        assert_eq!((&r[0], &r[1]), (e.source.as_str(), e.target.as_str()));
+        assert_ne!(&r[0], &r[1], "no self edges");
+        let mu: f64 = r[3].parse().unwrap();
+        let effect: f64 = r[4].parse().unwrap();
+        assert!((mu - e.mu).abs() <= 1e-9 * e.mu.abs());
+        if e.test == TestKind::Mean {
+            assert_eq!(effect, -mu, "effect = −mu for the mean test");
+        }
+        let p: f64 = r[6].parse().unwrap();
+        assert!(p > 0.0 && p <= 1.0);
+        assert_eq!(&r[9] == "true", e.selected);
+    }
+    let loss = std::fs::read_to_string(dir.join("loss.csv")).unwrap();
+    assert_eq!(
+        loss.lines().count(),
+        1 + 2 * 2,
+        "header + 2 folds × 2 epochs"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["neurons"].as_array().unwrap().len(), 6);
+    // No temporary files are left behind.
+    assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains(".tmp")));
+}
