@@ -124,3 +124,47 @@ pub fn write_outputs(dir: &Path, inf: &Inference, summary: &serde_json::Value) -
     write_atomic(&dir.join("summary.json"), &json)?;
     Ok(())
 }
+
+#[cfg(all(test, feature = "parquet"))]
+mod parquet_tests {
+    use super::*;
+    use crate::infer::{infer, InferConfig};
+    use crate::panel::{Panel, PanelConfig};
+    use crate::simulate::{var1, NetworkSpec};
+    use polars::prelude::*;
+
+    #[test]
+    fn edges_parquet_round_trips() {
+        let spec = NetworkSpec {
+            neurons: 4,
+            frames: 200,
+            recordings: 2,
+            ..NetworkSpec::default()
+        };
+        let sim = var1(&spec).unwrap();
+        let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
+        let mut cfg = InferConfig::default();
+        cfg.model.epochs = 1;
+        let inf = infer(&panel, &cfg, &|_| {}).unwrap();
+        let bytes = edges_parquet(&inf).unwrap();
+        let df = ParquetReader::new(std::io::Cursor::new(bytes))
+            .finish()
+            .unwrap();
+        assert_eq!(df.height(), inf.edges.len());
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            ["source", "target", "lag", "mu", "effect", "t", "p", "q", "test", "selected"]
+        );
+        let mu = df.column("mu").unwrap().f64().unwrap();
+        for (k, e) in inf.edges.iter().enumerate() {
+            assert_eq!(mu.get(k), Some(e.mu));
+        }
+        let src = df.column("source").unwrap().str().unwrap();
+        assert_eq!(src.get(0), Some(inf.edges[0].source.as_str()));
+    }
+}

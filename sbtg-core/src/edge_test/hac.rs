@@ -197,6 +197,36 @@ pub fn newey_west_bandwidth(gamma: &[Array2<f64>], count: &Array2<f64>) -> f64 {
     (1.1447 * (num / den * n).cbrt()).max(1.0)
 }
 
+/// The t-test of one edge from its mean, `Γ_0` and the Bartlett-weighted sum
+/// `Γ_0 + 2Σ k(h/b) Γ_h`, with `N` observations (shared by the GEMM path and the
+/// per-edge reference).
+pub(crate) struct EdgeTTest {
+    pub long_run_variance: f64,
+    pub t: f64,
+    pub p: f64,
+    pub floored: bool,
+}
+
+impl EdgeTTest {
+    pub(crate) fn from_sums(mean: f64, gamma0: f64, weighted: f64, n: f64) -> Self {
+        let mut o = weighted / (n - 1.0);
+        // Floor: Bartlett keeps Ω̂ ≥ 0 in exact arithmetic; guard rounding and degenerate
+        // (constant) series, and flag the edge.
+        let floor = (gamma0 / (n - 1.0) * 1e-8).max(1e-300);
+        let floored = o.is_nan() || o <= floor;
+        if floored {
+            o = floor;
+        }
+        let t = mean / (o / n).sqrt();
+        EdgeTTest {
+            long_run_variance: o,
+            t,
+            p: two_sided_p(t, n - 1.0),
+            floored,
+        }
+    }
+}
+
 /// Two-sided Student-t p-value from the survival function, never exactly 0.
 pub fn two_sided_p(t: f64, df: f64) -> f64 {
     if !t.is_finite() || df.is_nan() || df <= 0.0 {
@@ -287,19 +317,11 @@ pub fn hac_test(folds: &[ProductSeries], bandwidth: Bandwidth) -> HacResult {
             p[[j, i]] = f64::NAN;
             return;
         }
-        let g0 = first[0][[j, i]] / (n - 1.0);
-        let mut o = omega[[j, i]] / (n - 1.0);
-        // Floor: Bartlett keeps Ω̂ ≥ 0 in exact arithmetic; guard rounding and
-        // degenerate (constant) series, and flag the edge.
-        let floor = (g0 * 1e-8).max(1e-300);
-        if o.is_nan() || o <= floor {
-            o = floor;
-            floored[[j, i]] = true;
-        }
-        *v = o;
-        let tv = mean[[j, i]] / (o / n).sqrt();
-        t[[j, i]] = tv;
-        p[[j, i]] = two_sided_p(tv, n - 1.0);
+        let e = EdgeTTest::from_sums(mean[[j, i]], first[0][[j, i]], omega[[j, i]], n);
+        *v = e.long_run_variance;
+        t[[j, i]] = e.t;
+        p[[j, i]] = e.p;
+        floored[[j, i]] = e.floored;
     });
     HacResult {
         mean,

@@ -4,7 +4,7 @@
 
 use ndarray::Array2;
 
-use super::hac::{two_sided_p, HacResult};
+use super::hac::{EdgeTTest, HacResult};
 use super::ProductSeries;
 
 /// Per-edge HAC test with a given Bartlett bandwidth `b` (same formulas as `hac_test`).
@@ -65,16 +65,11 @@ pub fn hac_test_per_edge(folds: &[ProductSeries], b: f64) -> HacResult {
                     o += 2.0 * w * g;
                 }
             }
-            o /= n - 1.0;
-            let floor = (gamma[0] / (n - 1.0) * 1e-8).max(1e-300);
-            if o.is_nan() || o <= floor {
-                o = floor;
-                floored[[j, i]] = true;
-            }
-            lrv[[j, i]] = o;
-            let tv = mu / (o / n).sqrt();
-            t[[j, i]] = tv;
-            p[[j, i]] = two_sided_p(tv, n - 1.0);
+            let e = EdgeTTest::from_sums(mu, gamma[0], o, n);
+            lrv[[j, i]] = e.long_run_variance;
+            t[[j, i]] = e.t;
+            p[[j, i]] = e.p;
+            floored[[j, i]] = e.floored;
         }
     }
     HacResult {
