@@ -24,6 +24,9 @@ pub struct BenchArgs {
     /// Recordings for the full `infer` timing.
     #[arg(long, default_value = "datasets/dag2023")]
     data: PathBuf,
+    /// Keep neurons present in at least this many recordings (default: a majority).
+    #[arg(long)]
+    min_recordings: Option<usize>,
     /// Connectome (`pre,post,type,weight`) to compare the inferred circuit with.
     #[arg(long, default_value = "datasets/connectomes/cook2019_herm_cell.csv")]
     connectome: PathBuf,
@@ -101,7 +104,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     );
 
     let recs = load_recordings(&args.data)?;
-    let panel = Panel::build(&recs, &PanelConfig::default())?;
+    let panel = Panel::build(
+        &recs,
+        &PanelConfig {
+            min_recordings: args.min_recordings,
+            ..PanelConfig::default()
+        },
+    )?;
     let mut cfg = InferConfig::default();
     cfg.model.epochs = epochs;
     let t2 = Instant::now();
