@@ -5,8 +5,18 @@ use std::process::Command;
 
 use sbtg_core::simulate::{var1, NetworkSpec};
 
-fn sbtg() -> Command {
+/// Runs `sbtg infer INPUT --out OUT EXTRA…`.
+fn run_infer(input: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_sbtg"))
+        .args([
+            "infer",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -39,17 +49,7 @@ fn infer_writes_edges_summary_and_loss() {
     let input = tmp("in");
     write_recordings(&input);
     let out = tmp("out").join("run");
-    let o = sbtg()
-        .args([
-            "infer",
-            input.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--epochs",
-            "2",
-        ])
-        .output()
-        .unwrap();
+    let o = run_infer(&input, &out, &["--epochs", "2"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -79,15 +79,7 @@ fn bad_input_names_file_and_field_and_exits_2() {
     )
     .unwrap();
     let out = tmp("badout").join("run");
-    let o = sbtg()
-        .args([
-            "infer",
-            input.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let o = run_infer(&input, &out, &[]);
     assert_eq!(o.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -96,10 +88,7 @@ fn bad_input_names_file_and_field_and_exits_2() {
     );
     assert!(!out.exists(), "nothing is written for a failed run");
 
-    let o = sbtg()
-        .args(["infer", "/nonexistent-sbtg", "--out", out.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = run_infer(Path::new("/nonexistent-sbtg"), &out, &[]);
     assert_eq!(o.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");

@@ -1,8 +1,31 @@
 //! Helpers shared by the end-to-end tests in `tests/tests/`.
 
 use ndarray::Array2;
-use sbtg_core::infer::{Inference, TestKind};
+use sbtg_core::infer::{InferConfig, Inference, TestKind};
 use sbtg_core::metrics::auroc;
+use sbtg_core::panel::{Panel, PanelConfig};
+use sbtg_core::simulate::{var1, NetworkSpec, Simulation};
+
+/// A simulated linear VAR(1) network of `neurons` × `frames` × `recordings` (default
+/// coupling settings) and its default panel.
+pub fn small_var1(neurons: usize, frames: usize, recordings: usize) -> (Simulation, Panel) {
+    let spec = NetworkSpec {
+        neurons,
+        frames,
+        recordings,
+        ..NetworkSpec::default()
+    };
+    let sim = var1(&spec).unwrap();
+    let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
+    (sim, panel)
+}
+
+/// The default configuration with `epochs` training epochs.
+pub fn config_with_epochs(epochs: usize) -> InferConfig {
+    let mut cfg = InferConfig::default();
+    cfg.model.epochs = epochs;
+    cfg
+}
 
 /// Off-diagonal `[target, source]` pairs of the inferred effect matrix against a truth.
 pub struct Recovery {

@@ -1,22 +1,12 @@
 //! Output files: columns, values and round trips.
 
-use sbtg_core::infer::{infer, InferConfig, TestKind};
+use sbtg_core::infer::{infer, TestKind};
 use sbtg_core::output::write_outputs;
-use sbtg_core::panel::{Panel, PanelConfig};
-use sbtg_core::simulate::{var1, NetworkSpec};
+use sbtg_tests::{config_with_epochs, small_var1};
 
 fn small_run() -> sbtg_core::infer::Inference {
-    let spec = NetworkSpec {
-        neurons: 6,
-        frames: 300,
-        recordings: 2,
-        ..NetworkSpec::default()
-    };
-    let sim = var1(&spec).unwrap();
-    let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
-    let mut cfg = InferConfig::default();
-    cfg.model.epochs = 2;
-    infer(&panel, &cfg, &|_| {}).unwrap()
+    let (_, panel) = small_var1(6, 300, 2);
+    infer(&panel, &config_with_epochs(2), &|_| {}).unwrap()
 }
 
 #[test]

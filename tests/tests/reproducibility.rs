@@ -1,22 +1,13 @@
 //! Same seed, same data, same machine: bit-identical tables.
 
-use sbtg_core::infer::{infer, InferConfig};
+use sbtg_core::infer::infer;
 use sbtg_core::output::edges_csv;
-use sbtg_core::panel::{Panel, PanelConfig};
-use sbtg_core::simulate::{var1, NetworkSpec};
+use sbtg_tests::{config_with_epochs, small_var1};
 
 #[test]
 fn same_seed_gives_bit_identical_edges() {
-    let spec = NetworkSpec {
-        neurons: 8,
-        frames: 400,
-        recordings: 2,
-        ..NetworkSpec::default()
-    };
-    let sim = var1(&spec).unwrap();
-    let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
-    let mut cfg = InferConfig::default();
-    cfg.model.epochs = 3;
+    let (_, panel) = small_var1(8, 400, 2);
+    let mut cfg = config_with_epochs(3);
     let a = edges_csv(&infer(&panel, &cfg, &|_| {}).unwrap()).unwrap();
     let b = edges_csv(&infer(&panel, &cfg, &|_| {}).unwrap()).unwrap();
     assert_eq!(a, b);
