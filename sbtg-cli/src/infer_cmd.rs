@@ -318,10 +318,13 @@ pub fn run(args: InferArgs) -> Result<()> {
     let summary = summary(&recs, &panel, &cfg, &inf, seconds);
     sbtg_core::output::write_outputs(&args.out, &inf, &summary)?;
     eprintln!(
-        "{} mean-test and {} volatility edges selected at {:?} q ≤ {} (family of {}); wrote {}/edges.csv, summary.json, loss.csv in {:.1} s",
+        "{} mean-test and {} volatility edges selected at {} q ≤ {} (family of {}); wrote {}/edges.csv, summary.json, loss.csv in {:.1} s",
         inf.selected_count(TestKind::Mean),
         inf.selected_count(TestKind::Volatility),
-        cfg.fdr,
+        match cfg.fdr {
+            FdrMethod::Bh => "Benjamini-Hochberg",
+            FdrMethod::By => "Benjamini-Yekutieli",
+        },
         cfg.alpha,
         inf.family_size,
         args.out.display(),
