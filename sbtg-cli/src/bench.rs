@@ -147,7 +147,13 @@ fn connectome_check(
         &panel.neurons,
         &[SynapseType::Chemical, SynapseType::Electrical],
     );
-    let corr = sbtg_core::baseline::lagged_correlation(panel);
+    let corr_cfg = sbtg_core::infer::InferConfig {
+        method: sbtg_core::infer::Method::LaggedCorrelation,
+        ..sbtg_core::infer::InferConfig::default()
+    };
+    let corr = sbtg_core::infer::infer(panel, &corr_cfg, &|_| {})?
+        .mean_test
+        .mean;
     let n = panel.neurons.len();
     let (mut labels, mut eff, mut tstat, mut cor) = (vec![], vec![], vec![], vec![]);
     for j in 0..n {

@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sbtg_core::edge_test::{Bandwidth, EdgeStatistic, FdrMethod};
 use sbtg_core::fold::FoldScheme;
-use sbtg_core::infer::{infer, InferConfig, Inference, Progress, TestKind};
+use sbtg_core::infer::{infer, InferConfig, Inference, Method, Progress, TestKind};
 use sbtg_core::panel::{Panel, PanelConfig};
 use sbtg_core::recording::{load_recordings, Recording};
 use sbtg_core::score::{Coupling, ScoreModelConfig};
@@ -20,6 +20,14 @@ enum CouplingArg {
     Linear,
     FeatureBilinear,
     RegimeGated,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MethodArg {
+    /// Score-Block Time Graphs.
+    Sbtg,
+    /// Lag-1 cross-correlation of the z-scored traces, same HAC test and FDR.
+    LaggedCorrelation,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -47,6 +55,9 @@ pub struct InferArgs {
     /// Output folder (created if needed).
     #[arg(long, short)]
     out: PathBuf,
+    /// Estimator: SBTG, or the lagged-correlation baseline through the same tests.
+    #[arg(long, value_enum, default_value = "sbtg")]
+    method: MethodArg,
     /// Coupling term of the energy.
     #[arg(long, value_enum, default_value = "linear")]
     coupling: CouplingArg,
@@ -145,6 +156,10 @@ impl InferArgs {
             }
         };
         let cfg = InferConfig {
+            method: match self.method {
+                MethodArg::Sbtg => Method::Sbtg,
+                MethodArg::LaggedCorrelation => Method::LaggedCorrelation,
+            },
             model: ScoreModelConfig {
                 coupling,
                 hidden: self.hidden,
@@ -249,16 +264,23 @@ pub fn summary(
 ) -> serde_json::Value {
     json!({
         "sbtg_version": env!("CARGO_PKG_VERSION"),
-        "method": "Score-Block Time Graphs (Kinger, Bertram, Dyballa, Yemini, Zucker, arXiv 2605.02852)",
+        "method": match cfg.method {
+            Method::Sbtg => "Score-Block Time Graphs (Kinger, Bertram, Dyballa, Yemini, Zucker, arXiv 2605.02852)",
+            Method::LaggedCorrelation => "lagged correlation: mean of x_{t+1,target} x_{t,source} over windows (traces z-scored per recording), HAC t-test",
+        },
+        "method_id": cfg.method,
         "lag": 1,
         "window": "z_t = [x_t, x_{t+1}] inside each recording; coordinates standardised with training-fold statistics",
-        "sign_convention": "effect = -mu for the mean test: signed like the Jacobian dx_{t+1,target}/dx_{t,source} (positive = excitatory). Matrices are [target, source].",
+        "sign_convention": match cfg.method {
+            Method::Sbtg => "effect = -mu for the mean test: signed like the Jacobian dx_{t+1,target}/dx_{t,source} (positive = excitatory). Matrices are [target, source].",
+            Method::LaggedCorrelation => "effect = mu, the lag-1 correlation (positive = positively correlated). Matrices are [target, source].",
+        },
         "columns": {
             "source": "presynaptic / causing neuron (block x_t)",
             "target": "postsynaptic / affected neuron (block x_{t+1})",
             "lag": "lag in frames",
-            "mu": "mean of the tested held-out series (standardised units)",
-            "effect": "mean test: -mu (Jacobian sign); volatility test: mu",
+            "mu": "mean of the tested series (standardised units; held-out windows for SBTG)",
+            "effect": "SBTG mean test: -mu (Jacobian sign); lagged correlation and volatility test: mu",
             "t": "HAC t statistic of mu",
             "p": "two-sided p-value (Student t, survival function)",
             "q": "FDR-adjusted p-value over the declared family",
@@ -268,8 +290,8 @@ pub fn summary(
         "neurons": panel.neurons,
         "recordings": recs.iter().map(|r| json!({"name": r.name, "file": r.path, "frames": r.frames(), "dt_s": r.dt})).collect::<Vec<_>>(),
         "windows": inf.windows,
-        "model": cfg.model,
-        "statistic": cfg.statistic,
+        "model": (cfg.method == Method::Sbtg).then_some(&cfg.model),
+        "statistic": (cfg.method == Method::Sbtg).then_some(cfg.statistic),
         "seed": cfg.seed,
         "fold_scheme": inf.fold_scheme,
         "folds": inf.folds.iter().map(|f| json!({
@@ -318,7 +340,7 @@ pub fn run(args: InferArgs) -> Result<()> {
     let summary = summary(&recs, &panel, &cfg, &inf, seconds);
     sbtg_core::output::write_outputs(&args.out, &inf, &summary)?;
     eprintln!(
-        "{} mean-test and {} volatility edges selected at {} q ≤ {} (family of {}); wrote {}/edges.csv, summary.json, loss.csv in {:.1} s",
+        "{} mean-test and {} volatility edges selected at {} q ≤ {} (family of {}); wrote {}/edges.csv, recording_edges.csv, summary.json in {:.1} s",
         inf.selected_count(TestKind::Mean),
         inf.selected_count(TestKind::Volatility),
         match cfg.fdr {

@@ -3,6 +3,7 @@
 //! A thin layer over `sbtg-core`: argument parsing, progress display, exit codes.
 
 mod bench;
+mod compare_cmd;
 mod infer_cmd;
 
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Infer a signed, directed, FDR-controlled lag-1 circuit from recordings.
     Infer(infer_cmd::InferArgs),
+    /// Compare an inferred circuit with a connectome: report.md, metrics, figures.
+    Compare(compare_cmd::CompareArgs),
     /// Time the edge tests (GEMM vs per-edge) and a full `infer` on the shipped data.
     Bench(bench::BenchArgs),
 }
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Infer(a) => infer_cmd::run(a),
+        Command::Compare(a) => compare_cmd::run(a),
         Command::Bench(a) => bench::run(a),
     };
     match result {

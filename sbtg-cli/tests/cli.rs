@@ -93,3 +93,85 @@ fn bad_input_names_file_and_field_and_exits_2() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
 }
+
+fn run_compare(circuit: &Path, connectome: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sbtg"))
+        .args([
+            "compare",
+            circuit.to_str().unwrap(),
+            "--connectome",
+            connectome.to_str().unwrap(),
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn compare_writes_the_report_next_to_the_circuit() {
+    let input = tmp("cmp-in");
+    write_recordings(&input);
+    let out = tmp("cmp-out").join("run");
+    let o = run_infer(&input, &out, &["--method", "lagged-correlation"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out.join("loss.csv").exists(), "no training, no loss.csv");
+    let conn = out.join("wiring.csv");
+    std::fs::write(
+        &conn,
+        "pre,post,type,weight\nN00,N01,chemical,3\nN02,N03,electrical,1\nN01,N04,chemical,2\n",
+    )
+    .unwrap();
+    let o = run_compare(&out, &conn, &["--permutations", "50", "--bootstrap", "20"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("chemical") && stdout.contains("combined"),
+        "{stdout}"
+    );
+    let report = out.join("compare-wiring-cell");
+    for f in [
+        "report.md",
+        "metrics.json",
+        "metrics.csv",
+        "roc.png",
+        "adjacency.svg",
+    ] {
+        assert!(report.join(f).is_file(), "{f} missing");
+    }
+    // Class level needs Cook classes: the simulated names have none.
+    let o = run_compare(&out, &conn, &["--level", "class", "--permutations", "10"]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("match") && stderr.contains("class"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn compare_refuses_bad_inputs_with_exit_2() {
+    let dir = tmp("cmp-bad");
+    let conn = dir.join("c.csv");
+    std::fs::write(&conn, "pre,post,type,weight\nA,B,chemical,1\n").unwrap();
+    // Not a circuit folder.
+    let o = run_compare(&dir, &conn, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("edges.csv"));
+    // A class-level connectome compared at cell level.
+    let circuit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../notebooks-out/dag2023-lag1");
+    let si7 = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../datasets/connectomes/SI 7 Cell class connectome adjacency matrices, corrected July 2020.xlsx");
+    let o = run_compare(&circuit, &si7, &["--out", dir.join("x").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--level class"));
+    // A file in no known layout.
+    let odd = dir.join("odd.csv");
+    std::fs::write(&odd, "from;to\nA;B\n").unwrap();
+    let o = run_compare(&circuit, &odd, &["--out", dir.join("y").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("odd.csv") && stderr.contains("Understood"),
+        "{stderr}"
+    );
+}

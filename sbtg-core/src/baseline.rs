@@ -1,52 +1,37 @@
-//! Baselines computed on the same panel and in the same `[target, source]` orientation.
+//! Baselines computed on the same windows and in the same `[target, source]`
+//! orientation as SBTG, tested by the same HAC machinery ([`crate::infer`] with
+//! [`Method::LaggedCorrelation`](crate::infer::Method)).
 
-use ndarray::Array2;
+use crate::edge_test::{ProductSeries, ProductTerm};
+use crate::window::Windows;
 
-use crate::panel::Panel;
-
-/// Lag-1 Pearson correlation `corr(x_{t,source}, x_{t+1,target})` in each recording (over
-/// the frames where both are observed), averaged over the recordings where the pair is
-/// observed at least 3 times. `[target, source]`; NaN where never observed.
-pub fn lagged_correlation(panel: &Panel) -> Array2<f64> {
-    let n = panel.neurons.len();
-    let mut sum = Array2::<f64>::zeros((n, n));
-    let mut count = Array2::<f64>::zeros((n, n));
-    for r in &panel.recordings {
-        let t_len = r.x.nrows();
-        for j in 0..n {
-            for i in 0..n {
-                let pairs: Vec<(f64, f64)> = (0..t_len - 1)
-                    .filter(|&t| r.observed[[t, i]] > 0.0 && r.observed[[t + 1, j]] > 0.0)
-                    .map(|t| (r.x[[t, i]], r.x[[t + 1, j]]))
-                    .collect();
-                if pairs.len() < 3 {
-                    continue;
-                }
-                let m = pairs.len() as f64;
-                let (ma, mb) = pairs
-                    .iter()
-                    .fold((0.0, 0.0), |(a, b), p| (a + p.0 / m, b + p.1 / m));
-                let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-                for (a, b) in &pairs {
-                    sab += (a - ma) * (b - mb);
-                    saa += (a - ma).powi(2);
-                    sbb += (b - mb).powi(2);
-                }
-                if saa > 0.0 && sbb > 0.0 {
-                    sum[[j, i]] += sab / (saa * sbb).sqrt();
-                    count[[j, i]] += 1.0;
-                }
-            }
-        }
-    }
-    ndarray::Zip::from(&sum)
-        .and(&count)
-        .map_collect(|&s, &c| if c > 0.0 { s / c } else { f64::NAN })
+/// The lag-1 cross-product series `Y_t(j, i) = x_{t+1, j} · x_{t, i}` of 2-block windows
+/// (panel traces z-scored per recording, 0 where missing). Its mean over the windows
+/// where both neurons are observed is the pooled lag-1 cross-correlation
+/// `corr(x_{t,source}, x_{t+1,target})` of the standardised traces.
+pub fn lagged_correlation_series(windows: &Windows) -> ProductSeries {
+    assert!(
+        windows.blocks >= 2,
+        "lagged correlation needs 2-block windows"
+    );
+    let block =
+        |a: &ndarray::Array2<f64>, k: usize| a.slice(ndarray::s![.., windows.block(k)]).to_owned();
+    ProductSeries::new(
+        vec![ProductTerm {
+            weight: None,
+            target: block(&windows.z, 1),
+            source: block(&windows.z, 0),
+        }],
+        block(&windows.mask, 1),
+        block(&windows.mask, 0),
+        windows.segments.clone(),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::edge_test::{hac_test, Bandwidth};
     use crate::panel::PanelConfig;
     use crate::simulate::{var1, NetworkSpec};
 
@@ -64,11 +49,23 @@ mod tests {
         a[[2, 0]] = 0.8;
         let sim = crate::simulate::var1_with(&spec, a).unwrap();
         let panel = crate::panel::Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
-        let c = lagged_correlation(&panel);
+        let w = Windows::build(&panel, 2).unwrap();
+        let c = hac_test(&[lagged_correlation_series(&w)], Bandwidth::NeweyWest);
         // x0 → x2: corr(x0_t, x2_{t+1}) is large; the reverse lag sees only x0's own
-        // autocorrelation through x2's past (≈ 0.16 here).
-        assert!(c[[2, 0]] > 0.6, "{c}");
-        assert!(c[[2, 0]] > c[[0, 2]] + 0.4, "{c}");
-        assert!(c[[1, 0]].abs() < 0.05 && c[[2, 1]].abs() < 0.05, "{c}");
+        // autocorrelation through x2's past.
+        assert!(c.mean[[2, 0]] > 0.6, "{}", c.mean);
+        assert!(c.mean[[2, 0]] > c.mean[[0, 2]] + 0.4, "{}", c.mean);
+        assert!(
+            c.mean[[1, 0]].abs() < 0.05 && c.mean[[2, 1]].abs() < 0.05,
+            "{}",
+            c.mean
+        );
+        assert!(c.p[[2, 0]] < 1e-10 && c.p[[1, 0]] > 1e-3, "{}", c.p);
+        // By hand for one edge: the mean of the products over the windows.
+        let by_hand: f64 = (0..w.len())
+            .map(|t| w.z[[t, w.n + 2]] * w.z[[t, 0]])
+            .sum::<f64>()
+            / w.len() as f64;
+        assert!((c.mean[[2, 0]] - by_hand).abs() < 1e-12);
     }
 }

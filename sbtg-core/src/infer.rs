@@ -1,21 +1,40 @@
 //! The whole lag-1 SBTG estimator: panel → windows → cross-fitted score models →
-//! held-out edge tests → FDR.
+//! held-out edge tests → FDR; and the lagged-correlation baseline through the same
+//! testing stage (HAC t-test, FDR, per-recording summaries), so both produce the same
+//! tables.
 
 use std::time::Instant;
 
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 
-use crate::edge_test::{hac_test, Bandwidth, EdgeStatistic, FdrMethod, HacResult, HeldOutScores};
+use crate::edge_test::{
+    hac_test, Bandwidth, EdgeStatistic, FdrMethod, HacResult, HeldOutScores, ProductSeries,
+};
 use crate::fold::{make_folds, FoldScheme};
 use crate::panel::Panel;
 use crate::score::{train, ScoreModelConfig};
 use crate::window::{Standardiser, Windows};
 use crate::{Error, Result};
 
+/// Which estimator produces the edge statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Score-Block Time Graphs (the default).
+    #[default]
+    Sbtg,
+    /// Lag-1 cross-correlation of the per-recording z-scored traces,
+    /// `μ̂(j,i) = mean_t x_{t+1,j} x_{t,i}` over windows where both are observed, tested
+    /// with the same HAC t-test; `effect = μ̂` (positive = positively correlated).
+    LaggedCorrelation,
+}
+
 /// Everything `infer` needs besides the data.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct InferConfig {
+    #[serde(default)]
+    pub method: Method,
     pub model: ScoreModelConfig,
     /// Cross-fitting scheme; `None` = [`FoldScheme::default_for`] the number of recordings.
     pub folds: Option<FoldScheme>,
@@ -32,6 +51,7 @@ pub struct InferConfig {
 impl Default for InferConfig {
     fn default() -> Self {
         InferConfig {
+            method: Method::Sbtg,
             model: ScoreModelConfig::default(),
             folds: None,
             statistic: EdgeStatistic::Orthogonal,
@@ -116,13 +136,31 @@ pub struct FoldReport {
     pub heldout_loss: f64,
 }
 
+/// The mean test restricted to one recording's held-out windows, with the pooled
+/// bandwidth: what a bootstrap over recordings resamples. Pooling recordings `r` gives
+/// back `μ̂ = Σ n_r μ̂_r / Σ n_r` and `Var(μ̂) ≈ Σ n_r² Var(μ̂_r) / (Σ n_r)²`.
+#[derive(Clone, Debug)]
+pub struct RecordingTest {
+    pub recording: String,
+    /// `μ̂_r` (`[target, source]`).
+    pub mean: Array2<f64>,
+    /// Observed windows `n_r`.
+    pub count: Array2<f64>,
+    /// `Var(μ̂_r) = Ω̂_r / n_r`.
+    pub variance_of_mean: Array2<f64>,
+}
+
 /// The result of one run.
 #[derive(Clone, Debug)]
 pub struct Inference {
+    pub method: Method,
     pub neurons: Vec<String>,
     pub edges: Vec<EdgeRow>,
     pub folds: Vec<FoldReport>,
-    pub fold_scheme: FoldScheme,
+    /// `None` for methods without cross-fitting.
+    pub fold_scheme: Option<FoldScheme>,
+    /// Per-recording summaries of the mean test.
+    pub recording_tests: Vec<RecordingTest>,
     pub windows: usize,
     pub mean_test: HacResult,
     pub volatility_test: Option<HacResult>,
@@ -152,7 +190,7 @@ fn heldout_loss(
     (&r * &r).sum() / m.sum().max(1.0)
 }
 
-/// Runs SBTG at lag 1 on a panel.
+/// Runs the configured method at lag 1 on a panel.
 pub fn infer(
     panel: &Panel,
     cfg: &InferConfig,
@@ -160,10 +198,141 @@ pub fn infer(
 ) -> Result<Inference> {
     cfg.validate()?;
     let windows = Windows::build(panel, 2)?;
+    match cfg.method {
+        Method::Sbtg => infer_sbtg(panel, &windows, cfg, progress),
+        Method::LaggedCorrelation => {
+            progress(Progress::Stage("edge tests"));
+            let t1 = Instant::now();
+            let series = vec![crate::baseline::lagged_correlation_series(&windows)];
+            let rows = vec![(0..windows.len()).collect()];
+            let tested = test_edges(panel, &windows, cfg, &series, None, &rows, 1.0);
+            Ok(Inference {
+                method: cfg.method,
+                neurons: panel.neurons.clone(),
+                family_size: tested.edges.len(),
+                edges: tested.edges,
+                folds: Vec::new(),
+                fold_scheme: None,
+                recording_tests: tested.recording_tests,
+                windows: windows.len(),
+                mean_test: tested.mean_test,
+                volatility_test: None,
+                train_seconds: 0.0,
+                test_seconds: t1.elapsed().as_secs_f64(),
+            })
+        }
+    }
+}
+
+/// What the shared testing stage returns.
+struct Tested {
+    edges: Vec<EdgeRow>,
+    mean_test: HacResult,
+    volatility_test: Option<HacResult>,
+    recording_tests: Vec<RecordingTest>,
+}
+
+/// The testing stage shared by every method: pooled HAC t-tests of the mean series
+/// (and of the volatility series when given), one FDR family over all off-diagonal
+/// ordered pairs of every test, and the per-recording mean tests. `rows[k]` gives the
+/// window index of every row of fold `k`'s series; `effect_sign` maps `μ̂` to the
+/// reported mean-test effect.
+fn test_edges(
+    panel: &Panel,
+    windows: &Windows,
+    cfg: &InferConfig,
+    mean_series: &[ProductSeries],
+    volatility_series: Option<&[ProductSeries]>,
+    rows: &[Vec<usize>],
+    effect_sign: f64,
+) -> Tested {
+    let n = panel.neurons.len();
+    let mean_test = hac_test(mean_series, cfg.bandwidth);
+    let volatility_test = volatility_series.map(|vs| hac_test(vs, cfg.bandwidth));
+    let mut edges = Vec::new();
+    let mut push = |res: &HacResult, kind: TestKind| {
+        for j in 0..n {
+            for i in 0..n {
+                if i == j {
+                    continue;
+                }
+                let mu = res.mean[[j, i]];
+                edges.push(EdgeRow {
+                    source: panel.neurons[i].clone(),
+                    target: panel.neurons[j].clone(),
+                    lag: 1,
+                    mu,
+                    effect: if kind == TestKind::Mean {
+                        effect_sign * mu
+                    } else {
+                        mu
+                    },
+                    t: res.t[[j, i]],
+                    p: res.p[[j, i]],
+                    q: f64::NAN,
+                    test: kind,
+                    selected: false,
+                });
+            }
+        }
+    };
+    push(&mean_test, TestKind::Mean);
+    if let Some(v) = &volatility_test {
+        push(v, TestKind::Volatility);
+    }
+    let p: Vec<f64> = edges.iter().map(|r| r.p).collect();
+    let q = cfg.fdr.adjust(&p);
+    for (r, q) in edges.iter_mut().zip(q) {
+        r.q = q;
+        r.selected = q <= cfg.alpha;
+    }
+    let recording_tests = (0..panel.recordings.len())
+        .into_par_iter()
+        .filter_map(|r| {
+            let pieces: Vec<ProductSeries> = mean_series
+                .iter()
+                .zip(rows)
+                .filter_map(|(series, fold_rows)| {
+                    let mine: Vec<usize> = (0..fold_rows.len())
+                        .filter(|&k| windows.recording[fold_rows[k]] == r)
+                        .collect();
+                    (!mine.is_empty()).then(|| series.select_rows(&mine))
+                })
+                .collect();
+            if pieces.is_empty() {
+                return None;
+            }
+            let res = hac_test(&pieces, Bandwidth::Fixed(mean_test.bandwidth));
+            let variance_of_mean = ndarray::Zip::from(&res.long_run_variance)
+                .and(&res.count)
+                .map_collect(|&v, &c| if c > 0.0 { v / c } else { f64::NAN });
+            Some(RecordingTest {
+                recording: panel.recordings[r].name.clone(),
+                mean: res.mean,
+                count: res.count,
+                variance_of_mean,
+            })
+        })
+        .collect();
+    Tested {
+        edges,
+        mean_test,
+        volatility_test,
+        recording_tests,
+    }
+}
+
+/// SBTG at lag 1: cross-fitted score models, held-out statistics, shared testing stage.
+fn infer_sbtg(
+    panel: &Panel,
+    windows: &Windows,
+    cfg: &InferConfig,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Inference> {
     let scheme = cfg
         .folds
         .unwrap_or_else(|| FoldScheme::default_for(panel.recordings.len()));
-    let folds = make_folds(&windows, scheme)?;
+    let folds = make_folds(windows, scheme)?;
     let n = windows.n;
     let n_past = n;
     progress(Progress::Training {
@@ -216,56 +385,32 @@ pub fn infer(
     progress(Progress::Stage("edge tests"));
     let (held, reports): (Vec<_>, Vec<_>) = fitted.into_iter().unzip();
     let mean_series: Vec<_> = held.iter().map(|h| h.mean_series(cfg.statistic)).collect();
-    let mean_test = hac_test(&mean_series, cfg.bandwidth);
-    let volatility_test = cfg.volatility.then(|| {
-        let vs: Vec<_> = held.iter().map(|h| h.volatility_series()).collect();
-        hac_test(&vs, cfg.bandwidth)
-    });
-    // One declared family: every off-diagonal (source, target) mean test, plus every
-    // volatility test when enabled.
-    let mut rows = Vec::new();
-    let mut push = |res: &HacResult, kind: TestKind| {
-        for j in 0..n {
-            for i in 0..n {
-                if i == j {
-                    continue;
-                }
-                let mu = res.mean[[j, i]];
-                rows.push(EdgeRow {
-                    source: panel.neurons[i].clone(),
-                    target: panel.neurons[j].clone(),
-                    lag: 1,
-                    mu,
-                    effect: if kind == TestKind::Mean { -mu } else { mu },
-                    t: res.t[[j, i]],
-                    p: res.p[[j, i]],
-                    q: f64::NAN,
-                    test: kind,
-                    selected: false,
-                });
-            }
-        }
-    };
-    push(&mean_test, TestKind::Mean);
-    if let Some(v) = &volatility_test {
-        push(v, TestKind::Volatility);
-    }
-    let p: Vec<f64> = rows.iter().map(|r| r.p).collect();
-    let q = cfg.fdr.adjust(&p);
-    for (r, q) in rows.iter_mut().zip(q) {
-        r.q = q;
-        r.selected = q <= cfg.alpha;
-    }
+    let volatility_series: Option<Vec<_>> = cfg
+        .volatility
+        .then(|| held.iter().map(|h| h.volatility_series()).collect());
+    let rows: Vec<Vec<usize>> = folds.iter().map(|f| f.test.clone()).collect();
+    // Stein's identity: μ = −I·E[J], so the Jacobian-signed effect is −μ̂.
+    let tested = test_edges(
+        panel,
+        windows,
+        cfg,
+        &mean_series,
+        volatility_series.as_deref(),
+        &rows,
+        -1.0,
+    );
     let test_seconds = t1.elapsed().as_secs_f64();
     Ok(Inference {
+        method: cfg.method,
         neurons: panel.neurons.clone(),
-        family_size: rows.len(),
-        edges: rows,
+        family_size: tested.edges.len(),
+        edges: tested.edges,
         folds: reports,
-        fold_scheme: scheme,
+        fold_scheme: Some(scheme),
+        recording_tests: tested.recording_tests,
         windows: windows.len(),
-        mean_test,
-        volatility_test,
+        mean_test: tested.mean_test,
+        volatility_test: tested.volatility_test,
         train_seconds,
         test_seconds,
     })

@@ -11,7 +11,9 @@
 //! 3. [`score`] trains energy-based score models `s(z) = −∇U(z)` by denoising score
 //!    matching (candle) and evaluates them on held-out windows;
 //! 4. [`edge_test`] turns held-out cross-block score products into HAC t-tests with FDR
-//!    control; [`infer`] runs the whole chain and [`output`] writes the tables.
+//!    control; [`infer`] runs the whole chain and [`output`] writes the tables;
+//! 5. [`connectome`] reads published connectomes, [`circuit`] reads an inferred circuit
+//!    back, [`compare`] measures one against the other and [`plot`] draws the figures.
 //!
 //! **Orientation.** Every n×n matrix in this crate is indexed `M[target, source]`
 //! (row = postsynaptic / effect, column = presynaptic / cause).
@@ -20,6 +22,8 @@
 //! `effect = −μ̂` has the sign of the Jacobian (positive = excitatory).
 
 pub mod baseline;
+pub mod circuit;
+pub mod compare;
 pub mod connectome;
 pub mod edge_test;
 pub mod error;
@@ -28,6 +32,7 @@ pub mod infer;
 pub mod metrics;
 pub mod output;
 pub mod panel;
+pub mod plot;
 pub mod recording;
 pub mod rng;
 pub mod score;

@@ -70,6 +70,46 @@ pub fn edges_csv(inf: &Inference) -> Result<Vec<u8>> {
         .map_err(|e| Error::Data(format!("writing edges.csv: {e}")))
 }
 
+/// `recording_edges.csv`: `recording,source,target,lag,windows,mu,se`, the mean test
+/// restricted to each recording's held-out windows (`se = √Var(μ̂_r)`, HAC with the
+/// pooled bandwidth); what `sbtg compare` resamples for its bootstrap over recordings.
+pub fn recording_edges_csv(inf: &Inference) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| Error::Data(format!("writing recording_edges.csv: {e}"));
+    w.write_record([
+        "recording",
+        "source",
+        "target",
+        "lag",
+        "windows",
+        "mu",
+        "se",
+    ])
+    .map_err(csv_err)?;
+    let n = inf.neurons.len();
+    for r in &inf.recording_tests {
+        for j in 0..n {
+            for i in 0..n {
+                if i == j || r.count[[j, i]] == 0.0 {
+                    continue;
+                }
+                w.write_record([
+                    r.recording.clone(),
+                    inf.neurons[i].clone(),
+                    inf.neurons[j].clone(),
+                    "1".to_string(),
+                    r.count[[j, i]].to_string(),
+                    fmt(r.mean[[j, i]]),
+                    fmt(r.variance_of_mean[[j, i]].sqrt()),
+                ])
+                .map_err(csv_err)?;
+            }
+        }
+    }
+    w.into_inner()
+        .map_err(|e| Error::Data(format!("writing recording_edges.csv: {e}")))
+}
+
 /// `loss.csv`: `fold,epoch,loss` (mean DSM training loss per epoch).
 pub fn loss_csv(inf: &Inference) -> Vec<u8> {
     let mut s = String::from("fold,epoch,loss\n");
@@ -111,14 +151,17 @@ pub fn edges_parquet(inf: &Inference) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Writes `edges.csv` (and `edges.parquet` with the `parquet` feature), `loss.csv` and
-/// `summary.json` into `dir`.
+/// Writes `edges.csv` (and `edges.parquet` with the `parquet` feature),
+/// `recording_edges.csv`, `loss.csv` (methods that train) and `summary.json` into `dir`.
 pub fn write_outputs(dir: &Path, inf: &Inference, summary: &serde_json::Value) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     write_atomic(&dir.join("edges.csv"), &edges_csv(inf)?)?;
     #[cfg(feature = "parquet")]
     write_atomic(&dir.join("edges.parquet"), &edges_parquet(inf)?)?;
-    write_atomic(&dir.join("loss.csv"), &loss_csv(inf))?;
+    write_atomic(&dir.join("recording_edges.csv"), &recording_edges_csv(inf)?)?;
+    if !inf.folds.is_empty() {
+        write_atomic(&dir.join("loss.csv"), &loss_csv(inf))?;
+    }
     let json = serde_json::to_vec_pretty(summary)
         .map_err(|e| Error::Data(format!("summary.json: {e}")))?;
     write_atomic(&dir.join("summary.json"), &json)?;

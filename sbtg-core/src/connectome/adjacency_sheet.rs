@@ -123,13 +123,15 @@ fn read_matrix(
                     }
                 }
                 Cell::Text(s) if s.trim().is_empty() => {}
-                other => return Err(Error::format(
-                    path,
-                    format!("sheet `{sheet}`, cell {}", cell_address(r, *k)),
-                    format!(
+                other => {
+                    return Err(Error::format(
+                        path,
+                        format!("sheet `{sheet}`, cell {}", cell_address(r, *k)),
+                        format!(
                         "{other:?} is not a synapse count (a non-negative number or an empty cell)"
                     ),
-                )),
+                    ))
+                }
             }
         }
     }

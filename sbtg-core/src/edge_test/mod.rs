@@ -101,6 +101,39 @@ impl ProductSeries {
             .sum()
     }
 
+    /// The sub-series of the given rows (ascending). Segments are split wherever the
+    /// selection skips a row or crosses a segment boundary, so the autocovariances of
+    /// the sub-series never pair points that were not adjacent in the original.
+    pub fn select_rows(&self, rows: &[usize]) -> ProductSeries {
+        let sel = |a: &Array2<f64>| a.select(ndarray::Axis(0), rows);
+        let segment_of = |r: usize| self.segments.iter().position(|s| s.contains(&r));
+        let mut segments: Vec<Range<usize>> = Vec::new();
+        for (k, &r) in rows.iter().enumerate() {
+            let continues = k > 0
+                && rows[k - 1] + 1 == r
+                && segment_of(r).is_some()
+                && segment_of(rows[k - 1]) == segment_of(r);
+            match segments.last_mut() {
+                Some(last) if continues => last.end = k + 1,
+                _ => segments.push(k..k + 1),
+            }
+        }
+        ProductSeries {
+            terms: self
+                .terms
+                .iter()
+                .map(|m| ProductTerm {
+                    weight: m.weight.clone(),
+                    target: sel(&m.target),
+                    source: sel(&m.source),
+                })
+                .collect(),
+            target_mask: sel(&self.target_mask),
+            source_mask: sel(&self.source_mask),
+            segments,
+        }
+    }
+
     /// Whether edge `(j, i)` is observed at time `t`.
     pub fn observed(&self, t: usize, j: usize, i: usize) -> bool {
         self.target_mask[[t, j]] * self.source_mask[[t, i]] > 0.0
@@ -171,6 +204,19 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn selected_rows_keep_values_and_split_segments() {
+        let folds = random_folds(7);
+        let f = &folds[0]; // segments 0..20, 20..37
+        let rows: Vec<usize> = (15..25).chain(30..33).collect();
+        let sub = f.select_rows(&rows);
+        assert_eq!(sub.segments, vec![0..5, 5..10, 10..13]);
+        for (k, &r) in rows.iter().enumerate() {
+            assert_eq!(sub.value(k, 2, 1), f.value(r, 2, 1));
+            assert_eq!(sub.observed(k, 3, 0), f.observed(r, 3, 0));
         }
     }
 

@@ -1,0 +1,140 @@
+//! `sbtg compare`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use sbtg_core::circuit::CircuitTable;
+use sbtg_core::compare::{compare, default_folder_name, report, CompareConfig, RankBy};
+use sbtg_core::connectome::{self, CellAtlas, Level};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LevelArg {
+    Cell,
+    Class,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RankArg {
+    /// |t| of the mean test.
+    T,
+    /// |effect| of the mean test.
+    Effect,
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// Output folder of `sbtg infer` (holds edges.csv).
+    circuit: PathBuf,
+    /// Connectome file: Cook 2019 SI 5/SI 7 .xlsx, Witvliet 2021 .xlsx, Varshney 2011
+    /// .xlsx, White 1986 .tsv, Bentley 2016 .csv, or a pre,post,type,weight CSV.
+    #[arg(long)]
+    connectome: PathBuf,
+    /// Compare individual cells, or Cook cell classes.
+    #[arg(long, value_enum, default_value = "cell")]
+    level: LevelArg,
+    /// Statistic that ranks the pairs.
+    #[arg(long, value_enum, default_value = "t")]
+    rank_by: RankArg,
+    /// Draws of the degree-preserving null.
+    #[arg(long, default_value_t = 1000)]
+    permutations: usize,
+    /// Bootstrap resamples of recordings (0 = none).
+    #[arg(long, default_value_t = 1000)]
+    bootstrap: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Lag of the circuit to compare.
+    #[arg(long, default_value_t = 1)]
+    lag: usize,
+    /// Output folder (default: CIRCUIT/compare-<connectome>-<level>).
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+}
+
+pub fn run(args: CompareArgs) -> Result<()> {
+    let t0 = Instant::now();
+    let circuit = CircuitTable::read(&args.circuit, args.lag)?;
+    let conn = connectome::read(&args.connectome)?;
+    let atlas = CellAtlas::cook2019()?;
+    let level = match args.level {
+        LevelArg::Cell => Level::Cell,
+        LevelArg::Class => Level::Class,
+    };
+    let cfg = CompareConfig {
+        level,
+        rank_by: match args.rank_by {
+            RankArg::T => RankBy::T,
+            RankArg::Effect => RankBy::Effect,
+        },
+        permutations: args.permutations,
+        bootstrap: args.bootstrap,
+        seed: args.seed,
+    };
+    eprintln!(
+        "comparing {} ({} neurons) with {} ({}); {} null draws, {} bootstrap resamples…",
+        args.circuit.display(),
+        circuit.neurons.len(),
+        args.connectome.display(),
+        conn.format.describe(),
+        cfg.permutations,
+        if circuit.recordings.len() >= 2 {
+            cfg.bootstrap
+        } else {
+            0
+        }
+    );
+    let c = compare(&circuit, &conn, &atlas, &cfg)?;
+    let out = args
+        .out
+        .unwrap_or_else(|| args.circuit.join(default_folder_name(&conn, level)));
+    report::write_report(&out, &c)?;
+    println!(
+        "{:<13} {:>6} {:>6} {:>7} {:>15} {:>9} {:>7} {:>6} {:>17}",
+        "layer",
+        "pairs",
+        "wired",
+        "AUROC",
+        "95% CI",
+        "null p",
+        "AUPRC",
+        "sel.",
+        "precision(chance)"
+    );
+    for l in &c.layers {
+        let ci = l
+            .auroc_ci95
+            .map_or("–".to_string(), |(a, b)| format!("[{a:.3}, {b:.3}]"));
+        println!(
+            "{:<13} {:>6} {:>6} {:>7.3} {:>15} {:>9.4} {:>7.3} {:>6} {:>8.3} ({:.3})",
+            l.layer,
+            l.pairs,
+            l.wired,
+            l.auroc,
+            ci,
+            l.auroc_p,
+            l.auprc,
+            l.selected,
+            l.precision,
+            l.chance_precision
+        );
+    }
+    if !c.unmatched.is_empty() {
+        eprintln!(
+            "{} circuit neurons unmatched: {}",
+            c.unmatched.len(),
+            c.unmatched
+                .iter()
+                .map(|u| u.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    eprintln!(
+        "wrote {}/report.md, metrics.json, metrics.csv and 5 figures (PNG + SVG) in {:.1} s",
+        out.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,481 @@
+//! Figures of a connectome comparison: ROC and precision–recall curves with their
+//! chance lines, the selected-vs-wired confusion table, the connectome-overlay
+//! adjacency heatmap (nodes grouped by cell type) and the statistic against synapse
+//! counts.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{diverging, err, Figure, FONT_FAMILY, PALETTE};
+use crate::compare::Comparison;
+
+fn font(size: u32) -> TextStyle<'static> {
+    TextStyle::from((FONT_FAMILY, size).into_font())
+}
+
+fn short_title(c: &Comparison) -> String {
+    let method = if c.method == "sbtg" {
+        "SBTG"
+    } else {
+        c.method.as_str()
+    };
+    let level = match c.config.level {
+        crate::connectome::Level::Cell => "cells",
+        crate::connectome::Level::Class => "classes",
+    };
+    format!("{method} vs {}, {level}", c.connectome_format)
+}
+
+/// ROC curves of every layer with the chance diagonal.
+pub struct Roc<'a>(pub &'a Comparison);
+
+impl Figure for Roc<'_> {
+    fn size(&self) -> (u32, u32) {
+        (900, 820)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let c = self.0;
+        let mut chart = ChartBuilder::on(root)
+            .caption(format!("ROC — {}", short_title(c)), font(18))
+            .margin(20)
+            .x_label_area_size(55)
+            .y_label_area_size(65)
+            .build_cartesian_2d(0f64..1f64, 0f64..1f64)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("false-positive rate")
+            .y_desc(format!(
+                "true-positive rate (ranked by {})",
+                c.config.rank_by.label()
+            ))
+            .label_style(font(15))
+            .axis_desc_style(font(17))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(err)?;
+        let grey = RGBColor(120, 120, 120);
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(0.0, 0.0), (1.0, 1.0)],
+                6,
+                6,
+                grey.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label("chance (AUROC 0.5)")
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 24, y)], grey.stroke_width(2))
+            });
+        for (k, l) in c.layers.iter().enumerate() {
+            let col = PALETTE[k % PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(l.roc.clone(), col.stroke_width(2)))
+                .map_err(err)?
+                .label(format!(
+                    "{}: AUROC {:.3} (null {:.3})",
+                    l.layer, l.auroc, l.auroc_null_mean
+                ))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(3))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font(font(15))
+            .draw()
+            .map_err(err)
+    }
+}
+
+/// Precision–recall curves with each layer's base rate as its chance line.
+pub struct PrecisionRecall<'a>(pub &'a Comparison);
+
+impl Figure for PrecisionRecall<'_> {
+    fn size(&self) -> (u32, u32) {
+        (900, 820)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let c = self.0;
+        // The first few ranks have precision 0 or 1 by construction; scale the axis to
+        // the curve beyond 2% recall so the comparison with the base rate stays visible.
+        let top = (c
+            .layers
+            .iter()
+            .flat_map(|l| l.pr.iter().filter(|p| p.0 >= 0.02).map(|p| p.1))
+            .fold(0.0f64, f64::max)
+            * 1.15)
+            .max(c.layers.iter().map(|l| l.base_rate).fold(0.0, f64::max) * 1.5)
+            .clamp(0.05, 1.0);
+        let mut chart = ChartBuilder::on(root)
+            .caption(format!("Precision–recall — {}", short_title(c)), font(18))
+            .margin(20)
+            .x_label_area_size(55)
+            .y_label_area_size(65)
+            .build_cartesian_2d(0f64..1f64, 0f64..top)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("recall")
+            .y_desc(if top < 1.0 {
+                format!("precision (axis clipped at {top:.2})")
+            } else {
+                "precision".to_string()
+            })
+            .label_style(font(15))
+            .axis_desc_style(font(17))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(err)?;
+        for (k, l) in c.layers.iter().enumerate() {
+            let col = PALETTE[k % PALETTE.len()];
+            let pts: Vec<(f64, f64)> = l.pr.iter().map(|&(r, p)| (r, p.min(top))).collect();
+            chart
+                .draw_series(LineSeries::new(pts, col.stroke_width(2)))
+                .map_err(err)?
+                .label(format!(
+                    "{}: AUPRC {:.3} (chance {:.3}, dashed)",
+                    l.layer, l.auprc, l.base_rate
+                ))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(3))
+                });
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(0.0, l.base_rate), (1.0, l.base_rate)],
+                    6,
+                    6,
+                    col.stroke_width(1),
+                ))
+                .map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::MiddleRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font(font(15))
+            .draw()
+            .map_err(err)
+    }
+}
+
+/// The layer the single-layer figures use: `combined`, else the first directed one,
+/// else the first.
+fn main_layer(c: &Comparison) -> usize {
+    c.layers
+        .iter()
+        .position(|l| l.layer == "combined")
+        .or_else(|| c.layers.iter().position(|l| l.directed))
+        .unwrap_or(0)
+}
+
+/// Selected vs wired pairs of the main layer, with the random-predictor expectation.
+pub struct Confusion<'a>(pub &'a Comparison);
+
+impl Figure for Confusion<'_> {
+    fn size(&self) -> (u32, u32) {
+        (760, 560)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let c = self.0;
+        let l = &c.layers[main_layer(c)];
+        let n = l.pairs as f64;
+        let tp = (l.precision * l.selected as f64).round();
+        let tp = if tp.is_nan() { 0.0 } else { tp };
+        let fp = l.selected as f64 - tp;
+        let fneg = l.wired as f64 - tp;
+        let tn = n - tp - fp - fneg;
+        let exp = |sel: f64, wired: f64| sel * wired / n;
+        let (s, w) = (l.selected as f64, l.wired as f64);
+        // Row-major: rows = wired / not wired, columns = selected / not selected.
+        let cells = [
+            ("selected, wired", tp, exp(s, w)),
+            ("not selected, wired", fneg, exp(n - s, w)),
+            ("selected, not wired", fp, exp(s, n - w)),
+            ("not selected, not wired", tn, exp(n - s, n - w)),
+        ];
+        root.draw(&Text::new(
+            format!("Selected vs wired pairs — {} layer", l.layer),
+            (20, 12),
+            font(18),
+        ))
+        .map_err(err)?;
+        root.draw(&Text::new(short_title(c), (20, 36), font(14)))
+            .map_err(err)?;
+        let (x0, y0, cw, ch) = (200i32, 90i32, 260i32, 190i32);
+        for (k, (label, count, expected)) in cells.iter().enumerate() {
+            let (col, row) = ((k % 2) as i32, (k / 2) as i32);
+            let frac = count / n.max(1.0);
+            let shade = RGBColor(
+                (255.0 - 180.0 * frac.sqrt()) as u8,
+                (255.0 - 120.0 * frac.sqrt()) as u8,
+                255,
+            );
+            let (ax, ay) = (x0 + col * cw, y0 + row * ch);
+            root.draw(&Rectangle::new(
+                [(ax, ay), (ax + cw, ay + ch)],
+                shade.filled(),
+            ))
+            .map_err(err)?;
+            root.draw(&Rectangle::new(
+                [(ax, ay), (ax + cw, ay + ch)],
+                BLACK.stroke_width(1),
+            ))
+            .map_err(err)?;
+            let centre = |dy: i32| (ax + cw / 2, ay + ch / 2 + dy);
+            let style = |size| font(size).pos(Pos::new(HPos::Center, VPos::Center));
+            root.draw(&Text::new(format!("{count:.0}"), centre(-30), style(30)))
+                .map_err(err)?;
+            root.draw(&Text::new(
+                format!("chance {expected:.1}"),
+                centre(10),
+                style(16),
+            ))
+            .map_err(err)?;
+            root.draw(&Text::new(label.to_string(), centre(45), style(14)))
+                .map_err(err)?;
+        }
+        let style = font(17).pos(Pos::new(HPos::Center, VPos::Center));
+        root.draw(&Text::new(
+            "selected",
+            (x0 + cw / 2, y0 - 18),
+            style.clone(),
+        ))
+        .map_err(err)?;
+        root.draw(&Text::new(
+            "not selected",
+            (x0 + cw + cw / 2, y0 - 18),
+            style.clone(),
+        ))
+        .map_err(err)?;
+        root.draw(&Text::new("wired", (x0 - 70, y0 + ch / 2), style.clone()))
+            .map_err(err)?;
+        root.draw(&Text::new("not wired", (x0 - 70, y0 + ch + ch / 2), style))
+            .map_err(err)?;
+        root.draw(&Text::new(
+            format!(
+                "precision {:.3} (chance {:.3}), recall {:.3} (chance {:.3}), F1 {:.3} (chance {:.3})",
+                l.precision, l.chance_precision, l.recall, l.chance_recall, l.f1, l.chance_f1
+            ),
+            (20, y0 + 2 * ch + 25),
+            font(15),
+        ))
+        .map_err(err)?;
+        Ok(())
+    }
+}
+
+/// Heatmap of selected edges (colour = signed effect) with the connectome overlaid
+/// (dots = wired pairs of the main layer), nodes grouped by cell type.
+pub struct AdjacencyOverlay<'a>(pub &'a Comparison);
+
+impl AdjacencyOverlay<'_> {
+    fn cell(&self) -> u32 {
+        let n = self.0.nodes.len() as u32;
+        (1100 / n.max(1)).clamp(8, 40)
+    }
+}
+
+impl Figure for AdjacencyOverlay<'_> {
+    fn size(&self) -> (u32, u32) {
+        let n = self.0.nodes.len() as u32;
+        let side = n * self.cell();
+        (side + 260, side + 300)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let c = self.0;
+        let n = c.nodes.len();
+        let cell = self.cell() as i32;
+        let (ox, oy) = (150i32, 160i32);
+        let label_size = (cell as f64 * 0.85).clamp(7.0, 15.0) as u32;
+        let li = main_layer(c);
+        let wired = &c
+            .counts
+            .iter()
+            .find(|x| x.0 == c.layers[li].layer)
+            .ok_or("no layer")?
+            .1;
+        // Colour saturates at the 95th percentile of |effect| over selected edges, so a
+        // few extreme edges do not wash out the rest.
+        let selected_effects: Vec<f64> = c
+            .effect
+            .indexed_iter()
+            .filter(|((j, i), _)| c.selected[[*j, *i]])
+            .map(|(_, v)| v.abs())
+            .collect();
+        let scale = crate::metrics::quantile(&selected_effects, 0.95).max(1e-12);
+        root.draw(&Text::new(
+            format!("Selected edges and the connectome — {}", short_title(c)),
+            (20, 15),
+            font(18),
+        ))
+        .map_err(err)?;
+        root.draw(&Text::new(
+            format!(
+                "colour: effect of selected edges (red > 0, blue < 0, saturating at |effect| = {scale:.3}, the 95th percentile); dot: wired ({}); rows = target, columns = source",
+                c.layers[li].layer
+            ),
+            (20, 42),
+            font(13),
+        ))
+        .map_err(err)?;
+        for j in 0..n {
+            for i in 0..n {
+                let (x, y) = (ox + i as i32 * cell, oy + j as i32 * cell);
+                if i == j {
+                    root.draw(&Rectangle::new(
+                        [(x, y), (x + cell, y + cell)],
+                        RGBColor(225, 225, 225).filled(),
+                    ))
+                    .map_err(err)?;
+                    continue;
+                }
+                if c.selected[[j, i]] && c.effect[[j, i]].is_finite() {
+                    let col = diverging(
+                        c.effect[[j, i]] / scale * 0.85 + c.effect[[j, i]].signum() * 0.15,
+                    );
+                    root.draw(&Rectangle::new(
+                        [(x, y), (x + cell, y + cell)],
+                        col.filled(),
+                    ))
+                    .map_err(err)?;
+                }
+                if wired[[j, i]] > 0.0 {
+                    let r = (cell / 5).max(1);
+                    root.draw(&Circle::new(
+                        (x + cell / 2, y + cell / 2),
+                        r,
+                        BLACK.filled(),
+                    ))
+                    .map_err(err)?;
+                }
+            }
+        }
+        root.draw(&Rectangle::new(
+            [(ox, oy), (ox + n as i32 * cell, oy + n as i32 * cell)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(err)?;
+        // Labels: sources along the top (rotated), targets down the left.
+        for (k, name) in c.nodes.iter().enumerate() {
+            let mid = k as i32 * cell + cell / 2;
+            root.draw(&Text::new(
+                name.clone(),
+                (ox - 4, oy + mid),
+                font(label_size).pos(Pos::new(HPos::Right, VPos::Center)),
+            ))
+            .map_err(err)?;
+            root.draw(&Text::new(
+                name.clone(),
+                (ox + mid, oy - 4),
+                font(label_size)
+                    .transform(FontTransform::Rotate270)
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
+            ))
+            .map_err(err)?;
+        }
+        // Type groups: separator lines and names.
+        let mut start = 0;
+        for k in 1..=n {
+            if k == n || c.node_types[k] != c.node_types[start] {
+                let (a, b) = (start as i32 * cell, k as i32 * cell);
+                if k < n {
+                    for line in [
+                        [(ox + b, oy), (ox + b, oy + n as i32 * cell)],
+                        [(ox, oy + b), (ox + n as i32 * cell, oy + b)],
+                    ] {
+                        root.draw(&PathElement::new(line.to_vec(), BLACK.stroke_width(2)))
+                            .map_err(err)?;
+                    }
+                }
+                let name = c.node_types[start].name();
+                root.draw(&Text::new(
+                    name,
+                    (ox + (a + b) / 2, oy + n as i32 * cell + 8),
+                    font(15).pos(Pos::new(HPos::Center, VPos::Top)),
+                ))
+                .map_err(err)?;
+                root.draw(&Text::new(
+                    name,
+                    (ox + n as i32 * cell + 8, oy + (a + b) / 2),
+                    font(15).pos(Pos::new(HPos::Left, VPos::Center)),
+                ))
+                .map_err(err)?;
+                start = k;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The ranking statistic against synapse counts on wired pairs of the main layer.
+pub struct WeightScatter<'a>(pub &'a Comparison);
+
+impl Figure for WeightScatter<'_> {
+    fn size(&self) -> (u32, u32) {
+        (900, 760)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let c = self.0;
+        let li = main_layer(c);
+        let layer = &c.layers[li].layer;
+        let counts = &c.counts.iter().find(|x| &x.0 == layer).ok_or("no layer")?.1;
+        let pts: Vec<(f64, f64)> = counts
+            .indexed_iter()
+            .filter(|((j, i), w)| i != j && **w > 0.0 && c.score[[*j, *i]].is_finite())
+            .map(|((j, i), w)| (w.log10(), c.score[[j, i]]))
+            .collect();
+        let xmax = pts.iter().map(|p| p.0).fold(1.0f64, f64::max) * 1.05;
+        let ymax = pts.iter().map(|p| p.1).fold(1e-9f64, f64::max) * 1.05;
+        let rho = c
+            .weight_agreement
+            .iter()
+            .find(|w| &w.layer == layer)
+            .map_or(String::new(), |w| {
+                format!(
+                    ", Spearman ρ = {:.3} (p = {}, n = {})",
+                    w.spearman,
+                    if w.p < 1e-3 {
+                        format!("{:.1e}", w.p)
+                    } else {
+                        format!("{:.3}", w.p)
+                    },
+                    w.pairs
+                )
+            });
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!("Statistic vs synapse count — {layer}{rho}"),
+                font(18),
+            )
+            .margin(20)
+            .x_label_area_size(55)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..xmax, 0f64..ymax)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(format!(
+                "log10 synapse count ({layer}; EM sections for Cook)"
+            ))
+            .y_desc(format!("{} of the circuit", c.config.rank_by.label()))
+            .label_style(font(15))
+            .axis_desc_style(font(17))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(err)?;
+        let col = PALETTE[0];
+        chart
+            .draw_series(
+                pts.iter()
+                    .map(|&p| Circle::new(p, 3, col.mix(0.6).filled())),
+            )
+            .map_err(err)?;
+        Ok(())
+    }
+}
