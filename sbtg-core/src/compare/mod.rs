@@ -839,6 +839,30 @@ mod tests {
     }
 
     #[test]
+    fn class_aggregation_averages_member_pairs_and_skips_within_class_pairs() {
+        // Cells 0, 1 form class A; cell 2 is class B. [target, source].
+        let map = NodeMap {
+            nodes: vec!["A".into(), "B".into()],
+            members: vec![vec![0, 1], vec![2]],
+            unmatched: vec![],
+        };
+        let mut m = Array2::from_elem((3, 3), f64::NAN);
+        m[[2, 0]] = 1.0; // A0 → B
+        m[[2, 1]] = 3.0; // A1 → B
+        m[[0, 2]] = 5.0; // B → A0; B → A1 unobserved (NaN) is left out
+        m[[1, 0]] = 100.0; // A0 → A1: within class A, left out
+        let a = aggregate(&m, &map);
+        assert_eq!(a[[1, 0]], 2.0); // A → B = mean(1, 3)
+        assert_eq!(a[[0, 1]], 5.0); // B → A
+        assert!(a[[0, 0]].is_nan() && a[[1, 1]].is_nan());
+        let mut sel = Array2::from_elem((3, 3), false);
+        sel[[2, 1]] = true;
+        sel[[1, 0]] = true;
+        let s = aggregate_any(&sel, &map);
+        assert!(s[[1, 0]] && !s[[0, 1]] && !s[[0, 0]]);
+    }
+
+    #[test]
     fn curves_end_at_one() {
         let (roc, pr) = curves(&[0.9, 0.8, 0.8, 0.1], &[true, false, true, false]);
         assert_eq!(roc.first(), Some(&(0.0, 0.0)));
