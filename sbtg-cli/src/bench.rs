@@ -121,12 +121,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         args.data.display(),
         recs.len(),
         panel.neurons.len(),
-        inf.windows,
+        inf.lags[0].windows,
         epochs,
-        inf.folds.len()
+        inf.lags[0].folds.len()
     );
-    println!("  training        {:>9.3} s", inf.train_seconds);
-    println!("  edge tests      {:>9.3} s", inf.test_seconds);
+    println!("  training        {:>9.3} s", inf.train_seconds());
+    println!("  edge tests      {:>9.3} s", inf.test_seconds());
     println!("  total           {total:>9.3} s");
     connectome_check(&args.connectome, &panel, &inf)
 }
@@ -151,17 +151,15 @@ fn connectome_check(
         method: sbtg_core::infer::Method::LaggedCorrelation,
         ..sbtg_core::infer::InferConfig::default()
     };
-    let corr = sbtg_core::infer::infer(panel, &corr_cfg, &|_| {})?
-        .mean_test
-        .mean;
+    let corr = sbtg_core::infer::infer(panel, &corr_cfg, &|_| {})?.effect_matrix();
     let n = panel.neurons.len();
     let (mut labels, mut eff, mut tstat, mut cor) = (vec![], vec![], vec![], vec![]);
     for j in 0..n {
         for i in 0..n {
             if i != j {
                 labels.push(wired[[j, i]] > 0.0);
-                eff.push(inf.mean_test.mean[[j, i]].abs());
-                tstat.push(inf.mean_test.t[[j, i]].abs());
+                eff.push(inf.lags[0].mean_test.mean[[j, i]].abs());
+                tstat.push(inf.lags[0].mean_test.t[[j, i]].abs());
                 cor.push(corr[[j, i]].abs());
             }
         }

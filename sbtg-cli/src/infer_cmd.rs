@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sbtg_core::edge_test::{Bandwidth, EdgeStatistic, FdrMethod};
 use sbtg_core::fold::FoldScheme;
-use sbtg_core::infer::{infer, InferConfig, Inference, Method, Progress, TestKind};
+use sbtg_core::infer::{infer, InferConfig, Inference, LagWindows, Method, Progress, TestKind};
 use sbtg_core::panel::{Panel, PanelConfig};
 use sbtg_core::recording::{load_recordings, Recording};
 use sbtg_core::score::{Coupling, ScoreModelConfig};
@@ -28,6 +28,12 @@ enum MethodArg {
     Sbtg,
     /// Lag-1 cross-correlation of the z-scored traces, same HAC test and FDR.
     LaggedCorrelation,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LagWindowsArg {
+    Minimal,
+    Pairwise,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -58,6 +64,13 @@ pub struct InferArgs {
     /// Estimator: SBTG, or the lagged-correlation baseline through the same tests.
     #[arg(long, value_enum, default_value = "sbtg")]
     method: MethodArg,
+    /// Lags to test, in frames (comma-separated), all in one FDR family.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    lags: Vec<usize>,
+    /// Windows of lags above 1: `minimal` [x_t, …, x_{t+r}] (direct effects) or
+    /// `pairwise` [x_t, x_{t+r}] (plain lagged pairs, for comparison).
+    #[arg(long, value_enum, default_value = "minimal")]
+    lag_windows: LagWindowsArg,
     /// Coupling term of the energy.
     #[arg(long, value_enum, default_value = "linear")]
     coupling: CouplingArg,
@@ -183,6 +196,11 @@ impl InferArgs {
             alpha: self.alpha,
             bandwidth,
             seed: self.seed,
+            lags: self.lags.clone(),
+            lag_windows: match self.lag_windows {
+                LagWindowsArg::Minimal => LagWindows::Minimal,
+                LagWindowsArg::Pairwise => LagWindows::Pairwise,
+            },
         };
         cfg.validate()?;
         Ok(cfg)
@@ -207,12 +225,14 @@ pub fn run_inference(
     let bar = Mutex::new(None::<ProgressBar>);
     let progress = |p: Progress| match p {
         Progress::Training {
+            lags,
             folds,
             total_epochs,
         } => {
             if !quiet {
                 eprintln!(
-                    "training {folds} score models ({} coupling, {} epochs each) on {} recordings, {} neurons",
+                    "training {} score models ({lags} lag(s) × {folds} folds; {} coupling, {} epochs each) on {} recordings, {} neurons",
+                    lags * folds,
                     cfg.model.coupling.name(),
                     cfg.model.epochs,
                     recs.len(),
@@ -232,11 +252,16 @@ pub fn run_inference(
             );
             *bar.lock().expect("progress lock") = Some(pb);
         }
-        Progress::Epoch { fold, epoch, loss } => {
+        Progress::Epoch {
+            lag,
+            fold,
+            epoch,
+            loss,
+        } => {
             if let Some(pb) = bar.lock().expect("progress lock").as_ref() {
                 pb.inc(1);
                 pb.set_message(format!(
-                    "fold {} epoch {} loss {loss:.3}",
+                    "lag {lag} fold {} epoch {} loss {loss:.3}",
                     fold + 1,
                     epoch + 1
                 ));
@@ -269,15 +294,19 @@ pub fn summary(
             Method::LaggedCorrelation => "lagged correlation: mean of x_{t+1,target} x_{t,source} over windows (traces z-scored per recording), HAC t-test",
         },
         "method_id": cfg.method,
-        "lag": 1,
-        "window": "z_t = [x_t, x_{t+1}] inside each recording; coordinates standardised with training-fold statistics",
+        "lags": cfg.lags,
+        "lag_windows": inf.lag_windows,
+        "window": match (cfg.method, cfg.lag_windows) {
+            (Method::Sbtg, LagWindows::Minimal) => "lag r: z_t = [x_t, x_{t+1}, ..., x_{t+r}] inside each recording; the test of block r against block 0 conditions on the blocks in between; coordinates standardised with training-fold statistics",
+            _ => "lag r: z_t = [x_t, x_{t+r}] inside each recording (plain lagged pairs)",
+        },
         "sign_convention": match cfg.method {
-            Method::Sbtg => "effect = -mu for the mean test: signed like the Jacobian dx_{t+1,target}/dx_{t,source} (positive = excitatory). Matrices are [target, source].",
-            Method::LaggedCorrelation => "effect = mu, the lag-1 correlation (positive = positively correlated). Matrices are [target, source].",
+            Method::Sbtg => "effect = -mu for the mean test: signed like the Jacobian dx_{t+lag,target}/dx_{t,source} (positive = excitatory). Matrices are [target, source].",
+            Method::LaggedCorrelation => "effect = mu, the lagged correlation (positive = positively correlated). Matrices are [target, source].",
         },
         "columns": {
             "source": "presynaptic / causing neuron (block x_t)",
-            "target": "postsynaptic / affected neuron (block x_{t+1})",
+            "target": "postsynaptic / affected neuron (block x_{t+lag})",
             "lag": "lag in frames",
             "mu": "mean of the tested series (standardised units; held-out windows for SBTG)",
             "effect": "SBTG mean test: -mu (Jacobian sign); lagged correlation and volatility test: mu",
@@ -289,38 +318,50 @@ pub fn summary(
         },
         "neurons": panel.neurons,
         "recordings": recs.iter().map(|r| json!({"name": r.name, "file": r.path, "frames": r.frames(), "dt_s": r.dt})).collect::<Vec<_>>(),
-        "windows": inf.windows,
         "model": (cfg.method == Method::Sbtg).then_some(&cfg.model),
         "statistic": (cfg.method == Method::Sbtg).then_some(cfg.statistic),
         "seed": cfg.seed,
         "fold_scheme": inf.fold_scheme,
-        "folds": inf.folds.iter().map(|f| json!({
-            "test_recordings": f.test_recordings,
-            "train_windows": f.train_windows,
-            "test_windows": f.test_windows,
-            "final_train_loss": f.epoch_loss.last(),
-            "heldout_loss": f.heldout_loss,
-        })).collect::<Vec<_>>(),
         "hac": {
             "kernel": "Bartlett (Newey-West)",
-            "bandwidth_rule": match cfg.bandwidth { Bandwidth::NeweyWest => "Newey-West (1994) nonparametric plug-in pooled over the family".to_string(), Bandwidth::Andrews => "Andrews (1991) AR(1) plug-in pooled over the family".to_string(), Bandwidth::Fixed(b) => format!("fixed {b}") },
-            "bandwidth_mean_test": inf.mean_test.bandwidth,
-            "bandwidth_volatility_test": inf.volatility_test.as_ref().map(|v| v.bandwidth),
+            "bandwidth_rule": match cfg.bandwidth { Bandwidth::NeweyWest => "Newey-West (1994) nonparametric plug-in pooled over the family of each lag and test".to_string(), Bandwidth::Andrews => "Andrews (1991) AR(1) plug-in pooled over the family of each lag and test".to_string(), Bandwidth::Fixed(b) => format!("fixed {b}") },
             "small_sample_correction": "variance divided by N-1; Student t with N-1 degrees of freedom",
-            "floored_variances": inf.mean_test.floored.iter().filter(|&&f| f).count()
-                + inf.volatility_test.as_ref().map_or(0, |v| v.floored.iter().filter(|&&f| f).count()),
         },
+        "per_lag": inf.lags.iter().map(|l| {
+            let selected = |k: TestKind| inf.edges.iter().filter(|e| e.lag == l.lag && e.test == k && e.selected).count();
+            json!({
+                "lag": l.lag,
+                "windows": l.windows,
+                "folds": l.folds.iter().map(|f| json!({
+                    "test_recordings": f.test_recordings,
+                    "train_windows": f.train_windows,
+                    "test_windows": f.test_windows,
+                    "final_train_loss": f.epoch_loss.last(),
+                    "heldout_loss": f.heldout_loss,
+                })).collect::<Vec<_>>(),
+                "bandwidth_mean_test": l.mean_test.bandwidth,
+                "bandwidth_volatility_test": l.volatility_test.as_ref().map(|v| v.bandwidth),
+                "floored_variances": l.mean_test.floored.iter().filter(|&&f| f).count()
+                    + l.volatility_test.as_ref().map_or(0, |v| v.floored.iter().filter(|&&f| f).count()),
+                "edges_selected": { "mean": selected(TestKind::Mean), "volatility": selected(TestKind::Volatility) },
+                "seconds": { "train": l.train_seconds, "edge_tests": l.test_seconds },
+            })
+        }).collect::<Vec<_>>(),
         "fdr": {
             "method": cfg.fdr,
             "alpha": cfg.alpha,
-            "family": if cfg.volatility { "all ordered pairs source != target, mean and volatility tests together" } else { "all ordered pairs source != target, mean test" },
+            "family": format!(
+                "all ordered pairs source != target at every lag ({}), {}",
+                cfg.lags.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", "),
+                if cfg.volatility && cfg.method == Method::Sbtg { "mean and volatility tests together" } else { "mean test" }
+            ),
             "family_size": inf.family_size,
         },
         "edges_selected": {
             "mean": inf.selected_count(TestKind::Mean),
             "volatility": inf.selected_count(TestKind::Volatility),
         },
-        "seconds": { "train": inf.train_seconds, "edge_tests": inf.test_seconds, "total": seconds },
+        "seconds": { "train": inf.train_seconds(), "edge_tests": inf.test_seconds(), "total": seconds },
     })
 }
 

@@ -21,6 +21,13 @@ pub enum FoldScheme {
 }
 
 impl FoldScheme {
+    /// Number of folds.
+    pub fn k(&self) -> usize {
+        match *self {
+            FoldScheme::Recordings(k) | FoldScheme::Blocks(k) => k,
+        }
+    }
+
     /// Held-out recordings when there are at least two (k = min(R, 5)), else 5 blocks.
     pub fn default_for(recordings: usize) -> Self {
         if recordings >= 2 {
@@ -76,7 +83,8 @@ pub fn make_folds(w: &Windows, scheme: FoldScheme) -> Result<Vec<Fold>> {
             if k < 2 {
                 return Err(Error::param("folds", "need at least 2 block folds"));
             }
-            let purge = w.blocks - 1;
+            // Windows closer than the span share a frame with a test window.
+            let purge = w.span();
             (0..k)
                 .map(|f| {
                     let mut test = Vec::new();
@@ -137,6 +145,7 @@ mod tests {
         }
         Windows {
             blocks,
+            offsets: (0..blocks).collect(),
             n: 1,
             z: Array2::zeros((row, blocks)),
             mask: Array2::ones((row, blocks)),

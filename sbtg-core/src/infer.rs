@@ -46,6 +46,30 @@ pub struct InferConfig {
     pub alpha: f64,
     pub bandwidth: Bandwidth,
     pub seed: u64,
+    /// Lags tested (frames), each with its own windows and score models.
+    #[serde(default = "default_lags")]
+    pub lags: Vec<usize>,
+    /// Windows of lags above 1.
+    #[serde(default)]
+    pub lag_windows: LagWindows,
+}
+
+fn default_lags() -> Vec<usize> {
+    vec![1]
+}
+
+/// How a lag `r > 1` is windowed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LagWindows {
+    /// `z_t = [x_t, x_{t+1}, …, x_{t+r}]`: the test of block r against block 0
+    /// conditions on the snapshots in between, so it measures the direct lag-r effect
+    /// (default; SBTG only).
+    #[default]
+    Minimal,
+    /// `z_t = [x_t, x_{t+r}]`: the plain lagged pair, which also picks up paths through
+    /// the intermediate snapshots (for comparison; always used by lagged correlation).
+    Pairwise,
 }
 
 impl Default for InferConfig {
@@ -60,6 +84,8 @@ impl Default for InferConfig {
             alpha: 0.1,
             bandwidth: Bandwidth::NeweyWest,
             seed: 0,
+            lags: default_lags(),
+            lag_windows: LagWindows::Minimal,
         }
     }
 }
@@ -71,6 +97,21 @@ impl InferConfig {
             return Err(Error::param(
                 "alpha",
                 format!("the FDR level must lie in (0, 1), got {}", self.alpha),
+            ));
+        }
+        if self.lags.is_empty() || self.lags.contains(&0) {
+            return Err(Error::param(
+                "lags",
+                format!("need one or more lags ≥ 1, got {:?}", self.lags),
+            ));
+        }
+        let mut sorted = self.lags.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != self.lags.len() {
+            return Err(Error::param(
+                "lags",
+                format!("each lag once, got {:?}", self.lags),
             ));
         }
         if let Bandwidth::Fixed(b) = self.bandwidth {
@@ -114,9 +155,14 @@ pub struct EdgeRow {
 #[derive(Clone, Debug)]
 pub enum Progress {
     /// Training is about to start: total number of epochs over all folds.
-    Training { folds: usize, total_epochs: usize },
-    /// One epoch of one fold finished.
+    Training {
+        lags: usize,
+        folds: usize,
+        total_epochs: usize,
+    },
+    /// One epoch of one fold of one lag finished.
     Epoch {
+        lag: usize,
         fold: usize,
         epoch: usize,
         loss: f64,
@@ -150,25 +196,36 @@ pub struct RecordingTest {
     pub variance_of_mean: Array2<f64>,
 }
 
+/// Everything one lag produced.
+#[derive(Clone, Debug)]
+pub struct LagResult {
+    pub lag: usize,
+    /// Windows tested at this lag.
+    pub windows: usize,
+    /// Per-fold diagnostics (empty for methods without training).
+    pub folds: Vec<FoldReport>,
+    pub mean_test: HacResult,
+    pub volatility_test: Option<HacResult>,
+    /// Per-recording summaries of the mean test.
+    pub recording_tests: Vec<RecordingTest>,
+    pub train_seconds: f64,
+    pub test_seconds: f64,
+}
+
 /// The result of one run.
 #[derive(Clone, Debug)]
 pub struct Inference {
     pub method: Method,
     pub neurons: Vec<String>,
+    /// Every tested (source, target, lag, test), FDR-adjusted over all of them.
     pub edges: Vec<EdgeRow>,
-    pub folds: Vec<FoldReport>,
     /// `None` for methods without cross-fitting.
     pub fold_scheme: Option<FoldScheme>,
-    /// Per-recording summaries of the mean test.
-    pub recording_tests: Vec<RecordingTest>,
-    pub windows: usize,
-    pub mean_test: HacResult,
-    pub volatility_test: Option<HacResult>,
+    pub lag_windows: LagWindows,
+    /// One entry per lag, in the order of [`InferConfig::lags`].
+    pub lags: Vec<LagResult>,
     /// Size of the FDR family.
     pub family_size: usize,
-    /// Seconds spent training and testing.
-    pub train_seconds: f64,
-    pub test_seconds: f64,
 }
 
 /// Held-out DSM loss with a fixed noise draw.
@@ -190,62 +247,124 @@ fn heldout_loss(
     (&r * &r).sum() / m.sum().max(1.0)
 }
 
-/// Runs the configured method at lag 1 on a panel.
+/// The windows of one lag `r`: minimal `[x_t, …, x_{t+r}]` (SBTG with
+/// [`LagWindows::Minimal`]) or the plain pair `[x_t, x_{t+r}]`.
+fn lag_windows(panel: &Panel, cfg: &InferConfig, lag: usize) -> Result<Windows> {
+    match (cfg.method, cfg.lag_windows) {
+        (Method::Sbtg, LagWindows::Minimal) => Windows::build(panel, lag + 1),
+        _ => Windows::build_offsets(panel, &[0, lag]),
+    }
+}
+
+/// Runs the configured method at every lag of `cfg.lags` on a panel; one FDR family
+/// over every (source, target, lag, test).
 pub fn infer(
     panel: &Panel,
     cfg: &InferConfig,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Inference> {
     cfg.validate()?;
-    let windows = Windows::build(panel, 2)?;
-    match cfg.method {
-        Method::Sbtg => infer_sbtg(panel, &windows, cfg, progress),
-        Method::LaggedCorrelation => {
-            progress(Progress::Stage("edge tests"));
-            let t1 = Instant::now();
-            let series = vec![crate::baseline::lagged_correlation_series(&windows)];
-            let rows = vec![(0..windows.len()).collect()];
-            let tested = test_edges(panel, &windows, cfg, &series, None, &rows, 1.0);
-            Ok(Inference {
-                method: cfg.method,
-                neurons: panel.neurons.clone(),
-                family_size: tested.edges.len(),
-                edges: tested.edges,
-                folds: Vec::new(),
-                fold_scheme: None,
-                recording_tests: tested.recording_tests,
-                windows: windows.len(),
-                mean_test: tested.mean_test,
-                volatility_test: None,
-                train_seconds: 0.0,
-                test_seconds: t1.elapsed().as_secs_f64(),
-            })
-        }
+    let scheme = cfg
+        .folds
+        .unwrap_or_else(|| FoldScheme::default_for(panel.recordings.len()));
+    if cfg.method == Method::Sbtg {
+        progress(Progress::Training {
+            lags: cfg.lags.len(),
+            folds: scheme.k(),
+            total_epochs: cfg.lags.len() * scheme.k() * cfg.model.epochs,
+        });
     }
+    let mut lags = Vec::new();
+    let mut edges = Vec::new();
+    for (li, &lag) in cfg.lags.iter().enumerate() {
+        let windows = lag_windows(panel, cfg, lag)?;
+        let (mut tested, folds, train_seconds) = match cfg.method {
+            Method::Sbtg => {
+                let t0 = Instant::now();
+                let (held, reports, rows) =
+                    fit_heldout(panel, &windows, cfg, scheme, li, progress)?;
+                let train_seconds = t0.elapsed().as_secs_f64();
+                progress(Progress::Stage("edge tests"));
+                let mean_series: Vec<_> =
+                    held.iter().map(|h| h.mean_series(cfg.statistic)).collect();
+                let volatility_series: Option<Vec<_>> = cfg
+                    .volatility
+                    .then(|| held.iter().map(|h| h.volatility_series()).collect());
+                // Stein's identity: μ = −I·E[J], so the Jacobian-signed effect is −μ̂.
+                let tested = test_lag(
+                    panel,
+                    &windows,
+                    cfg,
+                    lag,
+                    &mean_series,
+                    volatility_series.as_deref(),
+                    &rows,
+                    -1.0,
+                );
+                (tested, reports, train_seconds)
+            }
+            Method::LaggedCorrelation => {
+                progress(Progress::Stage("edge tests"));
+                let series = vec![crate::baseline::lagged_correlation_series(&windows)];
+                let rows = vec![(0..windows.len()).collect()];
+                let tested = test_lag(panel, &windows, cfg, lag, &series, None, &rows, 1.0);
+                (tested, Vec::new(), 0.0)
+            }
+        };
+        edges.append(&mut tested.edges);
+        lags.push(LagResult {
+            lag,
+            windows: windows.len(),
+            folds,
+            mean_test: tested.mean_test,
+            volatility_test: tested.volatility_test,
+            recording_tests: tested.recording_tests,
+            train_seconds,
+            test_seconds: tested.seconds,
+        });
+    }
+    let p: Vec<f64> = edges.iter().map(|r| r.p).collect();
+    let q = cfg.fdr.adjust(&p);
+    for (r, q) in edges.iter_mut().zip(q) {
+        r.q = q;
+        r.selected = q <= cfg.alpha;
+    }
+    Ok(Inference {
+        method: cfg.method,
+        neurons: panel.neurons.clone(),
+        family_size: edges.len(),
+        edges,
+        fold_scheme: (cfg.method == Method::Sbtg).then_some(scheme),
+        lag_windows: cfg.lag_windows,
+        lags,
+    })
 }
 
-/// What the shared testing stage returns.
+/// What the testing stage of one lag returns (edges not yet FDR-adjusted).
 struct Tested {
     edges: Vec<EdgeRow>,
     mean_test: HacResult,
     volatility_test: Option<HacResult>,
     recording_tests: Vec<RecordingTest>,
+    seconds: f64,
 }
 
-/// The testing stage shared by every method: pooled HAC t-tests of the mean series
-/// (and of the volatility series when given), one FDR family over all off-diagonal
-/// ordered pairs of every test, and the per-recording mean tests. `rows[k]` gives the
-/// window index of every row of fold `k`'s series; `effect_sign` maps `μ̂` to the
-/// reported mean-test effect.
-fn test_edges(
+/// The testing stage shared by every method, at one lag: pooled HAC t-tests of the
+/// mean series (and of the volatility series when given) for all off-diagonal ordered
+/// pairs, and the per-recording mean tests. `rows[k]` gives the window index of every
+/// row of fold `k`'s series; `effect_sign` maps `μ̂` to the reported mean-test effect.
+#[allow(clippy::too_many_arguments)]
+fn test_lag(
     panel: &Panel,
     windows: &Windows,
     cfg: &InferConfig,
+    lag: usize,
     mean_series: &[ProductSeries],
     volatility_series: Option<&[ProductSeries]>,
     rows: &[Vec<usize>],
     effect_sign: f64,
 ) -> Tested {
+    let t0 = Instant::now();
     let n = panel.neurons.len();
     let mean_test = hac_test(mean_series, cfg.bandwidth);
     let volatility_test = volatility_series.map(|vs| hac_test(vs, cfg.bandwidth));
@@ -260,7 +379,7 @@ fn test_edges(
                 edges.push(EdgeRow {
                     source: panel.neurons[i].clone(),
                     target: panel.neurons[j].clone(),
-                    lag: 1,
+                    lag,
                     mu,
                     effect: if kind == TestKind::Mean {
                         effect_sign * mu
@@ -279,12 +398,6 @@ fn test_edges(
     push(&mean_test, TestKind::Mean);
     if let Some(v) = &volatility_test {
         push(v, TestKind::Volatility);
-    }
-    let p: Vec<f64> = edges.iter().map(|r| r.p).collect();
-    let q = cfg.fdr.adjust(&p);
-    for (r, q) in edges.iter_mut().zip(q) {
-        r.q = q;
-        r.selected = q <= cfg.alpha;
     }
     let recording_tests = (0..panel.recordings.len())
         .into_par_iter()
@@ -319,41 +432,45 @@ fn test_edges(
         mean_test,
         volatility_test,
         recording_tests,
+        seconds: t0.elapsed().as_secs_f64(),
     }
 }
 
-/// SBTG at lag 1: cross-fitted score models, held-out statistics, shared testing stage.
-fn infer_sbtg(
+/// Held-out scores of one lag's windows: cross-fitted score models (folds in
+/// parallel), each scoring the windows it was not trained on. The tested source block
+/// is block 0 (`x_t`) and the target block the last one (`x_{t+r}`); with minimal
+/// windows the energy's joint past block conditions on the snapshots in between.
+type Heldout = (Vec<HeldOutScores>, Vec<FoldReport>, Vec<Vec<usize>>);
+
+fn fit_heldout(
     panel: &Panel,
     windows: &Windows,
     cfg: &InferConfig,
+    scheme: FoldScheme,
+    lag_index: usize,
     progress: &(dyn Fn(Progress) + Sync),
-) -> Result<Inference> {
-    let scheme = cfg
-        .folds
-        .unwrap_or_else(|| FoldScheme::default_for(panel.recordings.len()));
+) -> Result<Heldout> {
     let folds = make_folds(windows, scheme)?;
     let n = windows.n;
-    let n_past = n;
-    progress(Progress::Training {
-        folds: folds.len(),
-        total_epochs: folds.len() * cfg.model.epochs,
-    });
-    let t0 = Instant::now();
+    let n_past = (windows.blocks - 1) * n;
+    let future = n_past..n_past + n;
     let fitted: Vec<(HeldOutScores, FoldReport)> = folds
         .par_iter()
         .enumerate()
         .map(|(k, fold)| -> Result<_> {
             let st = Standardiser::fit(windows.z.view(), windows.mask.view(), &fold.train);
             let (ztr, mtr) = st.apply(windows.z.view(), windows.mask.view(), &fold.train);
-            let trained = train(ztr.view(), mtr.view(), n_past, &cfg.model, cfg.seed, k as u64, &|epoch, loss| {
-                progress(Progress::Epoch { fold: k, epoch, loss })
+            // One independent random stream per (lag, fold).
+            let stream_id = (lag_index * folds.len() + k) as u64;
+            let trained = train(ztr.view(), mtr.view(), n_past, &cfg.model, cfg.seed, stream_id, &|epoch, loss| {
+                progress(Progress::Epoch { lag: windows.span(), fold: k, epoch, loss })
             })?;
             let (zte, mte) = st.apply(windows.z.view(), windows.mask.view(), &fold.test);
             let scores = trained.model.score(zte.view()) * &mte;
             if scores.iter().any(|v| !v.is_finite()) {
                 return Err(Error::Training(format!(
-                    "fold {} produced non-finite held-out scores; lower --learning-rate or --epochs",
+                    "lag {}, fold {} produced non-finite held-out scores; lower --learning-rate or --epochs",
+                    windows.span(),
                     k + 1
                 )));
             }
@@ -364,7 +481,7 @@ fn infer_sbtg(
                 train_windows: fold.train.len(),
                 test_windows: fold.test.len(),
                 test_recordings: recs.iter().map(|&r| panel.recordings[r].name.clone()).collect(),
-                heldout_loss: heldout_loss(&trained.model, &zte, &mte, cfg.model.sigma, cfg.seed + k as u64),
+                heldout_loss: heldout_loss(&trained.model, &zte, &mte, cfg.model.sigma, cfg.seed + stream_id),
                 epoch_loss: trained.epoch_loss,
             };
             Ok((
@@ -374,52 +491,44 @@ fn infer_sbtg(
                     hessian,
                     segments: fold.test_segments.clone(),
                     source: 0..n,
-                    future: n..2 * n,
+                    future: future.clone(),
                 },
                 report,
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-    let train_seconds = t0.elapsed().as_secs_f64();
-    let t1 = Instant::now();
-    progress(Progress::Stage("edge tests"));
-    let (held, reports): (Vec<_>, Vec<_>) = fitted.into_iter().unzip();
-    let mean_series: Vec<_> = held.iter().map(|h| h.mean_series(cfg.statistic)).collect();
-    let volatility_series: Option<Vec<_>> = cfg
-        .volatility
-        .then(|| held.iter().map(|h| h.volatility_series()).collect());
-    let rows: Vec<Vec<usize>> = folds.iter().map(|f| f.test.clone()).collect();
-    // Stein's identity: μ = −I·E[J], so the Jacobian-signed effect is −μ̂.
-    let tested = test_edges(
-        panel,
-        windows,
-        cfg,
-        &mean_series,
-        volatility_series.as_deref(),
-        &rows,
-        -1.0,
-    );
-    let test_seconds = t1.elapsed().as_secs_f64();
-    Ok(Inference {
-        method: cfg.method,
-        neurons: panel.neurons.clone(),
-        family_size: tested.edges.len(),
-        edges: tested.edges,
-        folds: reports,
-        fold_scheme: Some(scheme),
-        recording_tests: tested.recording_tests,
-        windows: windows.len(),
-        mean_test: tested.mean_test,
-        volatility_test: tested.volatility_test,
-        train_seconds,
-        test_seconds,
-    })
+    let (held, reports) = fitted.into_iter().unzip();
+    Ok((
+        held,
+        reports,
+        folds.iter().map(|f| f.test.clone()).collect(),
+    ))
 }
 
 impl Inference {
-    /// The mean-test effect matrix `−μ̂` (`[target, source]`, diagonal included).
+    /// The result of lag `r`, if it was tested.
+    pub fn lag(&self, r: usize) -> Option<&LagResult> {
+        self.lags.iter().find(|l| l.lag == r)
+    }
+
+    /// The mean-test effect matrix of the first lag (`[target, source]`, diagonal
+    /// included): `−μ̂` for SBTG, `μ̂` for lagged correlation.
     pub fn effect_matrix(&self) -> Array2<f64> {
-        -&self.mean_test.mean
+        let m = &self.lags[0].mean_test.mean;
+        match self.method {
+            Method::Sbtg => -m,
+            Method::LaggedCorrelation => m.clone(),
+        }
+    }
+
+    /// Seconds spent training, summed over lags.
+    pub fn train_seconds(&self) -> f64 {
+        self.lags.iter().map(|l| l.train_seconds).sum()
+    }
+
+    /// Seconds spent in edge tests, summed over lags.
+    pub fn test_seconds(&self) -> f64 {
+        self.lags.iter().map(|l| l.test_seconds).sum()
     }
 
     /// Number of selected rows of each test kind.
@@ -430,11 +539,12 @@ impl Inference {
             .count()
     }
 
-    /// Mean DSM training loss of the last epoch over folds.
+    /// Mean DSM training loss of the last epoch over the folds of every lag.
     pub fn final_loss(&self) -> f64 {
         let v: Vec<f64> = self
-            .folds
+            .lags
             .iter()
+            .flat_map(|l| &l.folds)
             .filter_map(|f| f.epoch_loss.last().copied())
             .collect();
         ndarray::Array1::from(v)

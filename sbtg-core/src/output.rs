@@ -87,7 +87,11 @@ pub fn recording_edges_csv(inf: &Inference) -> Result<Vec<u8>> {
     ])
     .map_err(csv_err)?;
     let n = inf.neurons.len();
-    for r in &inf.recording_tests {
+    for (lag, r) in inf
+        .lags
+        .iter()
+        .flat_map(|l| l.recording_tests.iter().map(move |r| (l.lag, r)))
+    {
         for j in 0..n {
             for i in 0..n {
                 if i == j || r.count[[j, i]] == 0.0 {
@@ -97,7 +101,7 @@ pub fn recording_edges_csv(inf: &Inference) -> Result<Vec<u8>> {
                     r.recording.clone(),
                     inf.neurons[i].clone(),
                     inf.neurons[j].clone(),
-                    "1".to_string(),
+                    lag.to_string(),
                     r.count[[j, i]].to_string(),
                     fmt(r.mean[[j, i]]),
                     fmt(r.variance_of_mean[[j, i]].sqrt()),
@@ -110,12 +114,14 @@ pub fn recording_edges_csv(inf: &Inference) -> Result<Vec<u8>> {
         .map_err(|e| Error::Data(format!("writing recording_edges.csv: {e}")))
 }
 
-/// `loss.csv`: `fold,epoch,loss` (mean DSM training loss per epoch).
+/// `loss.csv`: `lag,fold,epoch,loss` (mean DSM training loss per epoch).
 pub fn loss_csv(inf: &Inference) -> Vec<u8> {
-    let mut s = String::from("fold,epoch,loss\n");
-    for (k, f) in inf.folds.iter().enumerate() {
-        for (e, l) in f.epoch_loss.iter().enumerate() {
-            s.push_str(&format!("{},{},{}\n", k + 1, e + 1, fmt(*l)));
+    let mut s = String::from("lag,fold,epoch,loss\n");
+    for lag in &inf.lags {
+        for (k, f) in lag.folds.iter().enumerate() {
+            for (e, l) in f.epoch_loss.iter().enumerate() {
+                s.push_str(&format!("{},{},{},{}\n", lag.lag, k + 1, e + 1, fmt(*l)));
+            }
         }
     }
     s.into_bytes()
@@ -159,7 +165,7 @@ pub fn write_outputs(dir: &Path, inf: &Inference, summary: &serde_json::Value) -
     #[cfg(feature = "parquet")]
     write_atomic(&dir.join("edges.parquet"), &edges_parquet(inf)?)?;
     write_atomic(&dir.join("recording_edges.csv"), &recording_edges_csv(inf)?)?;
-    if !inf.folds.is_empty() {
+    if inf.lags.iter().any(|l| !l.folds.is_empty()) {
         write_atomic(&dir.join("loss.csv"), &loss_csv(inf))?;
     }
     let json = serde_json::to_vec_pretty(summary)

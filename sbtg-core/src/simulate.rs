@@ -88,16 +88,31 @@ fn normal(rng: &mut impl Rng) -> f64 {
 }
 
 fn run(spec: &NetworkSpec, step: impl Fn(&Array1<f64>) -> Array1<f64>) -> Result<Vec<Recording>> {
+    run2(spec, |x, _| step(x))
+}
+
+/// Simulates `x_{t+1} = step(x_t, x_{t−1}) + noise·ε` after a burn-in of 200 frames.
+fn run2(
+    spec: &NetworkSpec,
+    step: impl Fn(&Array1<f64>, &Array1<f64>) -> Array1<f64>,
+) -> Result<Vec<Recording>> {
     let n = spec.neurons;
     let burn = 200;
     (0..spec.recordings)
         .map(|r| {
             let mut rng = stream(spec.seed, 10 + r as u64);
             let mut x = Array1::from_shape_fn(n, |_| normal(&mut rng) * spec.noise);
+            let mut prev = Array1::zeros(n);
             let mut vals = Array2::zeros((spec.frames, n));
             for t in 0..spec.frames + burn {
-                let mean = step(&x);
-                x = Array1::from_shape_fn(n, |j| mean[j] + spec.noise * normal(&mut rng));
+                let mean = step(&x, &prev);
+                let next = Array1::from_shape_fn(n, |j| mean[j] + spec.noise * normal(&mut rng));
+                prev = std::mem::replace(&mut x, next);
+                if x.iter().any(|v| !v.is_finite() || v.abs() > 1e6) {
+                    return Err(crate::Error::Data(format!(
+                        "simulation diverged at frame {t}: the coupling's spectral radius is at least 1; lower the weights or the density"
+                    )));
+                }
                 if t >= burn {
                     vals.row_mut(t - burn).assign(&x);
                 }
@@ -123,6 +138,16 @@ pub fn var1_with(spec: &NetworkSpec, a: Array2<f64>) -> Result<Simulation> {
     Ok(Simulation {
         recordings,
         coupling: a,
+    })
+}
+
+/// Linear VAR(2) `x_{t+1} = A₁ x_t + A₂ x_{t−1} + ε` (both `[target, source]`); the
+/// direct lag-1 Jacobian is `A₁`, the direct lag-2 one `A₂`. `coupling` holds `A₂`.
+pub fn var2_with(spec: &NetworkSpec, a1: Array2<f64>, a2: Array2<f64>) -> Result<Simulation> {
+    let recordings = run2(spec, |x, prev| a1.dot(x) + a2.dot(prev))?;
+    Ok(Simulation {
+        recordings,
+        coupling: a2,
     })
 }
 

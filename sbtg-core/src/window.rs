@@ -14,6 +14,9 @@ use crate::{Error, Result};
 pub struct Windows {
     /// Number of blocks L.
     pub blocks: usize,
+    /// Frame offset of each block within the window (`0, 1, …, L−1` for consecutive
+    /// snapshots; `0, r` for a plain lag-r pair).
+    pub offsets: Vec<usize>,
     /// Neurons per block n.
     pub n: usize,
     /// `N × L·n`; block k occupies columns `k·n .. (k+1)·n`. 0 where missing.
@@ -29,22 +32,36 @@ pub struct Windows {
 }
 
 impl Windows {
-    /// Stacks L-block windows inside every recording of the panel.
+    /// Stacks L-block windows of consecutive snapshots inside every recording.
     pub fn build(panel: &Panel, blocks: usize) -> Result<Windows> {
         if blocks < 2 {
             return Err(Error::param("blocks", "a window needs at least two blocks"));
         }
+        Self::build_offsets(panel, &(0..blocks).collect::<Vec<_>>())
+    }
+
+    /// Stacks windows `[x_{t+o_0}, x_{t+o_1}, …]` for increasing frame offsets `o_k`
+    /// starting at 0, inside every recording.
+    pub fn build_offsets(panel: &Panel, offsets: &[usize]) -> Result<Windows> {
+        if offsets.len() < 2 || offsets[0] != 0 || offsets.windows(2).any(|w| w[1] <= w[0]) {
+            return Err(Error::param(
+                "blocks",
+                format!("block offsets must start at 0 and increase, got {offsets:?}"),
+            ));
+        }
+        let blocks = offsets.len();
+        let frames = offsets[blocks - 1] + 1;
         let n = panel.neurons.len();
         let mut rows = 0;
         for r in &panel.recordings {
-            if r.x.nrows() < blocks {
+            if r.x.nrows() < frames {
                 return Err(Error::Data(format!(
-                    "recording {} has {} frames, fewer than the {blocks}-frame window; drop it or use a shorter window",
+                    "recording {} has {} frames, fewer than the {frames}-frame window; drop it or use a shorter window",
                     r.name,
                     r.x.nrows()
                 )));
             }
-            rows += r.x.nrows() + 1 - blocks;
+            rows += r.x.nrows() + 1 - frames;
         }
         let mut z = Array2::zeros((rows, blocks * n));
         let mut mask = Array2::zeros((rows, blocks * n));
@@ -53,13 +70,13 @@ impl Windows {
         let mut segments = Vec::new();
         let mut row = 0;
         for (ri, r) in panel.recordings.iter().enumerate() {
-            let count = r.x.nrows() + 1 - blocks;
+            let count = r.x.nrows() + 1 - frames;
             for t in 0..count {
-                for k in 0..blocks {
+                for (k, &o) in offsets.iter().enumerate() {
                     z.slice_mut(s![row + t, k * n..(k + 1) * n])
-                        .assign(&r.x.row(t + k));
+                        .assign(&r.x.row(t + o));
                     mask.slice_mut(s![row + t, k * n..(k + 1) * n])
-                        .assign(&r.observed.row(t + k));
+                        .assign(&r.observed.row(t + o));
                 }
                 recording.push(ri);
                 start.push(t);
@@ -69,6 +86,7 @@ impl Windows {
         }
         Ok(Windows {
             blocks,
+            offsets: offsets.to_vec(),
             n,
             z,
             mask,
@@ -83,6 +101,11 @@ impl Windows {
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Frames spanned after the first: the lag between the first and last block.
+    pub fn span(&self) -> usize {
+        self.offsets.last().copied().unwrap_or(0)
     }
 
     /// Columns of block k.
