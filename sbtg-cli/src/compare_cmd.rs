@@ -55,7 +55,7 @@ pub struct CompareArgs {
 
 pub fn run(args: CompareArgs) -> Result<()> {
     let t0 = Instant::now();
-    let circuit = CircuitTable::read(&args.circuit, args.lag)?;
+    let circuit = CircuitTable::read(&args.circuit, Some(args.lag))?;
     let conn = connectome::read(&args.connectome)?;
     let atlas = CellAtlas::cook2019()?;
     let level = match args.level {

@@ -225,14 +225,13 @@ pub fn run_inference(
     let bar = Mutex::new(None::<ProgressBar>);
     let progress = |p: Progress| match p {
         Progress::Training {
-            lags,
+            lag,
             folds,
             total_epochs,
         } => {
             if !quiet {
                 eprintln!(
-                    "training {} score models ({lags} lag(s) × {folds} folds; {} coupling, {} epochs each) on {} recordings, {} neurons",
-                    lags * folds,
+                    "lag {lag}: training {folds} score models ({} coupling, {} epochs each) on {} recordings, {} neurons",
                     cfg.model.coupling.name(),
                     cfg.model.epochs,
                     recs.len(),

@@ -5,6 +5,7 @@
 mod bench;
 mod compare_cmd;
 mod infer_cmd;
+mod plot_cmd;
 
 use std::process::ExitCode;
 
@@ -26,8 +27,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Infer a signed, directed, FDR-controlled lag-1 circuit from recordings.
+    /// Infer a signed, directed, FDR-controlled, lag-resolved circuit from recordings.
     Infer(infer_cmd::InferArgs),
+    /// Figures of an inferred circuit: lag panels, heatmaps, lag profile, degrees, loss, QQ.
+    Plot(plot_cmd::PlotArgs),
     /// Compare an inferred circuit with a connectome: report.md, metrics, figures.
     Compare(compare_cmd::CompareArgs),
     /// Time the edge tests (GEMM vs per-edge) and a full `infer` on the shipped data.
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Infer(a) => infer_cmd::run(a),
         Command::Compare(a) => compare_cmd::run(a),
+        Command::Plot(a) => plot_cmd::run(a),
         Command::Bench(a) => bench::run(a),
     };
     match result {

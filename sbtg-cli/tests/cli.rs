@@ -175,3 +175,92 @@ fn compare_refuses_bad_inputs_with_exit_2() {
         "{stderr}"
     );
 }
+
+/// PNG width and height from the IHDR chunk.
+fn png_size(path: &Path) -> (u32, u32) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[1..4], b"PNG", "{} is not a PNG", path.display());
+    let be = |k: usize| u32::from_be_bytes([b[k], b[k + 1], b[k + 2], b[k + 3]]);
+    (be(16), be(20))
+}
+
+#[test]
+fn infer_at_several_lags_exports_the_circuit_and_plot_draws_every_figure() {
+    let input = tmp("lags-in");
+    write_recordings(&input);
+    let out = tmp("lags-out").join("run");
+    let o = run_infer(
+        &input,
+        &out,
+        &["--epochs", "3", "--lags", "1,2", "--alpha", "0.5"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("lag 1: training") && stderr.contains("lag 2: training"),
+        "{stderr}"
+    );
+    let edges = std::fs::read_to_string(out.join("edges.csv")).unwrap();
+    let rows: Vec<&str> = edges.lines().skip(1).collect();
+    // 5 neurons: 20 ordered pairs × 2 tests × 2 lags, one FDR family.
+    assert_eq!(rows.len(), 80);
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.split(',').nth(2) == Some("2"))
+            .count(),
+        40
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["per_lag"].as_array().unwrap().len(), 2);
+    assert_eq!(summary["fdr"]["family_size"], 80);
+    assert_eq!(summary["per_lag"][1]["folds"].as_array().unwrap().len(), 2);
+    // The exports hold the selected rows and read back.
+    let selected = rows.iter().filter(|r| r.ends_with(",true")).count();
+    let graphml = std::fs::read_to_string(out.join("circuit.graphml")).unwrap();
+    let g =
+        sbtg_core::circuit::export::from_graphml(&graphml, &out.join("circuit.graphml")).unwrap();
+    assert_eq!(g.graph.edge_count(), selected);
+    assert_eq!(g.graph.node_count(), 5);
+    let json = std::fs::read_to_string(out.join("circuit.json")).unwrap();
+    let j = sbtg_core::circuit::export::from_json(&json, &out.join("circuit.json")).unwrap();
+    assert_eq!(j.graph.edge_count(), selected);
+    let dot = std::fs::read_to_string(out.join("circuit.dot")).unwrap();
+    assert_eq!(dot.matches(" -> ").count(), selected);
+    let loss = std::fs::read_to_string(out.join("loss.csv")).unwrap();
+    assert!(loss.starts_with("lag,fold,epoch,loss\n1,1,1,"));
+    assert_eq!(loss.lines().count(), 1 + 2 * 2 * 3);
+
+    let o = Command::new(env!("CARGO_BIN_EXE_sbtg"))
+        .args(["plot", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let figs = out.join("figures");
+    for stem in [
+        "circuit_lags",
+        "adjacency_lag1",
+        "adjacency_lag2",
+        "lag_profile",
+        "degrees",
+        "loss",
+        "pvalue_qq",
+    ] {
+        let (w, h) = png_size(&figs.join(format!("{stem}.png")));
+        assert!(w >= 700 && h >= 500, "{stem}: {w}×{h}");
+        let svg = std::fs::read_to_string(figs.join(format!("{stem}.svg"))).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{stem}.svg"
+        );
+    }
+    // Two lag panels side by side; every neuron labelled once per panel.
+    assert!(png_size(&figs.join("circuit_lags.png")).0 >= 2 * 700);
+    let svg = std::fs::read_to_string(figs.join("circuit_lags.svg")).unwrap();
+    for k in 0..5 {
+        assert_eq!(svg.matches(&format!(">\nN{k}\n</text>")).count(), 2, "N{k}");
+    }
+    assert!(svg.contains("lag 2: "), "panel title");
+    let qq = std::fs::read_to_string(figs.join("pvalue_qq.svg")).unwrap();
+    assert!(qq.contains("lag 2, volatility test"));
+}

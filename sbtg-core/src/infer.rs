@@ -154,9 +154,10 @@ pub struct EdgeRow {
 /// Progress reports from [`infer`].
 #[derive(Clone, Debug)]
 pub enum Progress {
-    /// Training is about to start: total number of epochs over all folds.
+    /// Training of one lag's score models is about to start: total number of epochs
+    /// over its folds.
     Training {
-        lags: usize,
+        lag: usize,
         folds: usize,
         total_epochs: usize,
     },
@@ -267,19 +268,17 @@ pub fn infer(
     let scheme = cfg
         .folds
         .unwrap_or_else(|| FoldScheme::default_for(panel.recordings.len()));
-    if cfg.method == Method::Sbtg {
-        progress(Progress::Training {
-            lags: cfg.lags.len(),
-            folds: scheme.k(),
-            total_epochs: cfg.lags.len() * scheme.k() * cfg.model.epochs,
-        });
-    }
     let mut lags = Vec::new();
     let mut edges = Vec::new();
     for (li, &lag) in cfg.lags.iter().enumerate() {
         let windows = lag_windows(panel, cfg, lag)?;
         let (mut tested, folds, train_seconds) = match cfg.method {
             Method::Sbtg => {
+                progress(Progress::Training {
+                    lag,
+                    folds: scheme.k(),
+                    total_epochs: scheme.k() * cfg.model.epochs,
+                });
                 let t0 = Instant::now();
                 let (held, reports, rows) =
                     fit_heldout(panel, &windows, cfg, scheme, li, progress)?;

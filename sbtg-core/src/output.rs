@@ -1,4 +1,5 @@
-//! Writing results: `edges.csv`, `summary.json`, `loss.csv`. Every file is written to a
+//! Writing results: `edges.csv`, `recording_edges.csv`, circuit exports, `summary.json`,
+//! `loss.csv`. Every file is written to a
 //! temporary file in the output folder and renamed into place, so a reader never sees
 //! a half-written file and a failed run leaves earlier files intact.
 
@@ -158,13 +159,21 @@ pub fn edges_parquet(inf: &Inference) -> Result<Vec<u8>> {
 }
 
 /// Writes `edges.csv` (and `edges.parquet` with the `parquet` feature),
-/// `recording_edges.csv`, `loss.csv` (methods that train) and `summary.json` into `dir`.
+/// `recording_edges.csv`, the selected circuit as `circuit.graphml`, `circuit.dot` and
+/// `circuit.json`, `loss.csv` (methods that train) and `summary.json` into `dir`.
 pub fn write_outputs(dir: &Path, inf: &Inference, summary: &serde_json::Value) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     write_atomic(&dir.join("edges.csv"), &edges_csv(inf)?)?;
     #[cfg(feature = "parquet")]
     write_atomic(&dir.join("edges.parquet"), &edges_parquet(inf)?)?;
     write_atomic(&dir.join("recording_edges.csv"), &recording_edges_csv(inf)?)?;
+    let method = match inf.method {
+        crate::infer::Method::Sbtg => "sbtg",
+        crate::infer::Method::LaggedCorrelation => "lagged-correlation",
+    };
+    let atlas = crate::connectome::CellAtlas::cook2019()?;
+    let circuit = crate::circuit::Circuit::from_edges(&inf.neurons, &inf.edges, method, &atlas);
+    crate::circuit::export::write_all(dir, &circuit)?;
     if inf.lags.iter().any(|l| !l.folds.is_empty()) {
         write_atomic(&dir.join("loss.csv"), &loss_csv(inf))?;
     }

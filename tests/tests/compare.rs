@@ -57,7 +57,7 @@ fn simulated_network_is_found_against_its_own_connectome_and_the_report_is_compl
     let truth = dir.join("truth.csv");
     write_truth(&truth, &panel.neurons, &sim.coupling, false);
 
-    let circuit = CircuitTable::read(&dir, 1).unwrap();
+    let circuit = CircuitTable::read(&dir, Some(1)).unwrap();
     assert_eq!(circuit.recordings.len(), 3);
     let conn = connectome::read(&truth).unwrap();
     let atlas = CellAtlas::cook2019().unwrap();
@@ -130,7 +130,7 @@ fn simulated_network_is_found_against_its_own_connectome_and_the_report_is_compl
         &serde_json::json!({"method_id": "lagged-correlation"}),
     )
     .unwrap();
-    let ctab = CircuitTable::read(&cdir, 1).unwrap();
+    let ctab = CircuitTable::read(&cdir, Some(1)).unwrap();
     assert_eq!(ctab.method, "lagged-correlation");
     let by_effect = CompareConfig {
         rank_by: RankBy::Effect,

@@ -8,7 +8,7 @@ use std::path::Path;
 use super::Comparison;
 use crate::connectome::Level;
 use crate::output::write_atomic;
-use crate::plot::compare::{AdjacencyOverlay, Confusion, PrecisionRecall, Roc, WeightScatter};
+use crate::plot::compare::{adjacency_overlay, Confusion, PrecisionRecall, Roc, WeightScatter};
 use crate::plot::save;
 use crate::{Error, Result};
 
@@ -410,7 +410,7 @@ pub fn write_report(dir: &Path, c: &Comparison) -> Result<Vec<std::path::PathBuf
         ("confusion", save(&Confusion(c), &dir.join("confusion"))),
         (
             "adjacency",
-            save(&AdjacencyOverlay(c), &dir.join("adjacency")),
+            save(&adjacency_overlay(c), &dir.join("adjacency")),
         ),
         ("weights", save(&WeightScatter(c), &dir.join("weights"))),
     ] {

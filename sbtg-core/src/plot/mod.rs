@@ -5,7 +5,9 @@
 //! [`Figure`]: it draws itself on any plotters backend; [`save`] renders it to
 //! `stem.png` and `stem.svg`, each written to a temporary file and renamed into place.
 
+pub mod circuit;
 pub mod compare;
+pub mod heatmap;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;

@@ -1,6 +1,13 @@
-//! An inferred circuit as written by `sbtg infer`: the edge table (`edges.csv`), the
-//! per-recording mean tests (`recording_edges.csv`) and the run summary
-//! (`summary.json`), read back for comparison and plotting.
+//! An inferred circuit: the edge table written by `sbtg infer` (`edges.csv`, with the
+//! per-recording mean tests of `recording_edges.csv` and the run summary
+//! `summary.json`), read back for comparison and plotting ([`CircuitTable`]); the
+//! circuit as a petgraph graph ([`Circuit`]) and its exports ([`export`]: GraphML, DOT,
+//! node-link JSON).
+
+pub mod export;
+mod graph;
+
+pub use graph::{Circuit, CircuitEdge, CircuitNode};
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +17,7 @@ use crate::connectome::normalise_name;
 use crate::infer::{EdgeRow, RecordingTest, TestKind};
 use crate::{Error, Result};
 
-/// The circuit folder, at one lag.
+/// The circuit folder, at one lag or all of them.
 #[derive(Clone, Debug)]
 pub struct CircuitTable {
     pub dir: PathBuf,
@@ -18,7 +25,8 @@ pub struct CircuitTable {
     pub method: String,
     /// Neuron names as written (normalised: upper case, no zero-padding).
     pub neurons: Vec<String>,
-    pub lag: usize,
+    /// The lag read (`None` = every lag of the folder).
+    pub lag: Option<usize>,
     pub edges: Vec<EdgeRow>,
     /// Empty when the folder has no `recording_edges.csv`.
     pub recordings: Vec<RecordingTest>,
@@ -33,8 +41,8 @@ fn csv_error(path: &Path, e: csv::Error) -> Error {
 
 impl CircuitTable {
     /// Reads `dir/edges.csv` (required), `dir/summary.json` and
-    /// `dir/recording_edges.csv` (optional) at lag `lag`.
-    pub fn read(dir: &Path, lag: usize) -> Result<CircuitTable> {
+    /// `dir/recording_edges.csv` (optional) at lag `lag`, or at every lag if `None`.
+    pub fn read(dir: &Path, lag: Option<usize>) -> Result<CircuitTable> {
         let edges_path = dir.join("edges.csv");
         if !edges_path.exists() {
             return Err(Error::format(
@@ -47,7 +55,7 @@ impl CircuitTable {
         let mut edges = Vec::new();
         for rec in rdr.deserialize::<EdgeRow>() {
             let mut e = rec.map_err(|e| csv_error(&edges_path, e))?;
-            if e.lag != lag {
+            if lag.is_some_and(|l| l != e.lag) {
                 continue;
             }
             e.source = normalise_name(&e.source);
@@ -58,7 +66,12 @@ impl CircuitTable {
             return Err(Error::format(
                 &edges_path,
                 "lag",
-                format!("no edges at lag {lag}; pick a lag the circuit was inferred at"),
+                match lag {
+                    Some(l) => {
+                        format!("no edges at lag {l}; pick a lag the circuit was inferred at")
+                    }
+                    None => "no edges below the header".to_string(),
+                },
             ));
         }
         let summary: Option<serde_json::Value> = std::fs::read(dir.join("summary.json"))
@@ -97,10 +110,19 @@ impl CircuitTable {
             recordings: Vec::new(),
         };
         let rec_path = dir.join("recording_edges.csv");
-        if rec_path.exists() {
+        // Per-recording tests are per lag: read them only for a single lag.
+        if rec_path.exists() && lag.is_some() {
             table.recordings = table.read_recordings(&rec_path)?;
         }
         Ok(table)
+    }
+
+    /// The lags present, ascending.
+    pub fn lags(&self) -> Vec<usize> {
+        let mut l: Vec<usize> = self.edges.iter().map(|e| e.lag).collect();
+        l.sort_unstable();
+        l.dedup();
+        l
     }
 
     fn index(&self, name: &str) -> Option<usize> {
@@ -123,7 +145,7 @@ impl CircuitTable {
         let mut rdr = csv::Reader::from_path(path).map_err(|e| csv_error(path, e))?;
         for rec in rdr.deserialize::<Row>() {
             let r = rec.map_err(|e| csv_error(path, e))?;
-            if r.lag != self.lag {
+            if self.lag.is_some_and(|l| l != r.lag) {
                 continue;
             }
             let (Some(i), Some(j)) = (
