@@ -10,15 +10,11 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::heatmap::SignedHeatmap;
-use super::{diverging, err, save, Figure, FONT_FAMILY, PALETTE};
+use super::{diverging, err, font, save, Figure, PALETTE};
 use crate::circuit::{Circuit, CircuitTable};
 use crate::connectome::CellType;
 use crate::infer::TestKind;
 use crate::Result;
-
-fn font(size: u32) -> TextStyle<'static> {
-    TextStyle::from((FONT_FAMILY, size).into_font())
-}
 
 /// Node order shared by every figure: by cell type, then name.
 fn node_order(c: &Circuit) -> Vec<usize> {

@@ -8,12 +8,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::heatmap::SignedHeatmap;
-use super::{err, Figure, FONT_FAMILY, PALETTE};
+use super::{err, font, Figure, PALETTE};
 use crate::compare::Comparison;
-
-fn font(size: u32) -> TextStyle<'static> {
-    TextStyle::from((FONT_FAMILY, size).into_font())
-}
 
 fn short_title(c: &Comparison) -> String {
     let method = if c.method == "sbtg" {

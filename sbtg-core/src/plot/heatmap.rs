@@ -5,12 +5,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{diverging, err, Figure, FONT_FAMILY};
+use super::{diverging, err, font, Figure};
 use crate::connectome::CellType;
-
-fn font(size: u32) -> TextStyle<'static> {
-    TextStyle::from((FONT_FAMILY, size).into_font())
-}
 
 /// Signed adjacency heatmap `[target, source]` of selected edges (colour = effect),
 /// nodes grouped by cell type, with an optional overlay (dots where `overlay > 0`, for

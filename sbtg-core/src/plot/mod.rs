@@ -34,6 +34,11 @@ pub fn register_font() {
     });
 }
 
+/// The figure font at `size` pixels.
+pub fn font(size: u32) -> TextStyle<'static> {
+    TextStyle::from((FONT_FAMILY, size).into_font())
+}
+
 /// Maps any displayable drawing error into a string (plotters' error types are
 /// generic over the backend).
 pub fn err<E: std::fmt::Display>(e: E) -> String {
