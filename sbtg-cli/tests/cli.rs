@@ -62,7 +62,7 @@ fn infer_writes_edges_summary_and_loss() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["neurons"].as_array().unwrap().len(), 5);
-    assert_eq!(summary["windows"], 2 * 299);
+    assert_eq!(summary["per_lag"][0]["windows"], 2 * 299);
     assert_eq!(summary["fdr"]["family_size"], 2 * 5 * 4);
     assert!(summary["sign_convention"]
         .as_str()
