@@ -81,21 +81,23 @@ impl Workbook {
                 format!("not a readable spreadsheet ({e}); save it as .xlsx and try again"),
             )
         })?;
-        let names = wb.sheet_names().to_vec();
-        let mut sheets = Vec::new();
-        for name in names {
-            let range = wb.worksheet_range(&name).map_err(|e| {
-                Error::format(path, format!("sheet `{name}`"), format!("unreadable: {e}"))
-            })?;
-            sheets.push((name, to_grid(&range)));
-        }
-        Ok(Workbook { sheets })
+        Self::read_sheets(&mut wb, path)
     }
 
     /// Reads an xlsx workbook held in memory (`label` names it in errors).
     pub fn from_xlsx_bytes(bytes: &[u8], label: &Path) -> Result<Workbook> {
         let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(bytes.to_vec()))
             .map_err(|e| Error::format(label, "workbook", format!("not an xlsx file ({e})")))?;
+        Self::read_sheets(&mut wb, label)
+    }
+
+    /// Every sheet of an opened calamine workbook, as grids.
+    fn read_sheets<RS, R>(wb: &mut R, label: &Path) -> Result<Workbook>
+    where
+        RS: std::io::Read + std::io::Seek,
+        R: Reader<RS>,
+        R::Error: std::fmt::Display,
+    {
         let names = wb.sheet_names().to_vec();
         let mut sheets = Vec::new();
         for name in names {
