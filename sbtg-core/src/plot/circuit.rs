@@ -10,7 +10,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::heatmap::SignedHeatmap;
-use super::{diverging, err, font, save, Figure, PALETTE};
+use super::{diverging, err, font, legend, save, Figure, PALETTE};
 use crate::circuit::{Circuit, CircuitTable};
 use crate::connectome::CellType;
 use crate::infer::TestKind;
@@ -305,14 +305,7 @@ impl Figure for LagProfile<'_> {
                     Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(font(13))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 13)?;
         let ytop = stats
             .iter()
             .map(|s| s.4)
@@ -432,14 +425,7 @@ impl Figure for Degrees<'_> {
                     PathElement::new(vec![(x, y), (x + 8, y)], col.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(font(13))
-            .draw()
-            .map_err(err)
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 13)
     }
 }
 
@@ -502,14 +488,7 @@ impl Figure for LossCurves {
                     });
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(font(13))
-            .draw()
-            .map_err(err)
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 13)
     }
 }
 
@@ -590,14 +569,7 @@ impl Figure for PValueQq {
                 .label(name.clone())
                 .legend(move |(x, y)| Circle::new((x + 10, y), 4, col.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(font(13))
-            .draw()
-            .map_err(err)
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)
     }
 }
 

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::heatmap::SignedHeatmap;
-use super::{err, font, Figure, PALETTE};
+use super::{err, font, legend, Figure, PALETTE};
 use crate::compare::Comparison;
 
 fn short_title(c: &Comparison) -> String {
@@ -78,14 +78,7 @@ impl Figure for Roc<'_> {
                     PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(3))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(font(15))
-            .draw()
-            .map_err(err)
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 15)
     }
 }
 
@@ -150,14 +143,7 @@ impl Figure for PrecisionRecall<'_> {
                 ))
                 .map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::MiddleRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(font(15))
-            .draw()
-            .map_err(err)
+        legend(&mut chart, SeriesLabelPosition::MiddleRight, 15)
     }
 }
 

@@ -39,6 +39,23 @@ pub fn font(size: u32) -> TextStyle<'static> {
     TextStyle::from((FONT_FAMILY, size).into_font())
 }
 
+/// Draws a chart's series legend: a white, black-bordered box at `position` with text
+/// of `size` pixels.
+pub fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    size: u32,
+) -> std::result::Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(font(size))
+        .draw()
+        .map_err(err)
+}
+
 /// Maps any displayable drawing error into a string (plotters' error types are
 /// generic over the backend).
 pub fn err<E: std::fmt::Display>(e: E) -> String {
