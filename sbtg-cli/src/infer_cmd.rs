@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use sbtg_core::baseline::BaselineConfig;
 use sbtg_core::edge_test::{Bandwidth, EdgeStatistic, FdrMethod};
 use sbtg_core::fold::FoldScheme;
 use sbtg_core::infer::{infer, InferConfig, Inference, LagWindows, Method, Progress, TestKind};
@@ -26,8 +27,16 @@ enum CouplingArg {
 enum MethodArg {
     /// Score-Block Time Graphs.
     Sbtg,
-    /// Lag-1 cross-correlation of the z-scored traces, same HAC test and FDR.
+    /// Lagged cross-correlation of the z-scored traces, same HAC test and FDR.
     LaggedCorrelation,
+    /// Partial correlation of the lagged design (ridge precision matrix, Fisher z).
+    PartialCorrelation,
+    /// Conditional Granger: VAR(p) coefficients with Newey–West errors.
+    Granger,
+    /// Bivariate Granger F-tests (conditions on the target's own past only).
+    PairwiseGranger,
+    /// PCMCI with partial-correlation tests (tigramite's ParCorr).
+    Pcmci,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -61,7 +70,7 @@ pub struct InferArgs {
     /// Output folder (created if needed).
     #[arg(long, short)]
     out: PathBuf,
-    /// Estimator: SBTG, or the lagged-correlation baseline through the same tests.
+    /// Estimator: SBTG, or one of the baselines (same windows, table and FDR step).
     #[arg(long, value_enum, default_value = "sbtg")]
     method: MethodArg,
     /// Lags to test, in frames (comma-separated), all in one FDR family.
@@ -96,6 +105,13 @@ pub struct InferArgs {
     /// L1 penalty on the coupling matrices.
     #[arg(long, default_value_t = 0.0)]
     l1: f64,
+    /// Ridge λ of the regression baselines (`λ·N` added to each Gram matrix of N
+    /// standardised windows).
+    #[arg(long, default_value_t = 1e-3)]
+    ridge: f64,
+    /// PCMCI: significance level for keeping a condition in the PC1 step.
+    #[arg(long, default_value_t = 0.2)]
+    pc_alpha: f64,
     /// Number of cross-fitting folds (default: min(recordings, 5), or 5 blocks for one recording).
     #[arg(long)]
     folds: Option<usize>,
@@ -172,6 +188,14 @@ impl InferArgs {
             method: match self.method {
                 MethodArg::Sbtg => Method::Sbtg,
                 MethodArg::LaggedCorrelation => Method::LaggedCorrelation,
+                MethodArg::PartialCorrelation => Method::PartialCorrelation,
+                MethodArg::Granger => Method::Granger,
+                MethodArg::PairwiseGranger => Method::PairwiseGranger,
+                MethodArg::Pcmci => Method::Pcmci,
+            },
+            baseline: BaselineConfig {
+                ridge: self.ridge,
+                pc_alpha: self.pc_alpha,
             },
             model: ScoreModelConfig {
                 coupling,
@@ -288,28 +312,25 @@ pub fn summary(
 ) -> serde_json::Value {
     json!({
         "sbtg_version": env!("CARGO_PKG_VERSION"),
-        "method": match cfg.method {
-            Method::Sbtg => "Score-Block Time Graphs (Kinger, Bertram, Dyballa, Yemini, Zucker, arXiv 2605.02852)",
-            Method::LaggedCorrelation => "lagged correlation: mean of x_{t+1,target} x_{t,source} over windows (traces z-scored per recording), HAC t-test",
-        },
+        "method": cfg.method.describe(),
         "method_id": cfg.method,
         "lags": cfg.lags,
         "lag_windows": inf.lag_windows,
         "window": match (cfg.method, cfg.lag_windows) {
             (Method::Sbtg, LagWindows::Minimal) => "lag r: z_t = [x_t, x_{t+1}, ..., x_{t+r}] inside each recording; the test of block r against block 0 conditions on the blocks in between; coordinates standardised with training-fold statistics",
-            _ => "lag r: z_t = [x_t, x_{t+r}] inside each recording (plain lagged pairs)",
+            (Method::Sbtg | Method::LaggedCorrelation, _) => "lag r: z_t = [x_t, x_{t+r}] inside each recording (plain lagged pairs)",
+            (Method::Pcmci, _) => "one window [x_t, ..., x_{t+2p}] inside each recording for every lag (p = the largest lag), so the shifted parents of the MCI test exist",
+            _ => "one window [x_t, ..., x_{t+p}] inside each recording for every lag (p = the largest lag); a target's regression uses the windows where it is observed, missing regressors enter as 0",
         },
-        "sign_convention": match cfg.method {
-            Method::Sbtg => "effect = -mu for the mean test: signed like the Jacobian dx_{t+lag,target}/dx_{t,source} (positive = excitatory). Matrices are [target, source].",
-            Method::LaggedCorrelation => "effect = mu, the lagged correlation (positive = positively correlated). Matrices are [target, source].",
-        },
+        "sign_convention": format!("{}. Matrices are [target, source].", cfg.method.effect_meaning()),
+        "baseline": (!matches!(cfg.method, Method::Sbtg | Method::LaggedCorrelation)).then_some(&cfg.baseline),
         "columns": {
             "source": "presynaptic / causing neuron (block x_t)",
             "target": "postsynaptic / affected neuron (block x_{t+lag})",
             "lag": "lag in frames",
             "mu": "mean of the tested series (standardised units; held-out windows for SBTG)",
-            "effect": "SBTG mean test: -mu (Jacobian sign); lagged correlation and volatility test: mu",
-            "t": "HAC t statistic of mu",
+            "effect": "SBTG mean test: -mu (Jacobian sign); volatility test and baselines: mu, the method's estimate",
+            "t": "test statistic: HAC t of mu (SBTG, lagged correlation, granger), Fisher z (partial-correlation), t (pairwise-granger, pcmci)",
             "p": "two-sided p-value (Student t, survival function)",
             "q": "FDR-adjusted p-value over the declared family",
             "test": "mean (Jacobian) or volatility (volatility transfer)",

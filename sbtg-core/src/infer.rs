@@ -8,6 +8,7 @@ use std::time::Instant;
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 
+use crate::baseline::{BaselineConfig, ClassicTest, LagEstimate};
 use crate::edge_test::{
     hac_test, Bandwidth, EdgeStatistic, FdrMethod, HacResult, HeldOutScores, ProductSeries,
 };
@@ -28,6 +29,67 @@ pub enum Method {
     /// `μ̂(j,i) = mean_t x_{t+1,j} x_{t,i}` over windows where both are observed, tested
     /// with the same HAC t-test; `effect = μ̂` (positive = positively correlated).
     LaggedCorrelation,
+    /// Partial correlation of the lagged design (ridge precision matrix, Fisher z):
+    /// [`crate::baseline::partial`].
+    PartialCorrelation,
+    /// Conditional Granger causality, VAR(p) coefficients with HAC errors:
+    /// [`crate::baseline::granger`].
+    Granger,
+    /// Bivariate Granger F-tests: [`crate::baseline::pairwise_granger`].
+    PairwiseGranger,
+    /// PCMCI with partial-correlation tests: [`crate::baseline::pcmci`].
+    Pcmci,
+}
+
+impl Method {
+    /// Every method, SBTG first.
+    pub const ALL: [Method; 6] = [
+        Method::Sbtg,
+        Method::LaggedCorrelation,
+        Method::PartialCorrelation,
+        Method::Granger,
+        Method::PairwiseGranger,
+        Method::Pcmci,
+    ];
+
+    /// The command-line name (`--method`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Sbtg => "sbtg",
+            Method::LaggedCorrelation => "lagged-correlation",
+            Method::PartialCorrelation => "partial-correlation",
+            Method::Granger => "granger",
+            Method::PairwiseGranger => "pairwise-granger",
+            Method::Pcmci => "pcmci",
+        }
+    }
+
+    /// What the method computes, for `summary.json` and reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Method::Sbtg => "Score-Block Time Graphs (Kinger, Bertram, Dyballa, Yemini, Zucker, arXiv 2605.02852)",
+            Method::LaggedCorrelation => "lagged correlation: mean of x_{t+lag,target} x_{t,source} over windows (traces z-scored per recording), HAC t-test",
+            Method::PartialCorrelation => "partial correlation of x_{t+p,target} and x_{t+p-lag,source} given every other coordinate of the windows [x_t, ..., x_{t+p}] (ridge precision matrix, intercept per recording), Fisher z test",
+            Method::Granger => "conditional Granger causality: coefficient A_lag[target, source] of the VAR(p) of all neurons (least squares, ridge option, intercept per recording), Newey-West sandwich t-test",
+            Method::PairwiseGranger => "pairwise Granger causality: coefficient of x_source at the lag in the regression of x_target on the p past values of itself and of x_source, F(1, dof) test",
+            Method::Pcmci => "PCMCI (Runge et al. 2019) with partial-correlation tests: PC1 condition selection, then the MCI partial correlation given the parents of both ends",
+        }
+    }
+
+    /// What the reported `effect` of the mean test is.
+    pub fn effect_meaning(self) -> &'static str {
+        match self {
+            Method::Sbtg => "effect = -mu for the mean test: signed like the Jacobian dx_{t+lag,target}/dx_{t,source} (positive = excitatory)",
+            Method::LaggedCorrelation => "effect = mu, the lagged correlation (positive = positively correlated)",
+            Method::PartialCorrelation | Method::Pcmci => "effect = the partial correlation (positive = excitatory); t is its test statistic (Fisher z or Student t)",
+            Method::Granger | Method::PairwiseGranger => "effect = the regression coefficient of x_{t,source} for x_{t+lag,target} in standardised units (positive = excitatory)",
+        }
+    }
+
+    /// Whether the method fits one model over all lags (p = the largest lag).
+    fn joint_lags(self) -> bool {
+        !matches!(self, Method::Sbtg | Method::LaggedCorrelation)
+    }
 }
 
 /// Everything `infer` needs besides the data.
@@ -52,6 +114,9 @@ pub struct InferConfig {
     /// Windows of lags above 1.
     #[serde(default)]
     pub lag_windows: LagWindows,
+    /// Settings of the regression baselines.
+    #[serde(default)]
+    pub baseline: BaselineConfig,
 }
 
 fn default_lags() -> Vec<usize> {
@@ -86,6 +151,7 @@ impl Default for InferConfig {
             seed: 0,
             lags: default_lags(),
             lag_windows: LagWindows::Minimal,
+            baseline: BaselineConfig::default(),
         }
     }
 }
@@ -93,6 +159,7 @@ impl Default for InferConfig {
 impl InferConfig {
     pub fn validate(&self) -> Result<()> {
         self.model.validate()?;
+        self.baseline.validate()?;
         if !(self.alpha > 0.0 && self.alpha < 1.0) {
             return Err(Error::param(
                 "alpha",
@@ -210,6 +277,8 @@ pub struct LagResult {
     /// Per-recording summaries of the mean test.
     pub recording_tests: Vec<RecordingTest>,
     pub train_seconds: f64,
+    /// Edge-test seconds; a baseline that fits all lags in one model counts the fit at
+    /// its first lag.
     pub test_seconds: f64,
 }
 
@@ -270,7 +339,49 @@ pub fn infer(
         .unwrap_or_else(|| FoldScheme::default_for(panel.recordings.len()));
     let mut lags = Vec::new();
     let mut edges = Vec::new();
+    // Baselines that fit all lags in one model (p = the largest lag).
+    let mut joint = if cfg.method.joint_lags() {
+        progress(Progress::Stage("edge tests"));
+        let t0 = Instant::now();
+        let (windows, estimates) = fit_baseline(panel, cfg)?;
+        Some((windows, estimates.into_iter(), t0.elapsed().as_secs_f64()))
+    } else {
+        None
+    };
     for (li, &lag) in cfg.lags.iter().enumerate() {
+        if let Some((windows, estimates, seconds)) = joint.as_mut() {
+            let mut tested = match estimates.next().expect("one estimate per lag") {
+                LagEstimate::Classic(c) => classic_tested(panel, lag, c),
+                LagEstimate::Influence {
+                    estimate,
+                    series,
+                    rows,
+                } => test_lag(
+                    panel,
+                    windows,
+                    cfg,
+                    lag,
+                    &series,
+                    None,
+                    &rows,
+                    1.0,
+                    Some(&estimate),
+                ),
+            };
+            tested.seconds += std::mem::take(seconds);
+            edges.append(&mut tested.edges);
+            lags.push(LagResult {
+                lag,
+                windows: windows.len(),
+                folds: Vec::new(),
+                mean_test: tested.mean_test,
+                volatility_test: None,
+                recording_tests: tested.recording_tests,
+                train_seconds: 0.0,
+                test_seconds: tested.seconds,
+            });
+            continue;
+        }
         let windows = lag_windows(panel, cfg, lag)?;
         let (mut tested, folds, train_seconds) = match cfg.method {
             Method::Sbtg => {
@@ -299,14 +410,15 @@ pub fn infer(
                     volatility_series.as_deref(),
                     &rows,
                     -1.0,
+                    None,
                 );
                 (tested, reports, train_seconds)
             }
-            Method::LaggedCorrelation => {
+            _ => {
                 progress(Progress::Stage("edge tests"));
                 let series = vec![crate::baseline::lagged_correlation_series(&windows)];
                 let rows = vec![(0..windows.len()).collect()];
-                let tested = test_lag(panel, &windows, cfg, lag, &series, None, &rows, 1.0);
+                let tested = test_lag(panel, &windows, cfg, lag, &series, None, &rows, 1.0, None);
                 (tested, Vec::new(), 0.0)
             }
         };
@@ -352,6 +464,10 @@ struct Tested {
 /// mean series (and of the volatility series when given) for all off-diagonal ordered
 /// pairs, and the per-recording mean tests. `rows[k]` gives the window index of every
 /// row of fold `k`'s series; `effect_sign` maps `μ̂` to the reported mean-test effect.
+///
+/// With `estimate = Some(θ̂)` the mean series are influence series of an estimator
+/// (mean ≈ 0, [`LagEstimate::Influence`]): the test is `t = θ̂ / √(Ω̂/N)` and each
+/// recording's mean is `θ̂ + (h̄_r − h̄)`, its one-step (linearised) contribution.
 #[allow(clippy::too_many_arguments)]
 fn test_lag(
     panel: &Panel,
@@ -362,10 +478,25 @@ fn test_lag(
     volatility_series: Option<&[ProductSeries]>,
     rows: &[Vec<usize>],
     effect_sign: f64,
+    estimate: Option<&Array2<f64>>,
 ) -> Tested {
     let t0 = Instant::now();
     let n = panel.neurons.len();
-    let mean_test = hac_test(mean_series, cfg.bandwidth);
+    let mut mean_test = hac_test(mean_series, cfg.bandwidth);
+    let shift = estimate.map(|est| {
+        let shift = est - &mean_test.mean;
+        ndarray::Zip::from(&mut mean_test.t)
+            .and(&mut mean_test.p)
+            .and(est)
+            .and(&mean_test.long_run_variance)
+            .and(&mean_test.count)
+            .for_each(|t, p, &e, &v, &c| {
+                *t = e / (v / c).sqrt();
+                *p = crate::edge_test::hac::two_sided_p(*t, c - 1.0);
+            });
+        mean_test.mean = est.clone();
+        shift
+    });
     let volatility_test = volatility_series.map(|vs| hac_test(vs, cfg.bandwidth));
     let mut edges = Vec::new();
     let mut push = |res: &HacResult, kind: TestKind| {
@@ -420,7 +551,10 @@ fn test_lag(
                 .map_collect(|&v, &c| if c > 0.0 { v / c } else { f64::NAN });
             Some(RecordingTest {
                 recording: panel.recordings[r].name.clone(),
-                mean: res.mean,
+                mean: match &shift {
+                    Some(shift) => res.mean + shift,
+                    None => res.mean,
+                },
                 count: res.count,
                 variance_of_mean,
             })
@@ -433,6 +567,69 @@ fn test_lag(
         recording_tests,
         seconds: t0.elapsed().as_secs_f64(),
     }
+}
+
+/// The edges of a closed-form baseline test at one lag (no per-recording tests).
+fn classic_tested(panel: &Panel, lag: usize, c: ClassicTest) -> Tested {
+    let n = panel.neurons.len();
+    let mut edges = Vec::new();
+    for j in 0..n {
+        for i in (0..n).filter(|&i| i != j) {
+            edges.push(EdgeRow {
+                source: panel.neurons[i].clone(),
+                target: panel.neurons[j].clone(),
+                lag,
+                mu: c.effect[[j, i]],
+                effect: c.effect[[j, i]],
+                t: c.t[[j, i]],
+                p: c.p[[j, i]],
+                q: f64::NAN,
+                test: TestKind::Mean,
+                selected: false,
+            });
+        }
+    }
+    Tested {
+        edges,
+        mean_test: HacResult {
+            long_run_variance: Array2::from_elem((n, n), f64::NAN),
+            floored: Array2::from_elem((n, n), false),
+            bandwidth: f64::NAN,
+            mean: c.effect,
+            count: c.count,
+            t: c.t,
+            p: c.p,
+        },
+        volatility_test: None,
+        recording_tests: Vec::new(),
+        seconds: 0.0,
+    }
+}
+
+/// Fits a baseline that models all lags at once: its windows and one estimate per lag
+/// of `cfg.lags`.
+fn fit_baseline(panel: &Panel, cfg: &InferConfig) -> Result<(Windows, Vec<LagEstimate>)> {
+    use crate::baseline::{granger, pairwise_granger, partial, pcmci};
+    let p = *cfg.lags.iter().max().expect("validated: lags not empty");
+    let classic = |v: Vec<ClassicTest>| v.into_iter().map(LagEstimate::Classic).collect();
+    let ridge = cfg.baseline.ridge;
+    Ok(match cfg.method {
+        Method::Pcmci => {
+            let w = Windows::build(panel, 2 * p + 1)?;
+            let est = classic(pcmci::fit(&w, &cfg.lags, cfg.baseline.pc_alpha)?);
+            (w, est)
+        }
+        method => {
+            let w = Windows::build(panel, p + 1)?;
+            let est = match method {
+                Method::PartialCorrelation => classic(partial::fit(&w, &cfg.lags, ridge)?),
+                Method::PairwiseGranger => classic(pairwise_granger::fit(&w, &cfg.lags, ridge)?),
+                Method::Granger => granger::fit(&w, &cfg.lags, ridge)?,
+                _ => unreachable!("joint-lag baselines only"),
+            };
+            (w, est)
+        }
+    })
 }
 
 /// Held-out scores of one lag's windows: cross-fitted score models (folds in
@@ -511,12 +708,12 @@ impl Inference {
     }
 
     /// The mean-test effect matrix of the first lag (`[target, source]`, diagonal
-    /// included): `−μ̂` for SBTG, `μ̂` for lagged correlation.
+    /// included): `−μ̂` for SBTG, the method's estimate for the baselines.
     pub fn effect_matrix(&self) -> Array2<f64> {
         let m = &self.lags[0].mean_test.mean;
         match self.method {
             Method::Sbtg => -m,
-            Method::LaggedCorrelation => m.clone(),
+            _ => m.clone(),
         }
     }
 

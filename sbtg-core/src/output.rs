@@ -167,10 +167,7 @@ pub fn write_outputs(dir: &Path, inf: &Inference, summary: &serde_json::Value) -
     #[cfg(feature = "parquet")]
     write_atomic(&dir.join("edges.parquet"), &edges_parquet(inf)?)?;
     write_atomic(&dir.join("recording_edges.csv"), &recording_edges_csv(inf)?)?;
-    let method = match inf.method {
-        crate::infer::Method::Sbtg => "sbtg",
-        crate::infer::Method::LaggedCorrelation => "lagged-correlation",
-    };
+    let method = inf.method.name();
     let atlas = crate::connectome::CellAtlas::cook2019()?;
     let circuit = crate::circuit::Circuit::from_edges(&inf.neurons, &inf.edges, method, &atlas);
     crate::circuit::export::write_all(dir, &circuit)?;

@@ -106,18 +106,7 @@ impl ProductSeries {
     /// the sub-series never pair points that were not adjacent in the original.
     pub fn select_rows(&self, rows: &[usize]) -> ProductSeries {
         let sel = |a: &Array2<f64>| a.select(ndarray::Axis(0), rows);
-        let segment_of = |r: usize| self.segments.iter().position(|s| s.contains(&r));
-        let mut segments: Vec<Range<usize>> = Vec::new();
-        for (k, &r) in rows.iter().enumerate() {
-            let continues = k > 0
-                && rows[k - 1] + 1 == r
-                && segment_of(r).is_some()
-                && segment_of(rows[k - 1]) == segment_of(r);
-            match segments.last_mut() {
-                Some(last) if continues => last.end = k + 1,
-                _ => segments.push(k..k + 1),
-            }
-        }
+        let segments = subsegments(&self.segments, rows);
         ProductSeries {
             terms: self
                 .terms
@@ -138,6 +127,25 @@ impl ProductSeries {
     pub fn observed(&self, t: usize, j: usize, i: usize) -> bool {
         self.target_mask[[t, j]] * self.source_mask[[t, i]] > 0.0
     }
+}
+
+/// The contiguous segments of a row selection (ascending rows): a segment is split
+/// wherever the selection skips a row or crosses a boundary of `segments`, so that
+/// autocovariances of the selection never pair points that were not adjacent.
+pub fn subsegments(segments: &[Range<usize>], rows: &[usize]) -> Vec<Range<usize>> {
+    let segment_of = |r: usize| segments.iter().position(|s| s.contains(&r));
+    let mut out: Vec<Range<usize>> = Vec::new();
+    for (k, &r) in rows.iter().enumerate() {
+        let continues = k > 0
+            && rows[k - 1] + 1 == r
+            && segment_of(r).is_some()
+            && segment_of(rows[k - 1]) == segment_of(r);
+        match out.last_mut() {
+            Some(last) if continues => last.end = k + 1,
+            _ => out.push(k..k + 1),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
