@@ -1,4 +1,6 @@
-//! `sbtg bench`: timings measured in one run on this machine, printed with their ratios.
+//! `sbtg bench`: every method on every simulated family (several seeds) and on the
+//! shipped recordings against Cook et al. 2019, measured in one run on this machine;
+//! `--edge-tests` times the edge tests' GEMM path against a per-edge loop instead.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -7,35 +9,76 @@ use anyhow::Result;
 use clap::Args;
 use ndarray::Array2;
 use rand::Rng;
+use sbtg_core::benchmark::{results_csv, results_markdown, score, Family, FamilySize, ResultRow};
+use sbtg_core::circuit::CircuitTable;
+use sbtg_core::compare::{compare, report, CompareConfig};
+use sbtg_core::connectome::{self, CellAtlas, Level};
 use sbtg_core::edge_test::reference::hac_test_per_edge;
 use sbtg_core::edge_test::{hac_test, Bandwidth, EdgeStatistic, HeldOutScores, ProductTerm};
-use sbtg_core::infer::InferConfig;
+use sbtg_core::infer::{infer, InferConfig, Method, TestKind};
+use sbtg_core::metrics::mean_sd;
+use sbtg_core::output::{write_atomic, write_outputs};
 use sbtg_core::panel::{Panel, PanelConfig};
+use sbtg_core::plot::benchmark::AurocByDataset;
 use sbtg_core::recording::load_recordings;
+
+use crate::infer_cmd::summary;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Neurons in the edge-test benchmark.
-    #[arg(long, default_value_t = 100)]
-    neurons: usize,
-    /// Held-out windows in the edge-test benchmark.
-    #[arg(long, default_value_t = 5000)]
-    windows: usize,
-    /// Recordings for the full `infer` timing.
-    #[arg(long, default_value = "datasets/dag2023")]
-    data: PathBuf,
-    /// Keep neurons present in at least this many recordings (default: a majority).
-    #[arg(long)]
-    min_recordings: Option<usize>,
-    /// Connectome (`pre,post,type,weight`) to compare the inferred circuit with.
-    #[arg(long, default_value = "datasets/connectomes/cook2019_herm_cell.csv")]
-    connectome: PathBuf,
-    /// Training epochs for the full `infer` timing.
-    #[arg(long, default_value_t = 100)]
-    epochs: usize,
-    /// A quick run (20 neurons, 1000 windows, 5 epochs) that checks the benchmark works.
+    /// Output folder: results.csv, results.md, auroc figure, and the real-data circuits.
+    #[arg(long, short, default_value = "notebooks-out/benchmark")]
+    out: PathBuf,
+    /// A quick run that checks everything works (10 neurons, 1 seed, 20 epochs,
+    /// 100 null draws): a few minutes.
     #[arg(long)]
     quick: bool,
+    /// Seeds per simulated family (default 3; 1 with --quick).
+    #[arg(long)]
+    seeds: Option<u64>,
+    /// Methods to run (comma-separated; default all).
+    #[arg(long, value_delimiter = ',', value_parser = parse_method)]
+    methods: Vec<Method>,
+    /// Recordings of the real-data benchmark.
+    #[arg(long, default_value = "datasets/dag2023")]
+    data: PathBuf,
+    /// Connectome of the real-data benchmark.
+    #[arg(
+        long,
+        default_value = "datasets/connectomes/SI 5 Connectome adjacency matrices, corrected July 2020.xlsx"
+    )]
+    connectome: PathBuf,
+    /// Leave the real data out.
+    #[arg(long)]
+    no_real_data: bool,
+    /// Real data: keep neurons present in at least this many recordings (default: a
+    /// majority).
+    #[arg(long)]
+    min_recordings: Option<usize>,
+    /// SBTG training epochs (default: `sbtg infer`'s 100; 20 with --quick).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Instead: time the edge tests' GEMM path against a per-edge loop.
+    #[arg(long)]
+    edge_tests: bool,
+    /// Neurons in the edge-test timing.
+    #[arg(long, default_value_t = 100)]
+    neurons: usize,
+    /// Held-out windows in the edge-test timing.
+    #[arg(long, default_value_t = 5000)]
+    windows: usize,
+}
+
+fn parse_method(s: &str) -> std::result::Result<Method, String> {
+    Method::ALL
+        .into_iter()
+        .find(|m| m.name() == s)
+        .ok_or_else(|| {
+            format!(
+                "unknown method {s:?}; use one of {}",
+                Method::ALL.map(|m| m.name()).join(", ")
+            )
+        })
 }
 
 /// Held-out scores with the structure of a linear-coupling fit: AR(1)-correlated scores
@@ -72,12 +115,221 @@ fn synthetic_scores(n: usize, t_len: usize) -> HeldOutScores {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let (n, t_len, epochs) = if args.quick {
-        (20, 1000, 5)
+    if args.edge_tests {
+        return edge_tests(&args);
+    }
+    let t_all = Instant::now();
+    let size = if args.quick {
+        FamilySize::quick()
     } else {
-        (args.neurons, args.windows, args.epochs)
+        FamilySize::full()
     };
-    println!("sbtg bench ({} threads)", rayon::current_num_threads());
+    let seeds = args.seeds.unwrap_or(if args.quick { 1 } else { 3 });
+    let epochs = args.epochs.unwrap_or(if args.quick { 20 } else { 100 });
+    let methods: Vec<Method> = if args.methods.is_empty() {
+        Method::ALL.to_vec()
+    } else {
+        args.methods.clone()
+    };
+    let config = |method: Method, lags: Vec<usize>, seed: u64| {
+        let mut cfg = InferConfig {
+            method,
+            lags,
+            seed,
+            ..InferConfig::default()
+        };
+        cfg.model.epochs = epochs;
+        cfg
+    };
+    std::fs::create_dir_all(&args.out)?;
+    eprintln!(
+        "sbtg bench: {} methods × {} families × {seeds} seeds ({} neurons), lags 1 and 2; {} threads",
+        methods.len(),
+        Family::ALL.len(),
+        size.neurons,
+        rayon::current_num_threads()
+    );
+    let mut rows = Vec::new();
+    for family in Family::ALL {
+        for seed in 0..seeds {
+            let instance = family.simulate(&size, seed)?;
+            let panel = Panel::build(&instance.simulation.recordings, &PanelConfig::default())?;
+            for &method in &methods {
+                let t0 = Instant::now();
+                let inf = infer(&panel, &config(method, vec![1, 2], seed), &|_| {})?;
+                let seconds = t0.elapsed().as_secs_f64();
+                let s = score(&inf, &instance);
+                eprintln!(
+                    "  {:<17} seed {seed}  {:<19} AUROC {:.3}  selected {:>4} ({:>3} false)  {:>6.1} s",
+                    family.name(),
+                    method.name(),
+                    s.auroc,
+                    s.selected,
+                    s.false_selected,
+                    seconds
+                );
+                rows.push(ResultRow::simulated(&instance, &inf, &s, seconds));
+            }
+        }
+    }
+    let real_name = (!args.no_real_data).then(|| {
+        args.data
+            .file_name()
+            .map_or("real data".into(), |s| s.to_string_lossy().into_owned())
+    });
+    if let Some(name) = &real_name {
+        let recs = load_recordings(&args.data)?;
+        let panel = Panel::build(
+            &recs,
+            &PanelConfig {
+                min_recordings: args.min_recordings,
+                ..PanelConfig::default()
+            },
+        )?;
+        let conn = connectome::read(&args.connectome)?;
+        let atlas = CellAtlas::cook2019()?;
+        let compare_cfg = CompareConfig {
+            level: Level::Cell,
+            permutations: if args.quick { 100 } else { 1000 },
+            bootstrap: if args.quick { 50 } else { 1000 },
+            ..CompareConfig::default()
+        };
+        eprintln!(
+            "{name}: {} recordings, {} neurons, lag 1, against {}",
+            recs.len(),
+            panel.neurons.len(),
+            args.connectome.display()
+        );
+        for &method in &methods {
+            let cfg = config(method, vec![1], 0);
+            let t0 = Instant::now();
+            let inf = infer(&panel, &cfg, &|_| {})?;
+            let seconds = t0.elapsed().as_secs_f64();
+            let dir = args.out.join(format!("{name}-{}", method.name()));
+            write_outputs(&dir, &inf, &summary(&recs, &panel, &cfg, &inf, seconds))?;
+            let table = CircuitTable::read(&dir, Some(1))?;
+            let c = compare(&table, &conn, &atlas, &compare_cfg)?;
+            report::write_report(&dir.join("compare-cook2019-cell"), &c)?;
+            let combined = c
+                .layers
+                .iter()
+                .find(|l| l.layer == "combined")
+                .expect("combined layer");
+            let n = inf.neurons.len();
+            let selected = inf.selected_count(TestKind::Mean);
+            eprintln!(
+                "  {:<19} AUROC {:.3} (null {:.3}, p {:.3})  selected {selected} ({:.1}%)  {seconds:.1} s",
+                method.name(),
+                combined.auroc,
+                combined.auroc_null_mean,
+                combined.auroc_p,
+                100.0 * selected as f64 / (n * (n - 1)) as f64
+            );
+            rows.push(ResultRow {
+                dataset: name.clone(),
+                seed: 0,
+                method: method.name().into(),
+                neurons: n,
+                windows: inf.lags[0].windows,
+                true_edges: combined.wired,
+                auroc: combined.auroc,
+                auprc: combined.auprc,
+                selected,
+                false_selected: selected - (combined.precision * selected as f64).round() as usize,
+                precision: combined.precision,
+                recall: combined.recall,
+                f1: combined.f1,
+                sign_accuracy: f64::NAN,
+                direction_accuracy: c.direction.as_ref().map_or(f64::NAN, |d| d.accuracy),
+                lag_attribution: f64::NAN,
+                auroc_null: combined.auroc_null_mean,
+                auroc_p: combined.auroc_p,
+                selected_fraction: selected as f64 / (n * (n - 1)) as f64,
+                seconds,
+            });
+        }
+    }
+    write_atomic(&args.out.join("results.csv"), &results_csv(&rows)?)?;
+    let header = format!(
+        "# sbtg benchmark\n\nProduced by `sbtg bench{}` in {:.0} s on {} threads (sbtg {}). \
+         Simulated families: {} neurons, {} × {} frames (calcium-like: {} × {}), {seeds} seeds, \
+         every method at lags 1 and 2 in one FDR family (BH, q ≤ 0.1); SBTG trains {epochs} epochs. \
+         AUROC/AUPRC rank |t| at the true lag over all ordered pairs; F1 is of the selected \
+         mean-test edges at the true lag; sign accuracy is over true edges; direction accuracy \
+         over one-way true edges (|t| of i→j above j→i); lag attribution is the fraction of true \
+         edges whose |t| is larger at the true lag than at the other; selected (false) counts \
+         selected mean-test rows at both lags and those that are not a true edge at its lag. \
+         Seconds are wall time per run, measured in this run.\n",
+        if args.quick { " --quick" } else { "" },
+        t_all.elapsed().as_secs_f64(),
+        rayon::current_num_threads(),
+        env!("CARGO_PKG_VERSION"),
+        size.neurons,
+        size.recordings,
+        size.frames,
+        size.calcium_recordings,
+        size.calcium_frames,
+    );
+    let md = results_markdown(&rows, real_name.as_deref(), &header);
+    write_atomic(&args.out.join("results.md"), md.as_bytes())?;
+    let figure = auroc_figure(&rows, &methods);
+    sbtg_core::plot::save(&figure, &args.out.join("auroc"))?;
+    println!("{md}");
+    eprintln!(
+        "wrote {}/results.csv, results.md and auroc.png/.svg in {:.0} s",
+        args.out.display(),
+        t_all.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Mean ± SD AUROC per data set (null family left out: it has no true edges).
+fn auroc_figure(rows: &[ResultRow], methods: &[Method]) -> AurocByDataset {
+    let mut datasets: Vec<String> = Vec::new();
+    for r in rows {
+        if r.true_edges > 0 && !datasets.contains(&r.dataset) {
+            datasets.push(r.dataset.clone());
+        }
+    }
+    let values = datasets
+        .iter()
+        .map(|d| {
+            methods
+                .iter()
+                .map(|m| {
+                    let v: Vec<f64> = rows
+                        .iter()
+                        .filter(|r| &r.dataset == d && r.method == m.name())
+                        .map(|r| r.auroc)
+                        .collect();
+                    if v.is_empty() {
+                        (f64::NAN, f64::NAN)
+                    } else {
+                        mean_sd(&v)
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    AurocByDataset {
+        datasets,
+        methods: methods.iter().map(|m| m.name().to_string()).collect(),
+        values,
+    }
+}
+
+/// Times the edge tests' GEMM path against the per-edge loop on synthetic held-out
+/// scores, in one run.
+fn edge_tests(args: &BenchArgs) -> Result<()> {
+    let (n, t_len) = if args.quick {
+        (20, 1000)
+    } else {
+        (args.neurons, args.windows)
+    };
+    println!(
+        "sbtg bench --edge-tests ({} threads)",
+        rayon::current_num_threads()
+    );
     let held = synthetic_scores(n, t_len);
     let series = [held.mean_series(EdgeStatistic::Orthogonal)];
     let t0 = Instant::now();
@@ -101,103 +353,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
     println!(
         "  ratio           {:>9.1}x   (max relative difference of t: {max_rel:.1e})",
         loop_s / gemm
-    );
-
-    let recs = load_recordings(&args.data)?;
-    let panel = Panel::build(
-        &recs,
-        &PanelConfig {
-            min_recordings: args.min_recordings,
-            ..PanelConfig::default()
-        },
-    )?;
-    let mut cfg = InferConfig::default();
-    cfg.model.epochs = epochs;
-    let t2 = Instant::now();
-    let inf = crate::infer_cmd::run_inference(&recs, &panel, &cfg, true)?;
-    let total = t2.elapsed().as_secs_f64();
-    println!(
-        "sbtg infer on {} ({} recordings, {} neurons, {} windows, {} epochs, {} folds):",
-        args.data.display(),
-        recs.len(),
-        panel.neurons.len(),
-        inf.lags[0].windows,
-        epochs,
-        inf.lags[0].folds.len()
-    );
-    println!("  training        {:>9.3} s", inf.train_seconds());
-    println!("  edge tests      {:>9.3} s", inf.test_seconds());
-    println!("  total           {total:>9.3} s");
-    connectome_check(&args.connectome, &panel, &inf)
-}
-
-/// AUROC of SBTG's |effect| and |t| and of plain lag-1 correlation against a connectome
-/// (chemical ∪ electrical, directed pre → post), on the same ordered pairs.
-fn connectome_check(
-    path: &std::path::Path,
-    panel: &Panel,
-    inf: &sbtg_core::infer::Inference,
-) -> Result<()> {
-    use sbtg_core::connectome::{Connectome, SynapseType};
-    use sbtg_core::infer::TestKind;
-    use sbtg_core::metrics::auroc;
-    let c = Connectome::read_edge_csv(path)?;
-    let unmatched = c.unmatched(&panel.neurons);
-    let wired = c.adjacency(
-        &panel.neurons,
-        &[SynapseType::Chemical, SynapseType::Electrical],
-    );
-    let corr_cfg = sbtg_core::infer::InferConfig {
-        method: sbtg_core::infer::Method::LaggedCorrelation,
-        ..sbtg_core::infer::InferConfig::default()
-    };
-    let corr = sbtg_core::infer::infer(panel, &corr_cfg, &|_| {})?.effect_matrix();
-    let n = panel.neurons.len();
-    let (mut labels, mut eff, mut tstat, mut cor) = (vec![], vec![], vec![], vec![]);
-    for j in 0..n {
-        for i in 0..n {
-            if i != j {
-                labels.push(wired[[j, i]] > 0.0);
-                eff.push(inf.lags[0].mean_test.mean[[j, i]].abs());
-                tstat.push(inf.lags[0].mean_test.t[[j, i]].abs());
-                cor.push(corr[[j, i]].abs());
-            }
-        }
-    }
-    let base = labels.iter().filter(|&&l| l).count() as f64 / labels.len() as f64;
-    let index = |name: &str| {
-        panel
-            .neurons
-            .iter()
-            .position(|x| x == name)
-            .expect("panel neuron")
-    };
-    let sel: Vec<bool> = inf
-        .edges
-        .iter()
-        .filter(|e| e.test == TestKind::Mean && e.selected)
-        .map(|e| wired[[index(&e.target), index(&e.source)]] > 0.0)
-        .collect();
-    let precision = sel.iter().filter(|&&w| w).count() as f64 / sel.len().max(1) as f64;
-    println!(
-        "against {} (chemical or electrical, pre → post; {} of {} neurons unmatched; {:.1}% of ordered pairs wired):",
-        path.display(),
-        unmatched.len(),
-        n,
-        100.0 * base
-    );
-    println!(
-        "  AUROC sbtg |effect|      {:.3}   (chance 0.5)",
-        auroc(&eff, &labels)
-    );
-    println!("  AUROC sbtg |t|           {:.3}", auroc(&tstat, &labels));
-    println!("  AUROC lag-1 correlation  {:.3}", auroc(&cor, &labels));
-    println!(
-        "  selected mean-test edges {} ({:.1}% of pairs), precision {:.3} (chance {:.3})",
-        sel.len(),
-        100.0 * sel.len() as f64 / labels.len() as f64,
-        precision,
-        base
     );
     Ok(())
 }

@@ -22,6 +22,7 @@
 //! `effect = −μ̂` has the sign of the Jacobian (positive = excitatory).
 
 pub mod baseline;
+pub mod benchmark;
 pub mod circuit;
 pub mod compare;
 pub mod connectome;

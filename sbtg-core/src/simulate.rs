@@ -162,6 +162,87 @@ pub fn tanh_network(spec: &NetworkSpec) -> Result<Simulation> {
     })
 }
 
+/// The spectral radius `max |λ(A)|` (nalgebra's real Schur decomposition).
+pub fn spectral_radius(a: &Array2<f64>) -> f64 {
+    let m = nalgebra::DMatrix::from_fn(a.nrows(), a.ncols(), |r, c| a[[r, c]]);
+    m.complex_eigenvalues()
+        .iter()
+        .map(|z| z.norm())
+        .fold(0.0, f64::max)
+}
+
+/// Shrinks the off-diagonal part of `a` (keeping its support and signs) until the
+/// spectral radius is at most `radius`, so that the linear dynamics are stable.
+pub fn stabilise(mut a: Array2<f64>, radius: f64) -> Array2<f64> {
+    for _ in 0..200 {
+        if spectral_radius(&a) <= radius {
+            break;
+        }
+        for ((j, i), v) in a.indexed_iter_mut() {
+            if i != j {
+                *v *= 0.95;
+            }
+        }
+    }
+    a
+}
+
+/// A nonlinear network whose coupling switches with a hidden two-state Markov chain
+/// (`P(stay) = stay` per frame): `x_{t+1} = tanh(A_{s_t} x_t) + ε`, `A_0` and `A_1`
+/// drawn independently at `spec.density`. `coupling` is the time-averaged `(A_0 + A_1)/2`,
+/// whose support is every edge active in either regime.
+pub fn regime_switching(spec: &NetworkSpec, stay: f64) -> Result<Simulation> {
+    use std::cell::{Cell, RefCell};
+    let a0 = random_coupling(spec, &mut stream(spec.seed, 1));
+    let a1 = random_coupling(spec, &mut stream(spec.seed, 2));
+    let state = Cell::new(0usize);
+    let rng = RefCell::new(stream(spec.seed, 3));
+    let recordings = run(spec, |x| {
+        if rng.borrow_mut().random::<f64>() > stay {
+            state.set(1 - state.get());
+        }
+        let a = if state.get() == 0 { &a0 } else { &a1 };
+        a.dot(x).mapv(f64::tanh)
+    })?;
+    Ok(Simulation {
+        recordings,
+        coupling: (&a0 + &a1) / 2.0,
+    })
+}
+
+/// Calcium-like observations of a latent tanh network: latent `u_{t+1} = tanh(A u_t) + ε`
+/// (the circuit, Jacobian sign pattern of `A`), indicator `c_t = γ c_{t−1} + u_t` (an
+/// exponential decay kernel, `γ = exp(−Δt/τ)`), observed `y_t = c_t + η_t` with
+/// measurement noise of `measurement_sd` times each trace's standard deviation.
+pub fn calcium_like(spec: &NetworkSpec, decay: f64, measurement_sd: f64) -> Result<Simulation> {
+    let latent = tanh_network(spec)?;
+    let recordings = latent
+        .recordings
+        .into_iter()
+        .enumerate()
+        .map(|(r, rec)| {
+            let mut rng = stream(spec.seed, 50 + r as u64);
+            let u = &rec.values;
+            let mut c = Array2::zeros(u.dim());
+            for t in 0..u.nrows() {
+                for j in 0..u.ncols() {
+                    let prev = if t > 0 { c[[t - 1, j]] } else { 0.0 };
+                    c[[t, j]] = decay * prev + u[[t, j]];
+                }
+            }
+            let sd = c.std_axis(ndarray::Axis(0), 1.0);
+            let y = Array2::from_shape_fn(c.dim(), |(t, j)| {
+                c[[t, j]] + measurement_sd * sd[j] * normal(&mut rng)
+            });
+            Recording::new(rec.name, rec.neurons, rec.dt, y)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Simulation {
+        recordings,
+        coupling: latent.coupling,
+    })
+}
+
 /// The null model: independent slow AR(1) latents `u_{t+1} = φ u_t + η` (unit stationary
 /// variance) observed with independent measurement noise of standard deviation
 /// `measurement_sd`, as calcium traces look. No edges.

@@ -5,6 +5,7 @@
 //! [`Figure`]: it draws itself on any plotters backend; [`save`] renders it to
 //! `stem.png` and `stem.svg`, each written to a temporary file and renamed into place.
 
+pub mod benchmark;
 pub mod circuit;
 pub mod compare;
 pub mod heatmap;
