@@ -342,11 +342,12 @@ pub fn summary(
         "statistic": (cfg.method == Method::Sbtg).then_some(cfg.statistic),
         "seed": cfg.seed,
         "fold_scheme": inf.fold_scheme,
-        "hac": {
+        // Only the methods whose tests are HAC t-tests.
+        "hac": matches!(cfg.method, Method::Sbtg | Method::LaggedCorrelation | Method::Granger).then(|| json!({
             "kernel": "Bartlett (Newey-West)",
             "bandwidth_rule": match cfg.bandwidth { Bandwidth::NeweyWest => "Newey-West (1994) nonparametric plug-in pooled over the family of each lag and test".to_string(), Bandwidth::Andrews => "Andrews (1991) AR(1) plug-in pooled over the family of each lag and test".to_string(), Bandwidth::Fixed(b) => format!("fixed {b}") },
             "small_sample_correction": "variance divided by N-1; Student t with N-1 degrees of freedom",
-        },
+        })),
         "per_lag": inf.lags.iter().map(|l| {
             let selected = |k: TestKind| inf.edges.iter().filter(|e| e.lag == l.lag && e.test == k && e.selected).count();
             json!({

@@ -317,6 +317,88 @@ pub fn score(inf: &Inference, instance: &Instance) -> Score {
 mod tests {
     use super::*;
 
+    /// A hand-made 3-neuron result: truth 0 → 1 (+) and 1 → 2 (−) at lag 1.
+    #[test]
+    fn score_by_hand() {
+        use crate::edge_test::HacResult;
+        use crate::infer::{EdgeRow, LagResult, LagWindows, Method};
+        let n = 3;
+        let hac = |t: Array2<f64>, mean: Array2<f64>| HacResult {
+            count: Array2::from_elem((n, n), 100.0),
+            long_run_variance: Array2::ones((n, n)),
+            floored: Array2::from_elem((n, n), false),
+            bandwidth: 1.0,
+            p: t.mapv(|_| 0.5),
+            t,
+            mean,
+        };
+        // [target, source]: t(1,0) = 5 and t(2,1) = −4 are the true edges; the reverse
+        // of the second, t(1,2) = 6, is larger (direction wrong); the second's effect has
+        // the wrong sign; lag 2 sees the first more strongly (lag attribution wrong).
+        let t1 = ndarray::array![[0.0, 1.0, 2.0], [5.0, 0.0, 6.0], [0.5, -4.0, 0.0]];
+        let m1 = ndarray::array![[0.0, 0.0, 0.0], [0.3, 0.0, 0.0], [0.0, 0.2, 0.0]];
+        let t2 = ndarray::array![[0.0, 0.0, 0.0], [7.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
+        let lag = |r: usize, t: Array2<f64>, m: Array2<f64>| LagResult {
+            lag: r,
+            windows: 100,
+            folds: Vec::new(),
+            mean_test: hac(t, m),
+            volatility_test: None,
+            recording_tests: Vec::new(),
+            train_seconds: 0.0,
+            test_seconds: 0.0,
+        };
+        let names: Vec<String> = (0..n).map(|k| format!("N{k}")).collect();
+        let row = |s: usize, t: usize, r: usize| EdgeRow {
+            source: names[s].clone(),
+            target: names[t].clone(),
+            lag: r,
+            mu: 0.0,
+            effect: 0.0,
+            t: 0.0,
+            p: 0.0,
+            q: 0.0,
+            test: TestKind::Mean,
+            selected: true,
+        };
+        let inf = Inference {
+            method: Method::Granger,
+            neurons: names.clone(),
+            // Selected: 0 → 1 at lag 1 (true), 2 → 1 at lag 1 (false), 0 → 1 at lag 2
+            // (a true edge at the wrong lag: false).
+            edges: vec![row(0, 1, 1), row(2, 1, 1), row(0, 1, 2)],
+            fold_scheme: None,
+            lag_windows: LagWindows::Minimal,
+            lags: vec![lag(1, t1, m1), lag(2, t2, Array2::zeros((n, n)))],
+            family_size: 0,
+        };
+        let mut truth = Array2::zeros((n, n));
+        truth[[1, 0]] = 0.5;
+        truth[[2, 1]] = -0.5;
+        let instance = Instance {
+            family: Family::Var1,
+            seed: 0,
+            simulation: Simulation {
+                recordings: Vec::new(),
+                coupling: truth.clone(),
+            },
+            truth,
+            truth_lag: 1,
+        };
+        let s = score(&inf, &instance);
+        assert_eq!(s.true_edges, 2);
+        // |t| ranking: 6 (neg), 5, 4 (pos), 2, 1, 0.5 (neg): 6 of 8 pos–neg pairs right.
+        assert!((s.auroc - 0.75).abs() < 1e-12);
+        // AP = (1/2 + 2/3) / 2.
+        assert!((s.auprc - 7.0 / 12.0).abs() < 1e-12);
+        assert_eq!((s.selected, s.false_selected), (3, 2));
+        assert!((s.precision - 0.5).abs() < 1e-12 && (s.recall - 0.5).abs() < 1e-12);
+        assert!((s.f1 - 0.5).abs() < 1e-12);
+        assert!((s.sign_accuracy - 0.5).abs() < 1e-12);
+        assert!((s.direction_accuracy - 0.5).abs() < 1e-12);
+        assert!((s.lag_attribution - 0.5).abs() < 1e-12);
+    }
+
     #[test]
     fn families_are_reproducible_stable_and_have_truth() {
         let size = FamilySize::quick();
