@@ -34,8 +34,9 @@ pub fn fit(windows: &Windows, lags: &[usize], ridge: f64) -> Result<Vec<LagEstim
     let groups = target_groups(windows, d + 10);
     if groups.is_empty() {
         return Err(Error::Data(format!(
-            "a VAR({p}) of {n} neurons needs more than {} windows per neuron; use fewer lags or more frames",
-            d + 10
+            "a VAR({p}) of {n} neurons needs more than {} windows per neuron, the recordings give {}; use fewer lags or more frames",
+            d + 10,
+            windows.len()
         )));
     }
     let mut estimates = vec![Array2::from_elem((n, n), f64::NAN); lags.len()];

@@ -27,8 +27,9 @@ pub fn fit(windows: &Windows, lags: &[usize], ridge: f64) -> Result<Vec<ClassicT
     let groups = target_groups(windows, 2 * p + 10);
     if groups.is_empty() {
         return Err(Error::Data(format!(
-            "pairwise Granger at lag order {p} needs more than {} windows per neuron",
-            2 * p + 10
+            "pairwise Granger at lag order {p} needs more than {} windows per neuron, the recordings give {}; use fewer lags or more frames",
+            2 * p + 10,
+            windows.len()
         )));
     }
     let mut out: Vec<ClassicTest> = lags.iter().map(|_| ClassicTest::nan(n)).collect();

@@ -23,8 +23,9 @@ pub fn fit(windows: &Windows, lags: &[usize], ridge: f64) -> Result<Vec<ClassicT
     let groups = target_groups(windows, d + 10);
     if groups.is_empty() {
         return Err(Error::Data(format!(
-            "partial correlation of {d} lagged coordinates needs more than {} windows per neuron; use fewer lags or more frames",
-            d + 10
+            "partial correlation of {d} lagged coordinates needs more than {} windows per neuron, the recordings give {}; use fewer lags or more frames",
+            d + 10,
+            windows.len()
         )));
     }
     let mut out: Vec<ClassicTest> = lags.iter().map(|_| ClassicTest::nan(n)).collect();

@@ -47,8 +47,9 @@ pub fn fit(windows: &Windows, lags: &[usize], pc_alpha: f64) -> Result<Vec<Class
     let groups = target_groups(windows, n * tau_max * 2 + 10);
     if groups.is_empty() {
         return Err(Error::Data(format!(
-            "PCMCI with τ_max = {tau_max} needs more than {} windows per neuron",
-            n * tau_max * 2 + 10
+            "PCMCI with τ_max = {tau_max} needs more than {} windows per neuron, the recordings give {}; use fewer lags or more frames",
+            n * tau_max * 2 + 10,
+            windows.len()
         )));
     }
     let group_of: Vec<Option<&TargetGroup>> = (0..n)
