@@ -340,15 +340,28 @@ fn baseline_on_too_short_a_recording_is_a_clear_error() {
     let mut s = String::from("time_s,A,B,C\n");
     for t in 0..8 {
         let v = t as f64;
-        s.push_str(&format!("{t},{},{},{}\n", v.sin(), (2.0 * v).cos(), (0.5 * v).sin()));
+        s.push_str(&format!(
+            "{t},{},{},{}\n",
+            v.sin(),
+            (2.0 * v).cos(),
+            (0.5 * v).sin()
+        ));
     }
     let file = dir.join("short.traces.csv");
     std::fs::write(&file, s).unwrap();
-    for method in ["granger", "partial-correlation", "pairwise-granger", "pcmci"] {
+    for method in [
+        "granger",
+        "partial-correlation",
+        "pairwise-granger",
+        "pcmci",
+    ] {
         let o = run_infer(&file, &dir.join(method), &["--method", method]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{method}: {err}");
-        assert!(err.contains("use fewer lags or more frames"), "{method}: {err}");
+        assert!(
+            err.contains("use fewer lags or more frames"),
+            "{method}: {err}"
+        );
         assert!(!dir.join(method).join("edges.csv").exists());
     }
 }

@@ -10,7 +10,8 @@ use rayon::prelude::*;
 
 use crate::baseline::{BaselineConfig, ClassicTest, LagEstimate};
 use crate::edge_test::{
-    hac_test, Bandwidth, EdgeStatistic, FdrMethod, HacResult, HeldOutScores, ProductSeries,
+    hac_test, hac_test_blocks, Bandwidth, EdgeStatistic, FdrMethod, HacResult, HeldOutScores,
+    ProductSeries, TargetBlock,
 };
 use crate::fold::{make_folds, FoldScheme};
 use crate::panel::Panel;
@@ -356,17 +357,29 @@ pub fn infer(
                     estimate,
                     series,
                     rows,
-                } => test_lag(
-                    panel,
-                    windows,
-                    cfg,
-                    lag,
-                    &series,
-                    None,
-                    &rows,
-                    1.0,
-                    Some(&estimate),
-                ),
+                    targets,
+                } => {
+                    let blocks: Vec<MeanBlock> = series
+                        .into_iter()
+                        .zip(rows)
+                        .zip(targets)
+                        .map(|((s, r), t)| MeanBlock {
+                            targets: t,
+                            series: vec![s],
+                            rows: vec![r],
+                        })
+                        .collect();
+                    test_lag(
+                        panel,
+                        windows,
+                        cfg,
+                        lag,
+                        &blocks,
+                        None,
+                        1.0,
+                        Some(&estimate),
+                    )
+                }
             };
             tested.seconds += std::mem::take(seconds);
             edges.append(&mut tested.edges);
@@ -406,9 +419,8 @@ pub fn infer(
                     &windows,
                     cfg,
                     lag,
-                    &mean_series,
+                    &[MeanBlock::all(panel.neurons.len(), mean_series, rows)],
                     volatility_series.as_deref(),
-                    &rows,
                     -1.0,
                     None,
                 );
@@ -418,7 +430,8 @@ pub fn infer(
                 progress(Progress::Stage("edge tests"));
                 let series = vec![crate::baseline::lagged_correlation_series(&windows)];
                 let rows = vec![(0..windows.len()).collect()];
-                let tested = test_lag(panel, &windows, cfg, lag, &series, None, &rows, 1.0, None);
+                let block = MeanBlock::all(panel.neurons.len(), series, rows);
+                let tested = test_lag(panel, &windows, cfg, lag, &[block], None, 1.0, None);
                 (tested, Vec::new(), 0.0)
             }
         };
@@ -460,10 +473,41 @@ struct Tested {
     seconds: f64,
 }
 
+/// Mean-test series of a group of targets (column k of each series is target
+/// `targets[k]`): its folds, and for each fold the window index of every row.
+struct MeanBlock {
+    targets: Vec<usize>,
+    series: Vec<ProductSeries>,
+    rows: Vec<Vec<usize>>,
+}
+
+impl MeanBlock {
+    /// All n targets in one block.
+    fn all(n: usize, series: Vec<ProductSeries>, rows: Vec<Vec<usize>>) -> Self {
+        MeanBlock {
+            targets: (0..n).collect(),
+            series,
+            rows,
+        }
+    }
+}
+
+/// HAC t-tests of target blocks, pooled into one family.
+fn hac_blocks<'a>(
+    blocks: impl Iterator<Item = (&'a [usize], &'a [ProductSeries])>,
+    n: usize,
+    bandwidth: Bandwidth,
+) -> HacResult {
+    let blocks: Vec<TargetBlock> = blocks
+        .map(|(targets, folds)| TargetBlock { targets, folds })
+        .collect();
+    hac_test_blocks(&blocks, n, bandwidth)
+}
+
 /// The testing stage shared by every method, at one lag: pooled HAC t-tests of the
 /// mean series (and of the volatility series when given) for all off-diagonal ordered
-/// pairs, and the per-recording mean tests. `rows[k]` gives the window index of every
-/// row of fold `k`'s series; `effect_sign` maps `μ̂` to the reported mean-test effect.
+/// pairs, and the per-recording mean tests. `effect_sign` maps `μ̂` to the reported
+/// mean-test effect.
 ///
 /// With `estimate = Some(θ̂)` the mean series are influence series of an estimator
 /// (mean ≈ 0, [`LagEstimate::Influence`]): the test is `t = θ̂ / √(Ω̂/N)` and each
@@ -474,15 +518,19 @@ fn test_lag(
     windows: &Windows,
     cfg: &InferConfig,
     lag: usize,
-    mean_series: &[ProductSeries],
+    mean: &[MeanBlock],
     volatility_series: Option<&[ProductSeries]>,
-    rows: &[Vec<usize>],
     effect_sign: f64,
     estimate: Option<&Array2<f64>>,
 ) -> Tested {
     let t0 = Instant::now();
     let n = panel.neurons.len();
-    let mut mean_test = hac_test(mean_series, cfg.bandwidth);
+    let mut mean_test = hac_blocks(
+        mean.iter()
+            .map(|b| (b.targets.as_slice(), b.series.as_slice())),
+        n,
+        cfg.bandwidth,
+    );
     let shift = estimate.map(|est| {
         let shift = est - &mean_test.mean;
         ndarray::Zip::from(&mut mean_test.t)
@@ -532,20 +580,32 @@ fn test_lag(
     let recording_tests = (0..panel.recordings.len())
         .into_par_iter()
         .filter_map(|r| {
-            let pieces: Vec<ProductSeries> = mean_series
+            let pieces: Vec<(&[usize], Vec<ProductSeries>)> = mean
                 .iter()
-                .zip(rows)
-                .filter_map(|(series, fold_rows)| {
-                    let mine: Vec<usize> = (0..fold_rows.len())
-                        .filter(|&k| windows.recording[fold_rows[k]] == r)
-                        .collect();
-                    (!mine.is_empty()).then(|| series.select_rows(&mine))
+                .map(|b| {
+                    let folds = b
+                        .series
+                        .iter()
+                        .zip(&b.rows)
+                        .filter_map(|(series, fold_rows)| {
+                            let mine: Vec<usize> = (0..fold_rows.len())
+                                .filter(|&k| windows.recording[fold_rows[k]] == r)
+                                .collect();
+                            (!mine.is_empty()).then(|| series.select_rows(&mine))
+                        })
+                        .collect::<Vec<_>>();
+                    (b.targets.as_slice(), folds)
                 })
+                .filter(|(_, folds)| !folds.is_empty())
                 .collect();
             if pieces.is_empty() {
                 return None;
             }
-            let res = hac_test(&pieces, Bandwidth::Fixed(mean_test.bandwidth));
+            let res = hac_blocks(
+                pieces.iter().map(|(t, f)| (*t, f.as_slice())),
+                n,
+                Bandwidth::Fixed(mean_test.bandwidth),
+            );
             let variance_of_mean = ndarray::Zip::from(&res.long_run_variance)
                 .and(&res.count)
                 .map_collect(|&v, &c| if c > 0.0 { v / c } else { f64::NAN });

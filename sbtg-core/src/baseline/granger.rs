@@ -42,6 +42,7 @@ pub fn fit(windows: &Windows, lags: &[usize], ridge: f64) -> Result<Vec<LagEstim
     let mut estimates = vec![Array2::from_elem((n, n), f64::NAN); lags.len()];
     let mut series = vec![Vec::new(); lags.len()];
     let mut rows = Vec::new();
+    let mut targets = Vec::new();
     for g in &groups {
         let dof = g.residual_dof();
         let inv = spd_inverse(
@@ -56,12 +57,9 @@ pub fn fit(windows: &Windows, lags: &[usize], ridge: f64) -> Result<Vec<LagEstim
         let resid = &y - &past.dot(&beta);
         let z = past.dot(&inv);
         let m = g.rows.len();
-        let mut target = Array2::zeros((m, n));
-        let mut target_mask = Array2::zeros((m, n));
-        for (c, &j) in g.targets.iter().enumerate() {
-            target.column_mut(j).assign(&(&resid.column(c) * m as f64));
-            target_mask.column_mut(j).fill(1.0);
-        }
+        // Only the group's targets: column c is target g.targets[c].
+        let target = &resid * m as f64;
+        let target_mask = Array2::ones(target.raw_dim());
         let segments = subsegments(&windows.segments, &g.rows);
         for (li, &r) in lags.iter().enumerate() {
             let block = p - r;
@@ -83,6 +81,7 @@ pub fn fit(windows: &Windows, lags: &[usize], ridge: f64) -> Result<Vec<LagEstim
             ));
         }
         rows.push(g.rows.clone());
+        targets.push(g.targets.clone());
     }
     Ok(estimates
         .into_iter()
@@ -91,6 +90,7 @@ pub fn fit(windows: &Windows, lags: &[usize], ridge: f64) -> Result<Vec<LagEstim
             estimate,
             series,
             rows: rows.clone(),
+            targets: targets.clone(),
         })
         .collect())
 }

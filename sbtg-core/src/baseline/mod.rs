@@ -101,5 +101,7 @@ pub enum LagEstimate {
         series: Vec<ProductSeries>,
         /// The window index of every row of each series.
         rows: Vec<Vec<usize>>,
+        /// The targets of each series' columns (one group of targets per series).
+        targets: Vec<Vec<usize>>,
     },
 }

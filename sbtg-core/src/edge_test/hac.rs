@@ -243,35 +243,86 @@ pub fn two_sided_p(t: f64, df: f64) -> f64 {
 /// HAC t-tests of `E[Y(j,i)] = 0` over the pooled folds.
 pub fn hac_test(folds: &[ProductSeries], bandwidth: Bandwidth) -> HacResult {
     assert!(!folds.is_empty(), "at least one fold");
-    let shape = (folds[0].n_target(), folds[0].n_source());
+    let targets: Vec<usize> = (0..folds[0].n_target()).collect();
+    hac_test_blocks(
+        &[TargetBlock {
+            targets: &targets,
+            folds,
+        }],
+        folds[0].n_target(),
+        bandwidth,
+    )
+}
+
+/// The series of some of the targets: column k of every fold's target factor is
+/// target `targets[k]` of the full `[target, source]` matrices.
+#[derive(Clone, Copy, Debug)]
+pub struct TargetBlock<'a> {
+    pub targets: &'a [usize],
+    pub folds: &'a [ProductSeries],
+}
+
+/// Adds the rows of a block's `m × n_source` matrix into the full matrix.
+fn scatter(full: &mut Array2<f64>, targets: &[usize], block: &Array2<f64>) {
+    for (k, &j) in targets.iter().enumerate() {
+        let mut row = full.row_mut(j);
+        row += &block.row(k);
+    }
+}
+
+/// [`hac_test`] for series given in blocks of targets (each target in at most one
+/// block), as when each group of targets has its own source factor: the GEMMs run per
+/// block on its own columns only, and the results are assembled into one family with
+/// one bandwidth. Targets in no block get NaN.
+pub fn hac_test_blocks(blocks: &[TargetBlock], n_target: usize, bandwidth: Bandwidth) -> HacResult {
+    let n_source = blocks
+        .iter()
+        .flat_map(|b| b.folds.first())
+        .map(|f| f.n_source())
+        .next()
+        .expect("at least one fold");
+    let shape = (n_target, n_source);
     // Pass 1: global mean.
     let (mut total, mut count) = (Array2::zeros(shape), Array2::zeros(shape));
-    for f in folds {
-        let (s, c) = sums(f);
-        total += &s;
-        count += &c;
+    for b in blocks {
+        for f in b.folds {
+            assert_eq!(f.n_target(), b.targets.len(), "block target columns");
+            let (s, c) = sums(f);
+            scatter(&mut total, b.targets, &s);
+            scatter(&mut count, b.targets, &c);
+        }
     }
     let mean = Zip::from(&total)
         .and(&count)
         .map_collect(|&s, &n| if n > 0.0 { s / n } else { f64::NAN });
     let mean_filled = mean.mapv(|v| if v.is_nan() { 0.0 } else { v });
-    let centred: Vec<Vec<ProductTerm>> = folds
+    let centred: Vec<Vec<Vec<ProductTerm>>> = blocks
         .iter()
-        .map(|f| centred_terms(f, &mean_filled))
+        .map(|b| {
+            let block_mean = mean_filled.select(Axis(0), b.targets);
+            b.folds
+                .iter()
+                .map(|f| centred_terms(f, &block_mean))
+                .collect()
+        })
         .collect();
-    let max_seg = folds
+    let max_seg = blocks
         .iter()
+        .flat_map(|b| b.folds.iter())
         .flat_map(|f| f.segments.iter().map(|s| s.len()))
         .max()
         .unwrap_or(1);
     let gamma = |lags: &[usize]| -> Vec<Array2<f64>> {
         let mut acc = vec![Array2::<f64>::zeros(shape); lags.len()];
-        for (f, terms) in folds.iter().zip(&centred) {
-            for (a, g) in acc
-                .iter_mut()
-                .zip(autocov_sums(terms, &f.segments, lags, shape))
-            {
-                *a += &g;
+        for (b, terms_b) in blocks.iter().zip(&centred) {
+            let block_shape = (b.targets.len(), n_source);
+            for (f, terms) in b.folds.iter().zip(terms_b) {
+                for (a, g) in
+                    acc.iter_mut()
+                        .zip(autocov_sums(terms, &f.segments, lags, block_shape))
+                {
+                    scatter(a, b.targets, &g);
+                }
             }
         }
         acc

@@ -19,7 +19,7 @@ pub mod reference;
 pub mod statistic;
 
 pub use fdr::{benjamini_hochberg, benjamini_yekutieli, FdrMethod};
-pub use hac::{hac_test, Bandwidth, HacResult};
+pub use hac::{hac_test, hac_test_blocks, Bandwidth, HacResult, TargetBlock};
 pub use statistic::{EdgeStatistic, HeldOutScores};
 
 use std::ops::Range;
@@ -189,6 +189,71 @@ mod tests {
             ProductSeries::new(terms, tm, sm, segs)
         })
         .collect()
+    }
+
+    /// The series restricted to some target columns.
+    fn target_columns(f: &ProductSeries, cols: &[usize]) -> ProductSeries {
+        let a = ndarray::Axis(1);
+        ProductSeries::new(
+            f.terms
+                .iter()
+                .map(|m| ProductTerm {
+                    weight: m.weight.as_ref().map(|w| w.select(ndarray::Axis(0), cols)),
+                    target: m.target.select(a, cols),
+                    source: m.source.clone(),
+                })
+                .collect(),
+            f.target_mask.select(a, cols),
+            f.source_mask.clone(),
+            f.segments.clone(),
+        )
+    }
+
+    #[test]
+    fn target_blocks_give_the_pooled_test() {
+        for seed in 0..3 {
+            let folds = random_folds(seed);
+            for bw in [Bandwidth::NeweyWest, Bandwidth::Andrews] {
+                let whole = hac_test(&folds, bw);
+                let (a, b) = (vec![3, 0], vec![1, 2, 4]);
+                let fa: Vec<_> = folds.iter().map(|f| target_columns(f, &a)).collect();
+                let fb: Vec<_> = folds.iter().map(|f| target_columns(f, &b)).collect();
+                let blocks = hac::hac_test_blocks(
+                    &[
+                        TargetBlock {
+                            targets: &a,
+                            folds: &fa,
+                        },
+                        TargetBlock {
+                            targets: &b,
+                            folds: &fb,
+                        },
+                    ],
+                    5,
+                    bw,
+                );
+                assert!((blocks.bandwidth - whole.bandwidth).abs() < 1e-12);
+                for (x, y) in blocks.t.iter().zip(whole.t.iter()) {
+                    assert!((x - y).abs() <= 1e-12 * y.abs().max(1.0), "{x} vs {y}");
+                }
+                assert_eq!(blocks.count, whole.count);
+                // A target in no block is untested; at the same bandwidth the others
+                // keep their tests.
+                let fixed = Bandwidth::Fixed(whole.bandwidth);
+                let only_a = hac::hac_test_blocks(
+                    &[TargetBlock {
+                        targets: &a,
+                        folds: &fa,
+                    }],
+                    5,
+                    fixed,
+                );
+                assert!(only_a.t.row(1).iter().all(|v| v.is_nan()));
+                for (x, y) in only_a.t.row(3).iter().zip(whole.t.row(3).iter()) {
+                    assert!((x - y).abs() <= 1e-12 * y.abs().max(1.0), "{x} vs {y}");
+                }
+            }
+        }
     }
 
     #[test]
