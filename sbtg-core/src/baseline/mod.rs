@@ -89,6 +89,24 @@ impl ClassicTest {
     }
 }
 
+/// Stores target j's `[effect, t, p]` of every (source i, lag), listed source-major
+/// (all lags of source 0, then of source 1, …), into the per-lag tests `out`; the
+/// diagonal is skipped.
+fn store_target(out: &mut [ClassicTest], j: usize, values: Vec<[f64; 3]>, count: f64) {
+    let lags = out.len();
+    for (k, [effect, t, p]) in values.into_iter().enumerate() {
+        let (i, li) = (k / lags, k % lags);
+        if i == j {
+            continue;
+        }
+        let o = &mut out[li];
+        o.effect[[j, i]] = effect;
+        o.t[[j, i]] = t;
+        o.p[[j, i]] = p;
+        o.count[[j, i]] = count;
+    }
+}
+
 /// What one baseline gives at one lag.
 #[derive(Clone, Debug)]
 pub enum LagEstimate {

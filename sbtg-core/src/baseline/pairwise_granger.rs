@@ -13,7 +13,7 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 use super::design::{column, submatrix, target_groups};
-use super::ClassicTest;
+use super::{store_target, ClassicTest};
 use crate::edge_test::hac::two_sided_p;
 use crate::window::Windows;
 use crate::{Error, Result};
@@ -66,17 +66,7 @@ pub fn fit(windows: &Windows, lags: &[usize], ridge: f64) -> Result<Vec<ClassicT
             })
             .collect();
         for (j, tests) in rows {
-            for (k, v) in tests.into_iter().enumerate() {
-                let (i, li) = (k / lags.len(), k % lags.len());
-                if i == j {
-                    continue;
-                }
-                let o = &mut out[li];
-                o.effect[[j, i]] = v[0];
-                o.t[[j, i]] = v[1];
-                o.p[[j, i]] = v[2];
-                o.count[[j, i]] = g.rows.len() as f64;
-            }
+            store_target(&mut out, j, tests, g.rows.len() as f64);
         }
     }
     Ok(out)

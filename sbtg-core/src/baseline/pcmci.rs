@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use super::design::{
     column, partial_correlation, partial_correlation_test, target_groups, TargetGroup,
 };
-use super::ClassicTest;
+use super::{store_target, ClassicTest};
 use crate::window::Windows;
 use crate::{Error, Result};
 
@@ -102,17 +102,8 @@ pub fn fit(windows: &Windows, lags: &[usize], pc_alpha: f64) -> Result<Vec<Class
         })
         .collect();
     for (j, tests) in rows.into_iter().enumerate() {
-        let Some(g) = group_of[j] else { continue };
-        for (k, v) in tests.into_iter().enumerate() {
-            let (i, li) = (k / lags.len(), k % lags.len());
-            if i == j {
-                continue;
-            }
-            let o = &mut out[li];
-            o.effect[[j, i]] = v[0];
-            o.t[[j, i]] = v[1];
-            o.p[[j, i]] = v[2];
-            o.count[[j, i]] = g.rows.len() as f64;
+        if let Some(g) = group_of[j] {
+            store_target(&mut out, j, tests, g.rows.len() as f64);
         }
     }
     Ok(out)
