@@ -12,7 +12,7 @@ use sbtg_core::edge_test::{Bandwidth, EdgeStatistic, FdrMethod};
 use sbtg_core::fold::FoldScheme;
 use sbtg_core::infer::{infer, InferConfig, Inference, LagWindows, Method, Progress, TestKind};
 use sbtg_core::panel::{Panel, PanelConfig};
-use sbtg_core::recording::{load_recordings, Recording};
+use sbtg_core::recording::Recording;
 use sbtg_core::score::{Coupling, ScoreModelConfig};
 use serde_json::json;
 
@@ -65,8 +65,11 @@ enum FdrArg {
 
 #[derive(Args)]
 pub struct InferArgs {
-    /// A folder of wide-CSV recordings (`*.traces.csv`), or one CSV file.
+    /// A recording file or a folder of them: wide or long CSV, NeuroPAL .mat, lab
+    /// HDF5 (.h5), NWB, NPY/NPZ or Parquet (see the README's formats section).
     input: PathBuf,
+    #[command(flatten)]
+    recording: crate::recording_args::RecordingArgs,
     /// Output folder (created if needed).
     #[arg(long, short)]
     out: PathBuf,
@@ -388,7 +391,7 @@ pub fn summary(
 
 pub fn run(args: InferArgs) -> Result<()> {
     let t0 = Instant::now();
-    let recs = load_recordings(&args.input)?;
+    let recs = args.recording.load(&args.input)?;
     let cfg = args.config(recs.len())?;
     let panel = Panel::build(&recs, &args.panel_config())?;
     eprintln!(

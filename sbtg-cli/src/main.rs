@@ -6,6 +6,7 @@ mod bench;
 mod compare_cmd;
 mod infer_cmd;
 mod plot_cmd;
+mod recording_args;
 
 use std::process::ExitCode;
 
@@ -28,7 +29,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Infer a signed, directed, FDR-controlled, lag-resolved circuit from recordings.
-    Infer(infer_cmd::InferArgs),
+    Infer(Box<infer_cmd::InferArgs>),
     /// Figures of an inferred circuit: lag panels, heatmaps, lag profile, degrees, loss, QQ.
     Plot(plot_cmd::PlotArgs),
     /// Compare an inferred circuit with a connectome: report.md, metrics, figures.
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
         }
     }
     let result = match cli.command {
-        Command::Infer(a) => infer_cmd::run(a),
+        Command::Infer(a) => infer_cmd::run(*a),
         Command::Compare(a) => compare_cmd::run(a),
         Command::Plot(a) => plot_cmd::run(a),
         Command::Bench(a) => bench::run(a),
