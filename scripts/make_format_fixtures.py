@@ -10,7 +10,8 @@ Needs numpy, scipy, pandas, pyarrow, h5py and pynwb (pip install h5py pynwb pyar
 
 Files
 - reference.traces.csv     the recording every single-recording format below encodes
-- reference.npy / .names.txt, reference.npz, reference.parquet, reference.long.csv,
+- reference.npy / .names.txt, reference.npz (names as a text array), reference_bytes.npz
+  (names as bytes, rate as fps), reference.parquet, reference.long.csv,
   reference.long.parquet, reference.nwb (RoiResponseSeries in a DfOverF container with
   ROI names, timestamps), reference_rate.nwb (Fluorescence with a starting time and rate)
 - lab.h5 + lab.labels.csv  the lab pipeline's HDF5 layout (gcamp/traces_array_F_F20,
@@ -97,7 +98,9 @@ def single_recording_formats():
     np.save(os.path.join(OUT, "reference.npy"), x)
     with open(os.path.join(OUT, "reference.names.txt"), "w") as f:
         f.write("\n".join(NAMES) + "\n")
-    np.savez_compressed(os.path.join(OUT, "reference.npz"), traces=x, time=t)
+    np.savez_compressed(os.path.join(OUT, "reference.npz"), traces=x, time=t, names=np.array(NAMES))
+    np.savez(os.path.join(OUT, "reference_bytes.npz"), traces=x, fps=np.array(4.0),
+             names=np.array([n.encode() for n in NAMES]))
     wide = pd.DataFrame(x, columns=NAMES)
     wide.insert(0, "time_s", t)
     wide.to_parquet(os.path.join(OUT, "reference.parquet"), index=False)
@@ -124,6 +127,8 @@ def single_recording_formats():
     with open(os.path.join(BROKEN, "dup_names.names.txt"), "w") as f:
         f.write("\n".join(["AVAL", "AVAR", "AVAL", "VB2"]) + "\n")
     np.savez(os.path.join(BROKEN, "no_traces.npz"), values=x)
+    np.savez(os.path.join(BROKEN, "number_names.npz"), traces=x, fps=np.array(4.0),
+             names=np.arange(4.0))
     np.savez(os.path.join(BROKEN, "bad_rate.npz"), traces=x, fps=np.array(-4.0))
     with open(os.path.join(BROKEN, "bad_rate.names.txt"), "w") as f:
         f.write("\n".join(NAMES) + "\n")

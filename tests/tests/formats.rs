@@ -44,9 +44,10 @@ fn every_single_recording_format_gives_the_reference_matrix() {
         fps: Some(4.0),
         ..LoadOptions::default()
     };
-    let cases: [(&str, Format, &LoadOptions); 8] = [
+    let cases: [(&str, Format, &LoadOptions); 9] = [
         ("reference.npy", Format::Npy, &fps),
         ("reference.npz", Format::Npz, &LoadOptions::default()),
+        ("reference_bytes.npz", Format::Npz, &LoadOptions::default()),
         (
             "reference.parquet",
             Format::Parquet,
@@ -115,7 +116,8 @@ fn broken_files_name_the_file_the_field_and_the_fix() {
         fps: Some(4.0),
         ..LoadOptions::default()
     };
-    let cases: [(&str, &[&str]); 17] = [
+    let cases: [(&str, &[&str]); 18] = [
+        ("number_names.npz", &["names", "not an array of names"]),
         ("three_dims.npy", &["array", "2-D frames × neurons"]),
         ("nan_neuron.npy", &["column AVAR", "no observed sample"]),
         ("short_names.npy", &["names", "3 names for 4 columns"]),

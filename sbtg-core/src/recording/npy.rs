@@ -1,9 +1,9 @@
 //! NumPy arrays: a `.npy` file holding a T × n array (frames × neurons, float or
-//! integer), or a `.npz` archive holding `traces` (T × n) and optionally `time`
-//! (T seconds), `fps` or `dt` (scalars). Neuron names come from a names file, one
-//! name per line (`<stem>.names.txt` beside the array unless given), because NumPy's
-//! text arrays are not portable across NumPy versions. Without `time`, `fps` or `dt`
-//! in the file, the frame rate must be given (`--fps`).
+//! integer), or a `.npz` archive holding `traces` (T × n) and optionally `names`
+//! (n strings), `time` (T seconds), `fps` or `dt` (scalars). Neuron names come from a
+//! names file given by the user, else the archive's `names`, else `<stem>.names.txt`
+//! beside the array (one name per line). Without `time`, `fps` or `dt` in the file,
+//! the frame rate must be given (`--fps`).
 
 use std::path::{Path, PathBuf};
 
@@ -83,7 +83,10 @@ pub fn read_npz(path: &Path, names: Option<&Path>, fps: Option<f64>) -> Result<R
     } else {
         rate(path, "fps", file_fps, fps)?
     };
-    let names = read_names(path, names)?;
+    let names = match names {
+        None if has("names") => npz_text(path, "names")?,
+        _ => read_names(path, names)?,
+    };
     build(path, names, dt, values)
 }
 
@@ -237,5 +240,87 @@ fn read_names(path: &Path, names: Option<&Path>) -> Result<Vec<String>> {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_string)
+        .collect())
+}
+
+/// Text arrays (`names`) in an `.npz` archive, which ndarray-npy does not read: NumPy
+/// stores them as `<U{k}` (UTF-32, `k` code points per item, NUL-padded) or `|S{k}`
+/// (bytes). Only these two dtypes and 1-D C-order arrays are decoded here; the NPY
+/// header is NumPy's documented format (magic, version, header length, dict literal).
+fn npz_text(path: &Path, entry: &str) -> Result<Vec<String>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let bad = |msg: String| Error::format(path, entry, msg);
+    let mut zip =
+        zip::ZipArchive::new(file).map_err(|e| bad(format!("{e}; the archive is not readable")))?;
+    let mut bytes = Vec::new();
+    {
+        use std::io::Read;
+        let member = if zip.index_for_name(&format!("{entry}.npy")).is_some() {
+            format!("{entry}.npy")
+        } else {
+            entry.to_string()
+        };
+        let mut f = zip.by_name(&member).map_err(|e| bad(format!("{e}")))?;
+        f.read_to_end(&mut bytes)
+            .map_err(|e| bad(format!("{e}; the archive is not readable")))?;
+    }
+    let not_text = || {
+        bad("not an array of names; store `names=np.array(list_of_str)` or use a names file".into())
+    };
+    if bytes.len() < 10 || !bytes.starts_with(b"\x93NUMPY") {
+        return Err(not_text());
+    }
+    let (hlen, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ if bytes.len() >= 12 => (
+            u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize,
+            12,
+        ),
+        _ => return Err(not_text()),
+    };
+    let header = bytes
+        .get(start..start + hlen)
+        .map(String::from_utf8_lossy)
+        .ok_or_else(not_text)?;
+    let field = |key: &str| -> Option<String> {
+        let k = header.find(&format!("'{key}':"))? + key.len() + 3;
+        Some(header[k..].trim_start().to_string())
+    };
+    let descr = field("descr").ok_or_else(not_text)?;
+    let descr = descr.trim_start_matches('\'');
+    let descr = &descr[..descr.find('\'').ok_or_else(not_text)?];
+    if field("fortran_order").is_some_and(|f| f.starts_with("True")) {
+        return Err(not_text());
+    }
+    let (unit, width) = match descr.as_bytes().first() {
+        Some(b'<') if descr[1..].starts_with('U') => (4usize, &descr[2..]),
+        Some(b'|') if descr[1..].starts_with('S') => (1usize, &descr[2..]),
+        _ => return Err(not_text()),
+    };
+    let width: usize = width.parse().map_err(|_| not_text())?;
+    let item = width
+        .checked_mul(unit)
+        .filter(|&b| b > 0)
+        .ok_or_else(not_text)?;
+    let data = &bytes[start + hlen..];
+    if data.len() % item != 0 {
+        return Err(bad("the names array is truncated".into()));
+    }
+    Ok(data
+        .chunks_exact(item)
+        .map(|c| {
+            let s: String = if unit == 4 {
+                c.chunks_exact(4)
+                    .map(|u| u32::from_le_bytes(u.try_into().expect("4 bytes")))
+                    .take_while(|&u| u != 0)
+                    .filter_map(char::from_u32)
+                    .collect()
+            } else {
+                String::from_utf8_lossy(c)
+                    .trim_end_matches('\0')
+                    .to_string()
+            };
+            s.trim().to_string()
+        })
         .collect())
 }
