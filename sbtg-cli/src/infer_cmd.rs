@@ -340,7 +340,11 @@ pub fn summary(
             "selected": "q <= alpha"
         },
         "neurons": panel.neurons,
-        "recordings": recs.iter().map(|r| json!({"name": r.name, "file": r.path, "frames": r.frames(), "dt_s": r.dt})).collect::<Vec<_>>(),
+        "recordings": recs.iter().map(|r| json!({
+            "name": r.name, "file": r.path, "frames": r.frames(), "dt_s": r.dt,
+            "stimuli": r.stimuli.iter().map(|s| json!({"name": s.name, "onset_s": s.onset_s, "offset_s": s.offset_s})).collect::<Vec<_>>(),
+            "reader_notes": r.notes,
+        })).collect::<Vec<_>>(),
         "model": (cfg.method == Method::Sbtg).then_some(&cfg.model),
         "statistic": (cfg.method == Method::Sbtg).then_some(cfg.statistic),
         "seed": cfg.seed,
@@ -402,7 +406,15 @@ pub fn run(args: InferArgs) -> Result<()> {
     );
     let inf = run_inference(&recs, &panel, &cfg, false)?;
     let seconds = t0.elapsed().as_secs_f64();
-    let summary = summary(&recs, &panel, &cfg, &inf, seconds);
+    let mut summary = summary(&recs, &panel, &cfg, &inf, seconds);
+    if let (Some(s), Some(w)) = (&args.recording.stimulus, args.recording.window) {
+        summary["stimulus_window"] = json!({
+            "stimulus": s,
+            "window": w.to_string(),
+            "seconds": args.recording.window_seconds,
+            "rule": "frames k with a <= k*dt < b; during = [onset, offset), pre = [onset - d, onset), post = [offset, offset + d), d = --window-seconds or offset - onset; each cut is its own recording",
+        });
+    }
     sbtg_core::output::write_outputs(&args.out, &inf, &summary)?;
     eprintln!(
         "{} mean-test and {} volatility edges selected at {} q ≤ {} (family of {}); wrote {}/edges.csv, recording_edges.csv, summary.json in {:.1} s",

@@ -370,3 +370,51 @@ fn baseline_on_too_short_a_recording_is_a_clear_error() {
         assert!(!dir.join(method).join("edges.csv").exists());
     }
 }
+
+#[test]
+fn infer_reads_a_neuropal_file_and_cuts_a_stimulus_window() {
+    let mat = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/formats/neuropal.mat");
+    let out = tmp("stim").join("run");
+    let o = run_infer(
+        &mat,
+        &out,
+        &[
+            "--stimulus",
+            "nacl",
+            "--window",
+            "pre",
+            "--window-seconds",
+            "10",
+            "--neurons",
+            "AVA,AIY,IL2D",
+            "--min-recordings",
+            "1",
+            "--method",
+            "lagged-correlation",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("stimulus nacl, pre: 3 cuts of 40–40 frames"),
+        "{stderr}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["neurons"].as_array().unwrap().len(), 3, "{summary}");
+    assert_eq!(summary["stimulus_window"]["window"], "pre");
+    // Worm 1 saw nacl at 40.5–45.5 s; its cut keeps that presentation.
+    assert_eq!(summary["recordings"][0]["stimuli"][0]["onset_s"], 40.5);
+
+    // An unknown stimulus, or a stimulus without a window, exits 2 and says why.
+    let o = run_infer(
+        &mat,
+        &tmp("stim2").join("run"),
+        &["--stimulus", "salt", "--window", "during"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("butanone, nacl, pentanedione"));
+    let o = run_infer(&mat, &tmp("stim3").join("run"), &["--stimulus", "nacl"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--window"));
+}
