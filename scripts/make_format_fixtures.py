@@ -141,6 +141,35 @@ def single_recording_formats():
     write_nwb(os.path.join(BROKEN, "nan_neuron.nwb"), t, np.where(np.arange(4) == 2, np.nan, x),
               NAMES, DfOverF, use_rate=False)
 
+    # NWB variants edited after writing, as a non-pynwb writer could produce them.
+    import shutil
+
+    import h5py
+    series = "processing/ophys/DfOverF/traces"
+    shutil.copy(os.path.join(OUT, "reference.nwb"), os.path.join(BROKEN, "dup_roi.nwb"))
+    with h5py.File(os.path.join(BROKEN, "dup_roi.nwb"), "a") as f:
+        names = f["processing/ophys/ImageSegmentation/rois/neuron_name"]
+        names[2] = "AVAL"
+    shutil.copy(os.path.join(OUT, "reference.nwb"), os.path.join(BROKEN, "short_timestamps.nwb"))
+    with h5py.File(os.path.join(BROKEN, "short_timestamps.nwb"), "a") as f:
+        del f[series + "/timestamps"]
+        f[series + "/timestamps"] = t[:-1]
+    shutil.copy(os.path.join(OUT, "reference_rate.nwb"), os.path.join(BROKEN, "negative_rate.nwb"))
+    with h5py.File(os.path.join(BROKEN, "negative_rate.nwb"), "a") as f:
+        f["processing/ophys/Fluorescence/traces/starting_time"].attrs["rate"] = -4.0
+    shutil.copy(os.path.join(OUT, "reference_rate.nwb"), os.path.join(BROKEN, "no_rate.nwb"))
+    with h5py.File(os.path.join(BROKEN, "no_rate.nwb"), "a") as f:
+        del f["processing/ophys/Fluorescence/traces/starting_time"]
+    # Parquet: a text cell among the traces.
+    bad = wide.astype(object)
+    bad.loc[3, "RIS"] = "n/a"
+    bad["RIS"] = bad["RIS"].astype(str)
+    bad.to_parquet(os.path.join(BROKEN, "text_cell.parquet"), index=False)
+    nan_wide = wide.copy()
+    nan_wide["AVAR"] = np.nan
+    nan_wide.to_parquet(os.path.join(BROKEN, "nan_neuron.parquet"), index=False)
+    np.savez(os.path.join(BROKEN, "short_time.npz"), traces=x, time=t[:-2], names=np.array(NAMES))
+
 
 def lab_hdf5():
     import h5py
@@ -162,6 +191,14 @@ def lab_hdf5():
         "neuropal_roi": [10, 11, 12, 13, 14],
     })
     labels.to_csv(os.path.join(OUT, "lab.labels.csv"), index=False)
+    with h5py.File(os.path.join(BROKEN, "lab_short-data.h5"), "w") as f:
+        f["gcamp/traces_array_F_F20"] = traces
+        f["timing/timestamp_confocal"] = stamps[:-1]
+    labels.to_csv(os.path.join(BROKEN, "lab_short.labels.csv"), index=False)
+    with h5py.File(os.path.join(BROKEN, "lab_clock-data.h5"), "w") as f:
+        f["gcamp/traces_array_F_F20"] = traces
+        f["timing/timestamp_confocal"] = np.r_[stamps[:10], stamps[9], stamps[11:]]
+    labels.to_csv(os.path.join(BROKEN, "lab_clock.labels.csv"), index=False)
     # Duplicate at different confidence: the surer ROI wins.
     labels2 = labels.copy()
     labels2.loc[4, "label"] = "AVAL"

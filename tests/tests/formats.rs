@@ -116,7 +116,34 @@ fn broken_files_name_the_file_the_field_and_the_fix() {
         fps: Some(4.0),
         ..LoadOptions::default()
     };
-    let cases: [(&str, &[&str]); 18] = [
+    let cases: [(&str, &[&str]); 27] = [
+        ("dup_roi.nwb", &["column AVAL", "duplicate neuron name"]),
+        (
+            "short_timestamps.nwb",
+            &["timestamps", "39 times for 40 frames"],
+        ),
+        (
+            "negative_rate.nwb",
+            &["starting_time.rate", "-4", "positive sampling rate"],
+        ),
+        (
+            "no_rate.nwb",
+            &[
+                "neither timestamps nor starting_time",
+                "sampling rate is missing",
+            ],
+        ),
+        ("text_cell.parquet", &["RIS", "not a number"]),
+        ("nan_neuron.parquet", &["column AVAR", "no observed sample"]),
+        ("short_time.npz", &["time", "38 times for 40 frames"]),
+        (
+            "lab_short-data.h5",
+            &["gcamp/traces_array_F_F20", "39 frame times"],
+        ),
+        (
+            "lab_clock-data.h5",
+            &["timing/timestamp_confocal[10]", "increase strictly"],
+        ),
         ("number_names.npz", &["names", "not an array of names"]),
         ("three_dims.npy", &["array", "2-D frames × neurons"]),
         ("nan_neuron.npy", &["column AVAR", "no observed sample"]),
