@@ -98,17 +98,9 @@ pub fn read_wide_csv(path: &Path) -> Result<Recording> {
             ),
         ));
     }
-    let diffs: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    if let Some(k) = diffs.iter().position(|d| d.is_nan() || *d <= 0.0) {
-        return Err(Error::format(
-            path,
-            format!("line {}, column {}", k + 3, &header[0]),
-            "times must increase strictly",
-        ));
-    }
-    let mut sorted = diffs.clone();
-    sorted.sort_by(f64::total_cmp);
-    let dt = sorted[sorted.len() / 2];
+    let dt = interval_from_times(path, &header[0], &times, |k| {
+        format!("line {}, column {}", k + 2, &header[0])
+    })?;
     let values = Array2::from_shape_vec((times.len(), neurons.len()), data).expect("rows checked");
     Recording::from_file(path, recording_name(path), neurons, dt, values)
 }
@@ -263,10 +255,8 @@ impl LongSamples {
                 ),
             ));
         }
+        let dt = interval_from_times(path, "time", &grid, |k| format!("time {}", grid[k]))?;
         let diffs: Vec<f64> = grid.windows(2).map(|w| w[1] - w[0]).collect();
-        let mut sorted = diffs.clone();
-        sorted.sort_by(f64::total_cmp);
-        let dt = sorted[sorted.len() / 2];
         if let Some(k) = diffs.iter().position(|&d| d < 0.5 * dt) {
             return Err(Error::format(
                 path,
@@ -304,9 +294,15 @@ impl LongSamples {
     }
 }
 
-/// Median sampling interval of strictly increasing, finite times; `field` names the
-/// times in errors.
-pub(crate) fn interval_from_times(path: &Path, field: &str, times: &[f64]) -> Result<f64> {
+/// Median sampling interval of strictly increasing, finite times, shared by every
+/// reader. `field` names the times in errors and `at(k)` the k-th of them (a line of a
+/// CSV, an index into a dataset).
+pub(crate) fn interval_from_times(
+    path: &Path,
+    field: &str,
+    times: &[f64],
+    at: impl Fn(usize) -> String,
+) -> Result<f64> {
     if times.len() < 2 {
         return Err(Error::format(
             path,
@@ -320,7 +316,7 @@ pub(crate) fn interval_from_times(path: &Path, field: &str, times: &[f64]) -> Re
     if let Some(k) = times.iter().position(|t| !t.is_finite()) {
         return Err(Error::format(
             path,
-            format!("{field}[{k}]"),
+            at(k),
             "not a finite time; every frame needs a time in seconds",
         ));
     }
@@ -328,7 +324,7 @@ pub(crate) fn interval_from_times(path: &Path, field: &str, times: &[f64]) -> Re
     if let Some(k) = diffs.iter().position(|d| *d <= 0.0) {
         return Err(Error::format(
             path,
-            format!("{field}[{}]", k + 1),
+            at(k + 1),
             format!(
                 "time {} follows {}; times must increase strictly",
                 times[k + 1],

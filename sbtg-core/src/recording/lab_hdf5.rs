@@ -69,7 +69,7 @@ pub fn read_lab_hdf5(path: &Path, labels: Option<&Path>) -> Result<Recording> {
             ),
         ));
     };
-    let dt = interval_from_times(path, TIMES, &stamps)?;
+    let dt = interval_from_times(path, TIMES, &stamps, |k| format!("{TIMES}[{k}]"))?;
     let labels = read_labels(&labels_path)?;
     let mut notes = Vec::new();
     let mut keep: Vec<(usize, String)> = Vec::new();

@@ -70,7 +70,9 @@ pub fn read_npz(path: &Path, names: Option<&Path>, fps: Option<f64>) -> Result<R
                 ),
             ));
         }
-        super::csv::interval_from_times(path, "time", t.as_slice().expect("contiguous"))?
+        super::csv::interval_from_times(path, "time", t.as_slice().expect("contiguous"), |k| {
+            format!("time[{k}]")
+        })?
     } else if let Some(dt) = file_dt {
         if !(dt.is_finite() && dt > 0.0) {
             return Err(Error::format(

@@ -221,7 +221,9 @@ pub fn read_nwb(path: &Path, series: Option<&str>) -> Result<Recording> {
                 ),
             ));
         }
-        interval_from_times(path, &field("timestamps"), &ts)?
+        interval_from_times(path, &field("timestamps"), &ts, |k| {
+            field(&format!("timestamps[{k}]"))
+        })?
     } else if s.group.link_exists("starting_time") {
         let rate = s
             .group

@@ -150,7 +150,9 @@ pub fn read_parquet(path: &Path) -> Result<Recording> {
             }
         }
     }
-    let dt = interval_from_times(path, &header[0], &times)?;
+    let dt = interval_from_times(path, &header[0], &times, |k| {
+        format!("row {k}, column {}", header[0])
+    })?;
     let values =
         Array2::from_shape_vec((times.len(), neurons.len()), data).expect("one cell per column");
     Recording::from_file(path, recording_name(path), neurons, dt, values)
