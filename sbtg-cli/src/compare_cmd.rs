@@ -1,21 +1,25 @@
 //! `sbtg compare`.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use sbtg_core::circuit::CircuitTable;
 use sbtg_core::compare::{compare, default_folder_name, report, CompareConfig, RankBy};
 use sbtg_core::connectome::{self, CellAtlas, Level};
+use sbtg_core::manifest::{digest_files, Manifest, StageTimer};
+use sbtg_core::run_folder::{Overwrite, RunFolder};
+use serde::Serialize;
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
 enum LevelArg {
     Cell,
     Class,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
 enum RankArg {
     /// |t| of the mean test.
     T,
@@ -23,7 +27,8 @@ enum RankArg {
     Effect,
 }
 
-#[derive(Args)]
+#[derive(Args, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct CompareArgs {
     /// Output folder of `sbtg infer` (holds edges.csv).
     circuit: PathBuf,
@@ -51,10 +56,19 @@ pub struct CompareArgs {
     /// Output folder (default: CIRCUIT/compare-<connectome>-<level>).
     #[arg(long, short)]
     out: Option<PathBuf>,
+    /// Compare even when some circuit neurons are no C. elegans cell name (they are
+    /// left out of the comparison).
+    #[arg(long)]
+    allow_unknown: bool,
+    /// Replace the results already in the output folder (kept until the new run has
+    /// succeeded).
+    #[arg(long)]
+    #[serde(skip)]
+    force: bool,
 }
 
 pub fn run(args: CompareArgs) -> Result<()> {
-    let t0 = Instant::now();
+    let mut timer = StageTimer::default();
     let circuit = CircuitTable::read(&args.circuit, Some(args.lag))?;
     let conn = connectome::read(&args.connectome)?;
     let atlas = CellAtlas::cook2019()?;
@@ -71,7 +85,36 @@ pub fn run(args: CompareArgs) -> Result<()> {
         permutations: args.permutations,
         bootstrap: args.bootstrap,
         seed: args.seed,
+        allow_unknown: args.allow_unknown,
     };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.circuit.join(default_folder_name(&conn, level)));
+    let folder = RunFolder::open(
+        &out,
+        Overwrite {
+            force: args.force,
+            resume: false,
+        },
+    )?;
+    let inputs = digest_files(
+        [
+            args.circuit.join("edges.csv"),
+            args.circuit.join("recording_edges.csv"),
+            args.connectome.clone(),
+        ]
+        .iter()
+        .filter(|p| p.exists())
+        .map(PathBuf::as_path),
+    )?;
+    let mut manifest = Manifest::start(
+        "compare",
+        serde_json::to_value(&args)?,
+        inputs,
+        Some(args.seed),
+    );
+    timer.lap("read");
     eprintln!(
         "comparing {} ({} neurons) with {} ({}); {} null draws, {} bootstrap resamples…",
         args.circuit.display(),
@@ -86,10 +129,10 @@ pub fn run(args: CompareArgs) -> Result<()> {
         }
     );
     let c = compare(&circuit, &conn, &atlas, &cfg)?;
-    let out = args
-        .out
-        .unwrap_or_else(|| args.circuit.join(default_folder_name(&conn, level)));
-    report::write_report(&out, &c)?;
+    timer.lap("compare");
+    let written = report::write_report(&out, &c)?;
+    timer.lap("write");
+    folder.finish(&mut manifest, written, timer.to_json())?;
     println!(
         "{:<13} {:>6} {:>6} {:>7} {:>15} {:>9} {:>7} {:>6} {:>17}",
         "layer",
@@ -134,7 +177,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
     eprintln!(
         "wrote {}/report.md, metrics.json, metrics.csv and 5 figures (PNG + SVG) in {:.1} s",
         out.display(),
-        t0.elapsed().as_secs_f64()
+        timer.total()
     );
     Ok(())
 }

@@ -2,28 +2,35 @@
 
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Instant;
 
-use anyhow::Result;
-use clap::{Args, ValueEnum};
+use anyhow::{Context, Result};
+use clap::{ArgMatches, Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sbtg_core::baseline::BaselineConfig;
 use sbtg_core::edge_test::{Bandwidth, EdgeStatistic, FdrMethod};
 use sbtg_core::fold::FoldScheme;
-use sbtg_core::infer::{infer, InferConfig, Inference, LagWindows, Method, Progress, TestKind};
+use sbtg_core::infer::{
+    infer_with_checkpoints, CheckpointStore, InferConfig, Inference, LagWindows, Method, Progress,
+    TestKind,
+};
+use sbtg_core::manifest::{digest_files, Manifest, StageTimer};
 use sbtg_core::panel::{Panel, PanelConfig};
 use sbtg_core::recording::Recording;
+use sbtg_core::run_folder::{Overwrite, RunFolder};
 use sbtg_core::score::{Coupling, ScoreModelConfig};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 enum CouplingArg {
     Linear,
     FeatureBilinear,
     RegimeGated,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 enum MethodArg {
     /// Score-Block Time Graphs.
     Sbtg,
@@ -39,40 +46,62 @@ enum MethodArg {
     Pcmci,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 enum LagWindowsArg {
     Minimal,
     Pairwise,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 enum FoldBy {
     Recordings,
     Blocks,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 enum StatisticArg {
     Orthogonal,
     Product,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 enum FdrArg {
     Bh,
     By,
 }
 
-#[derive(Args)]
+/// Every setting of `sbtg infer`; serialised (kebab-case keys, like the flags) into
+/// `run.json` and read back from `--config`.
+#[derive(Args, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct InferArgs {
     /// A recording file or a folder of them: wide or long CSV, NeuroPAL .mat, lab
     /// HDF5 (.h5), NWB, NPY/NPZ or Parquet (see the README's formats section).
-    input: PathBuf,
+    pub(crate) input: Option<PathBuf>,
     #[command(flatten)]
-    recording: crate::recording_args::RecordingArgs,
-    /// Output folder (created if needed).
+    #[serde(flatten)]
+    pub(crate) recording: crate::recording_args::RecordingArgs,
+    /// Output folder (created if needed; an existing one with results needs --force).
     #[arg(long, short)]
-    out: PathBuf,
+    pub(crate) out: Option<PathBuf>,
+    /// Settings file: `sbtg.toml` (keys are the flag names) or the `run.json` of an
+    /// earlier run, to reproduce it. Flags typed on the command line override it.
+    #[arg(long)]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Replace the results already in --out (kept until the new run has succeeded).
+    #[arg(long)]
+    #[serde(skip)]
+    force: bool,
+    /// Continue an interrupted run in --out: its settings are read from
+    /// OUT/.partial/run.json and score models already trained are not trained again.
+    #[arg(long, conflicts_with = "force")]
+    #[serde(skip)]
+    resume: bool,
     /// Estimator: SBTG, or one of the baselines (same windows, table and FDR step).
     #[arg(long, value_enum, default_value = "sbtg")]
     method: MethodArg,
@@ -151,7 +180,7 @@ pub struct InferArgs {
 }
 
 impl InferArgs {
-    fn config(&self, n_recordings: usize) -> Result<InferConfig> {
+    pub(crate) fn config(&self, n_recordings: usize) -> Result<InferConfig> {
         let coupling = match self.coupling {
             CouplingArg::Linear => Coupling::Linear,
             CouplingArg::FeatureBilinear => Coupling::FeatureBilinear { rank: self.rank },
@@ -233,7 +262,7 @@ impl InferArgs {
         Ok(cfg)
     }
 
-    fn panel_config(&self) -> PanelConfig {
+    pub(crate) fn panel_config(&self) -> PanelConfig {
         PanelConfig {
             min_recordings: self.min_recordings,
             keep_uncertain: self.keep_uncertain,
@@ -248,6 +277,7 @@ pub fn run_inference(
     panel: &Panel,
     cfg: &InferConfig,
     quiet: bool,
+    store: Option<&CheckpointStore>,
 ) -> Result<Inference> {
     let bar = Mutex::new(None::<ProgressBar>);
     let progress = |p: Progress| match p {
@@ -293,6 +323,19 @@ pub fn run_inference(
                 ));
             }
         }
+        Progress::Resumed { lag, fold, epochs } => {
+            if let Some(pb) = bar.lock().expect("progress lock").as_ref() {
+                pb.inc(epochs as u64);
+                if !quiet {
+                    pb.suspend(|| {
+                        eprintln!(
+                            "lag {lag} fold {}: score model loaded from its checkpoint",
+                            fold + 1
+                        )
+                    });
+                }
+            }
+        }
         Progress::Stage(s) => {
             if let Some(pb) = bar.lock().expect("progress lock").take() {
                 pb.finish_and_clear();
@@ -302,7 +345,7 @@ pub fn run_inference(
             }
         }
     };
-    Ok(infer(panel, cfg, &progress)?)
+    Ok(infer_with_checkpoints(panel, cfg, &progress, store)?)
 }
 
 /// `summary.json`: what was analysed, how, and what was found.
@@ -366,6 +409,7 @@ pub fn summary(
                     "test_windows": f.test_windows,
                     "final_train_loss": f.epoch_loss.last(),
                     "heldout_loss": f.heldout_loss,
+                    "loaded_from_checkpoint": f.resumed,
                 })).collect::<Vec<_>>(),
                 "bandwidth_mean_test": l.mean_test.bandwidth,
                 "bandwidth_volatility_test": l.volatility_test.as_ref().map(|v| v.bandwidth),
@@ -393,19 +437,118 @@ pub fn summary(
     })
 }
 
-pub fn run(args: InferArgs) -> Result<()> {
-    let t0 = Instant::now();
-    let recs = args.recording.load(&args.input)?;
+/// Checks `--out` and prepares the worker threads before anything is read.
+pub(crate) fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(t) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()
+            .map_err(|e| {
+                sbtg_core::Error::param("threads", format!("could not start {t} threads: {e}"))
+            })?;
+    }
+    Ok(())
+}
+
+pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) -> Result<()> {
+    let mut timer = StageTimer::default();
+    let (force, resume, config) = (args.force, args.resume, args.config.clone());
+    let config = match (&config, resume, &args.out) {
+        (Some(c), _, _) => Some(c.clone()),
+        (None, true, Some(out)) => Some(RunFolder { dir: out.clone() }.partial_manifest()),
+        (None, true, None) => {
+            return Err(sbtg_core::Error::param(
+                "out",
+                "--resume needs --out FOLDER, the folder of the interrupted run",
+            )
+            .into())
+        }
+        _ => None,
+    };
+    let mut threads = threads;
+    if let Some(file) = &config {
+        if resume && !file.exists() {
+            RunFolder::open(
+                args.out.as_deref().unwrap_or(file),
+                Overwrite { force, resume },
+            )?;
+        }
+        let settings = crate::config::read(file, "infer")?;
+        if threads.is_none() {
+            threads = settings.threads;
+        }
+        args = crate::config::layer(args, matches, file, settings)?;
+        (args.force, args.resume, args.config) = (force, resume, Some(file.clone()));
+        eprintln!(
+            "settings from {} (command-line flags override them)",
+            file.display()
+        );
+    }
+    set_threads(threads)?;
+    let input = args.input.clone().ok_or_else(|| {
+        sbtg_core::Error::param(
+            "input",
+            "give a recording file or folder, or `input = \"…\"` in the --config file",
+        )
+    })?;
+    let out = args.out.clone().ok_or_else(|| {
+        sbtg_core::Error::param(
+            "out",
+            "give --out FOLDER, or `out = \"…\"` in the --config file",
+        )
+    })?;
+    let folder = RunFolder::open(&out, Overwrite { force, resume })?;
+    let recs = args.recording.load(&input)?;
+    timer.lap("read");
     let cfg = args.config(recs.len())?;
     let panel = Panel::build(&recs, &args.panel_config())?;
+    timer.lap("panel");
     eprintln!(
         "read {} recordings from {}; {} neurons kept",
         recs.len(),
-        args.input.display(),
+        input.display(),
         panel.neurons.len()
     );
-    let inf = run_inference(&recs, &panel, &cfg, false)?;
-    let seconds = t0.elapsed().as_secs_f64();
+    let mut sources: Vec<&std::path::Path> = recs
+        .iter()
+        .flat_map(|r| r.sources.iter().map(PathBuf::as_path))
+        .collect();
+    // The manifest of an interrupted run is deleted when it finishes: not an input.
+    sources.extend(config.as_deref().filter(|_| !resume));
+    let inputs = digest_files(sources)?;
+    let mut manifest = Manifest::start(
+        "infer",
+        serde_json::to_value(&args)?,
+        inputs,
+        Some(cfg.seed),
+    );
+    if resume {
+        if let Ok(old) = Manifest::read(&folder.partial_manifest()) {
+            if old.inputs != manifest.inputs {
+                eprintln!("note: the input files differ from the interrupted run's; score models trained on other data are trained again");
+            }
+        }
+    }
+    folder.start(&manifest)?;
+    let store = (cfg.method == Method::Sbtg).then(|| CheckpointStore {
+        dir: folder.partial_checkpoints(),
+        reuse: resume,
+    });
+    let inf = run_inference(&recs, &panel, &cfg, false, store.as_ref()).with_context(|| {
+        if store.is_some() {
+            format!(
+                "the score models trained so far are kept in {}; fix the cause and rerun with --resume --out {} to continue",
+                folder.partial().display(),
+                out.display()
+            )
+        } else {
+            "nothing was written".to_string()
+        }
+    })?;
+    timer.lap("inference");
+    timer.record("train", inf.train_seconds());
+    timer.record("edge_tests", inf.test_seconds());
+    let seconds = timer.total();
     let mut summary = summary(&recs, &panel, &cfg, &inf, seconds);
     if let (Some(s), Some(w)) = (&args.recording.stimulus, args.recording.window) {
         summary["stimulus_window"] = json!({
@@ -415,9 +558,11 @@ pub fn run(args: InferArgs) -> Result<()> {
             "rule": "frames k with a <= k*dt < b; during = [onset, offset), pre = [onset - d, onset), post = [offset, offset + d), d = --window-seconds or offset - onset; each cut is its own recording",
         });
     }
-    sbtg_core::output::write_outputs(&args.out, &inf, &summary)?;
+    let written = sbtg_core::output::write_outputs(&out, &inf, &summary)?;
+    timer.lap("write");
+    folder.finish(&mut manifest, written, timer.to_json())?;
     eprintln!(
-        "{} mean-test and {} volatility edges selected at {} q ≤ {} (family of {}); wrote {}/edges.csv, recording_edges.csv, summary.json in {:.1} s",
+        "{} mean-test and {} volatility edges selected at {} q ≤ {} (family of {}); wrote {}/edges.csv, recording_edges.csv, summary.json, run.json in {:.1} s",
         inf.selected_count(TestKind::Mean),
         inf.selected_count(TestKind::Volatility),
         match cfg.fdr {
@@ -426,8 +571,8 @@ pub fn run(args: InferArgs) -> Result<()> {
         },
         cfg.alpha,
         inf.family_size,
-        args.out.display(),
-        seconds
+        out.display(),
+        timer.total()
     );
     Ok(())
 }

@@ -4,13 +4,15 @@
 
 mod bench;
 mod compare_cmd;
+mod config;
 mod infer_cmd;
 mod plot_cmd;
 mod recording_args;
+mod score_cmd;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +32,8 @@ struct Cli {
 enum Command {
     /// Infer a signed, directed, FDR-controlled, lag-resolved circuit from recordings.
     Infer(Box<infer_cmd::InferArgs>),
+    /// Edge tests of new recordings with the score models of an earlier `sbtg infer` run.
+    Score(Box<score_cmd::ScoreArgs>),
     /// Figures of an inferred circuit: lag panels, heatmaps, lag profile, degrees, loss, QQ.
     Plot(plot_cmd::PlotArgs),
     /// Compare an inferred circuit with a connectome: report.md, metrics, figures.
@@ -39,21 +43,21 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Some(t) = cli.threads {
-        if let Err(e) = rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build_global()
-        {
-            eprintln!("error: could not set {t} threads: {e}");
-            return ExitCode::from(2);
-        }
-    }
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let sub = matches
+        .subcommand()
+        .map(|(_, m)| m)
+        .expect("a subcommand is required");
+    // `infer` starts its threads once its settings file is read (it may set them).
     let result = match cli.command {
-        Command::Infer(a) => infer_cmd::run(*a),
-        Command::Compare(a) => compare_cmd::run(a),
-        Command::Plot(a) => plot_cmd::run(a),
-        Command::Bench(a) => bench::run(a),
+        Command::Infer(a) => infer_cmd::run(*a, cli.threads, sub),
+        Command::Score(a) => infer_cmd::set_threads(cli.threads).and_then(|()| score_cmd::run(*a)),
+        Command::Compare(a) => {
+            infer_cmd::set_threads(cli.threads).and_then(|()| compare_cmd::run(a))
+        }
+        Command::Plot(a) => infer_cmd::set_threads(cli.threads).and_then(|()| plot_cmd::run(a)),
+        Command::Bench(a) => infer_cmd::set_threads(cli.threads).and_then(|()| bench::run(a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

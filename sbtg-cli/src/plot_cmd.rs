@@ -1,15 +1,17 @@
 //! `sbtg plot`.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
 use sbtg_core::circuit::{Circuit, CircuitTable};
 use sbtg_core::connectome::CellAtlas;
+use sbtg_core::manifest::{digest_files, Manifest, StageTimer};
 use sbtg_core::plot::circuit::{read_loss, write_figures};
+use sbtg_core::run_folder::{Overwrite, RunFolder};
 
-#[derive(Args)]
+#[derive(Args, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct PlotArgs {
     /// Output folder of `sbtg infer` (holds edges.csv).
     circuit: PathBuf,
@@ -19,22 +21,50 @@ pub struct PlotArgs {
     /// Folder for the figures (default: CIRCUIT/figures).
     #[arg(long, short)]
     out: Option<PathBuf>,
+    /// Replace the figures already in the output folder.
+    #[arg(long)]
+    #[serde(skip)]
+    force: bool,
 }
 
 pub fn run(args: PlotArgs) -> Result<()> {
-    let t0 = Instant::now();
+    let mut timer = StageTimer::default();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.circuit.join("figures"));
+    let folder = RunFolder::open(
+        &out,
+        Overwrite {
+            force: args.force,
+            resume: false,
+        },
+    )?;
     let table = CircuitTable::read(&args.circuit, None)?;
     let circuit = Circuit::from_table(&table, &CellAtlas::cook2019()?);
     let loss = read_loss(&args.circuit)?;
-    let out = args.out.unwrap_or_else(|| args.circuit.join("figures"));
+    let inputs: Vec<PathBuf> = ["edges.csv", "loss.csv", "summary.json"]
+        .iter()
+        .map(|f| args.circuit.join(f))
+        .filter(|p| p.exists())
+        .collect();
+    let mut manifest = Manifest::start(
+        "plot",
+        serde_json::to_value(&args)?,
+        digest_files(inputs.iter().map(PathBuf::as_path))?,
+        None,
+    );
+    timer.lap("read");
     let files = write_figures(&table, &circuit, &loss, args.max_edges, &out)?;
+    timer.lap("draw");
+    folder.finish(&mut manifest, files.clone(), timer.to_json())?;
     eprintln!(
         "{} neurons, lags {:?}: wrote {} figures (PNG + SVG) to {} in {:.1} s",
         table.neurons.len(),
         table.lags(),
         files.len() / 2,
         out.display(),
-        t0.elapsed().as_secs_f64()
+        timer.total()
     );
     Ok(())
 }

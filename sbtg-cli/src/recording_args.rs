@@ -8,7 +8,8 @@ use sbtg_core::recording::{
     load_recordings_with, select_stimulus, LoadOptions, Recording, StimulusWindow,
 };
 
-#[derive(Args, Clone, Debug, Default)]
+#[derive(Args, Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct RecordingArgs {
     /// Labels CSV for lab HDF5 files (`trace_column,label[,confidence]`): a file, or a
     /// folder of `<recording>.labels.csv` (default: beside each .h5 file).

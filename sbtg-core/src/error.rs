@@ -36,13 +36,13 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             cause: source,
         }
     }
-    pub(crate) fn format(
+    pub fn format(
         path: impl Into<PathBuf>,
         field: impl Into<String>,
         message: impl Into<String>,
@@ -53,7 +53,7 @@ impl Error {
             message: message.into(),
         }
     }
-    pub(crate) fn param(name: &'static str, message: impl Into<String>) -> Self {
+    pub fn param(name: &'static str, message: impl Into<String>) -> Self {
         Error::Param {
             name,
             message: message.into(),

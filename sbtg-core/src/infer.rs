@@ -236,8 +236,24 @@ pub enum Progress {
         epoch: usize,
         loss: f64,
     },
+    /// A fold's score model was loaded from its checkpoint instead of trained.
+    Resumed {
+        lag: usize,
+        fold: usize,
+        epochs: usize,
+    },
     /// A named stage started.
     Stage(&'static str),
+}
+
+/// Where trained score models are saved ([`crate::checkpoint`]), and whether models
+/// already there are reused.
+#[derive(Clone, Debug)]
+pub struct CheckpointStore {
+    pub dir: std::path::PathBuf,
+    /// Load a fold's model from `dir` when its fingerprint matches instead of training
+    /// it again (`sbtg infer --resume`).
+    pub reuse: bool,
 }
 
 /// Per-fold diagnostics.
@@ -249,6 +265,8 @@ pub struct FoldReport {
     pub epoch_loss: Vec<f64>,
     /// Held-out DSM loss (fixed noise draw) of the final model.
     pub heldout_loss: f64,
+    /// The model was loaded from a checkpoint, not trained in this run.
+    pub resumed: bool,
 }
 
 /// The mean test restricted to one recording's held-out windows, with the pooled
@@ -334,6 +352,17 @@ pub fn infer(
     cfg: &InferConfig,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Inference> {
+    infer_with_checkpoints(panel, cfg, progress, None)
+}
+
+/// [`infer`], saving every trained score model into `store` (and, with
+/// `store.reuse`, loading the ones already there whose fingerprints match).
+pub fn infer_with_checkpoints(
+    panel: &Panel,
+    cfg: &InferConfig,
+    progress: &(dyn Fn(Progress) + Sync),
+    store: Option<&CheckpointStore>,
+) -> Result<Inference> {
     cfg.validate()?;
     let scheme = cfg
         .folds
@@ -405,7 +434,7 @@ pub fn infer(
                 });
                 let t0 = Instant::now();
                 let (held, reports, rows) =
-                    fit_heldout(panel, &windows, cfg, scheme, li, progress)?;
+                    fit_heldout(panel, &windows, cfg, scheme, (li, lag), progress, store)?;
                 let train_seconds = t0.elapsed().as_secs_f64();
                 progress(Progress::Stage("edge tests"));
                 let mean_series: Vec<_> =
@@ -447,21 +476,167 @@ pub fn infer(
             test_seconds: tested.seconds,
         });
     }
+    Ok(finish(
+        panel,
+        cfg,
+        edges,
+        lags,
+        (cfg.method == Method::Sbtg).then_some(scheme),
+    ))
+}
+
+/// FDR adjustment over the whole family and assembly of the result.
+fn finish(
+    panel: &Panel,
+    cfg: &InferConfig,
+    mut edges: Vec<EdgeRow>,
+    lags: Vec<LagResult>,
+    fold_scheme: Option<FoldScheme>,
+) -> Inference {
     let p: Vec<f64> = edges.iter().map(|r| r.p).collect();
     let q = cfg.fdr.adjust(&p);
     for (r, q) in edges.iter_mut().zip(q) {
         r.q = q;
         r.selected = q <= cfg.alpha;
     }
-    Ok(Inference {
+    Inference {
         method: cfg.method,
         neurons: panel.neurons.clone(),
         family_size: edges.len(),
         edges,
-        fold_scheme: (cfg.method == Method::Sbtg).then_some(scheme),
+        fold_scheme,
         lag_windows: cfg.lag_windows,
         lags,
-    })
+    }
+}
+
+/// SBTG edge tests of new recordings with saved score models: `models[l]` holds the
+/// fold models of lag `cfg.lags[l]`. No window of `panel` was used to train any of
+/// them, so every window is held out for every model; the tested series is the
+/// average over the K models, `Y_t = (1/K) Σ_k Y_t^{(k)}` (each term an unbiased
+/// held-out estimate of the same `−I·E[J]`), with the same HAC tests and FDR family
+/// as [`infer`]. The panel must be on the models' neurons, in their order.
+pub fn score_with_models(
+    panel: &Panel,
+    cfg: &InferConfig,
+    models: &[Vec<crate::checkpoint::Checkpoint>],
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Inference> {
+    cfg.validate()?;
+    if cfg.method != Method::Sbtg {
+        return Err(Error::param(
+            "method",
+            "only SBTG runs have score models to re-use",
+        ));
+    }
+    if models.len() != cfg.lags.len() {
+        return Err(Error::Data(format!(
+            "{} lags configured but models for {} given",
+            cfg.lags.len(),
+            models.len()
+        )));
+    }
+    let n = panel.neurons.len();
+    let mut lags = Vec::new();
+    let mut edges = Vec::new();
+    for (&lag, fold_models) in cfg.lags.iter().zip(models) {
+        let windows = lag_windows(panel, cfg, lag)?;
+        progress(Progress::Stage("edge tests"));
+        let t0 = Instant::now();
+        let k = fold_models.len().max(1) as f64;
+        let all: Vec<usize> = (0..windows.len()).collect();
+        let n_past = (windows.blocks - 1) * n;
+        let mut mean_terms = Vec::new();
+        let mut vol_terms = Vec::new();
+        let mut reports = Vec::new();
+        let mut masks = None;
+        for ck in fold_models {
+            if ck.neurons != panel.neurons || ck.offsets != windows.offsets {
+                return Err(Error::Data(format!(
+                    "the lag-{lag} model of fold {} was trained on other neurons or windows than the ones being scored",
+                    ck.fold + 1
+                )));
+            }
+            let (z, m) = ck
+                .standardiser
+                .apply(windows.z.view(), windows.mask.view(), &all);
+            let scores = ck.model.score(z.view()) * &m;
+            if scores.iter().any(|v| !v.is_finite()) {
+                return Err(Error::Training(format!(
+                    "the saved lag-{lag} model of fold {} gives non-finite scores on the new recordings",
+                    ck.fold + 1
+                )));
+            }
+            let held = HeldOutScores {
+                hessian: ck.model.mixed_hessian_terms(z.view(), 0..n),
+                scores,
+                mask: m.clone(),
+                segments: windows.segments.clone(),
+                source: 0..n,
+                future: n_past..n_past + n,
+            };
+            let scale = |s: ProductSeries| {
+                s.terms.into_iter().map(|mut t| {
+                    t.target /= k;
+                    t
+                })
+            };
+            let ms = held.mean_series(cfg.statistic);
+            masks = Some((ms.target_mask.clone(), ms.source_mask.clone()));
+            mean_terms.extend(scale(ms));
+            if cfg.volatility {
+                vol_terms.extend(scale(held.volatility_series()));
+            }
+            reports.push(FoldReport {
+                train_windows: 0,
+                test_windows: windows.len(),
+                test_recordings: panel.recordings.iter().map(|r| r.name.clone()).collect(),
+                heldout_loss: heldout_loss(&ck.model, &z, &m, ck.config.sigma, ck.seed + 7919),
+                epoch_loss: ck.epoch_loss.clone(),
+                resumed: true,
+            });
+        }
+        let Some((target_mask, source_mask)) = masks else {
+            return Err(Error::Data(format!("no saved model for lag {lag}")));
+        };
+        let mean = ProductSeries::new(
+            mean_terms,
+            target_mask.clone(),
+            source_mask.clone(),
+            windows.segments.clone(),
+        );
+        let vol = cfg.volatility.then(|| {
+            vec![ProductSeries::new(
+                vol_terms,
+                target_mask,
+                source_mask,
+                windows.segments.clone(),
+            )]
+        });
+        let mut tested = test_lag(
+            panel,
+            &windows,
+            cfg,
+            lag,
+            &[MeanBlock::all(n, vec![mean], vec![all])],
+            vol.as_deref(),
+            -1.0,
+            None,
+        );
+        tested.seconds = t0.elapsed().as_secs_f64();
+        edges.append(&mut tested.edges);
+        lags.push(LagResult {
+            lag,
+            windows: windows.len(),
+            folds: reports,
+            mean_test: tested.mean_test,
+            volatility_test: tested.volatility_test,
+            recording_tests: tested.recording_tests,
+            train_seconds: 0.0,
+            test_seconds: tested.seconds,
+        });
+    }
+    Ok(finish(panel, cfg, edges, lags, None))
 }
 
 /// What the testing stage of one lag returns (edges not yet FDR-adjusted).
@@ -703,9 +878,11 @@ fn fit_heldout(
     windows: &Windows,
     cfg: &InferConfig,
     scheme: FoldScheme,
-    lag_index: usize,
+    (lag_index, lag): (usize, usize),
     progress: &(dyn Fn(Progress) + Sync),
+    store: Option<&CheckpointStore>,
 ) -> Result<Heldout> {
+    use crate::checkpoint::{self, Checkpoint};
     let folds = make_folds(windows, scheme)?;
     let n = windows.n;
     let n_past = (windows.blocks - 1) * n;
@@ -718,9 +895,42 @@ fn fit_heldout(
             let (ztr, mtr) = st.apply(windows.z.view(), windows.mask.view(), &fold.train);
             // One independent random stream per (lag, fold).
             let stream_id = (lag_index * folds.len() + k) as u64;
-            let trained = train(ztr.view(), mtr.view(), n_past, &cfg.model, cfg.seed, stream_id, &|epoch, loss| {
-                progress(Progress::Epoch { lag: windows.span(), fold: k, epoch, loss })
-            })?;
+            let fingerprint =
+                checkpoint::fingerprint(&ztr, &mtr, n_past, &cfg.model, cfg.seed, stream_id);
+            let saved = store
+                .filter(|s| s.reuse)
+                .map(|s| checkpoint::path(&s.dir, lag, k))
+                .filter(|p| p.exists())
+                .and_then(|p| Checkpoint::load(&p).ok())
+                .filter(|c| c.fingerprint == fingerprint);
+            let resumed = saved.is_some();
+            let trained = match saved {
+                Some(c) => {
+                    progress(Progress::Resumed { lag, fold: k, epochs: c.epoch_loss.len() });
+                    crate::score::TrainedModel { model: c.model, epoch_loss: c.epoch_loss }
+                }
+                None => {
+                    let trained = train(ztr.view(), mtr.view(), n_past, &cfg.model, cfg.seed, stream_id, &|epoch, loss| {
+                        progress(Progress::Epoch { lag, fold: k, epoch, loss })
+                    })?;
+                    if let Some(s) = store {
+                        Checkpoint {
+                            lag,
+                            fold: k,
+                            fingerprint,
+                            neurons: panel.neurons.clone(),
+                            offsets: windows.offsets.clone(),
+                            config: cfg.model.clone(),
+                            seed: cfg.seed,
+                            standardiser: st.clone(),
+                            model: trained.model.clone(),
+                            epoch_loss: trained.epoch_loss.clone(),
+                        }
+                        .save(&checkpoint::path(&s.dir, lag, k))?;
+                    }
+                    trained
+                }
+            };
             let (zte, mte) = st.apply(windows.z.view(), windows.mask.view(), &fold.test);
             let scores = trained.model.score(zte.view()) * &mte;
             if scores.iter().any(|v| !v.is_finite()) {
@@ -739,6 +949,7 @@ fn fit_heldout(
                 test_recordings: recs.iter().map(|&r| panel.recordings[r].name.clone()).collect(),
                 heldout_loss: heldout_loss(&trained.model, &zte, &mte, cfg.model.sigma, cfg.seed + stream_id),
                 epoch_loss: trained.epoch_loss,
+                resumed,
             };
             Ok((
                 HeldOutScores {

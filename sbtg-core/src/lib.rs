@@ -23,6 +23,7 @@
 
 pub mod baseline;
 pub mod benchmark;
+pub mod checkpoint;
 pub mod circuit;
 pub mod compare;
 pub mod connectome;
@@ -30,12 +31,14 @@ pub mod edge_test;
 pub mod error;
 pub mod fold;
 pub mod infer;
+pub mod manifest;
 pub mod metrics;
 pub mod output;
 pub mod panel;
 pub mod plot;
 pub mod recording;
 pub mod rng;
+pub mod run_folder;
 pub mod score;
 pub mod simulate;
 pub mod window;

@@ -4,7 +4,7 @@
 //! a half-written file and a failed run leaves earlier files intact.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::infer::Inference;
 use crate::{Error, Result};
@@ -161,23 +161,44 @@ pub fn edges_parquet(inf: &Inference) -> Result<Vec<u8>> {
 /// Writes `edges.csv` (and `edges.parquet` with the `parquet` feature),
 /// `recording_edges.csv`, the selected circuit as `circuit.graphml`, `circuit.dot` and
 /// `circuit.json`, `loss.csv` (methods that train) and `summary.json` into `dir`.
-pub fn write_outputs(dir: &Path, inf: &Inference, summary: &serde_json::Value) -> Result<()> {
+/// Returns the paths written.
+pub fn write_outputs(
+    dir: &Path,
+    inf: &Inference,
+    summary: &serde_json::Value,
+) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    write_atomic(&dir.join("edges.csv"), &edges_csv(inf)?)?;
+    let mut written = Vec::new();
+    let mut put = |name: &str, bytes: &[u8]| -> Result<()> {
+        let p = dir.join(name);
+        write_atomic(&p, bytes)?;
+        written.push(p);
+        Ok(())
+    };
+    put("edges.csv", &edges_csv(inf)?)?;
     #[cfg(feature = "parquet")]
-    write_atomic(&dir.join("edges.parquet"), &edges_parquet(inf)?)?;
-    write_atomic(&dir.join("recording_edges.csv"), &recording_edges_csv(inf)?)?;
+    put("edges.parquet", &edges_parquet(inf)?)?;
+    put("recording_edges.csv", &recording_edges_csv(inf)?)?;
     let method = inf.method.name();
     let atlas = crate::connectome::CellAtlas::cook2019()?;
     let circuit = crate::circuit::Circuit::from_edges(&inf.neurons, &inf.edges, method, &atlas);
     crate::circuit::export::write_all(dir, &circuit)?;
+    for f in ["circuit.graphml", "circuit.dot", "circuit.json"] {
+        written.push(dir.join(f));
+    }
+    let mut put = |name: &str, bytes: &[u8]| -> Result<()> {
+        let p = dir.join(name);
+        write_atomic(&p, bytes)?;
+        written.push(p);
+        Ok(())
+    };
     if inf.lags.iter().any(|l| !l.folds.is_empty()) {
-        write_atomic(&dir.join("loss.csv"), &loss_csv(inf))?;
+        put("loss.csv", &loss_csv(inf))?;
     }
     let json = serde_json::to_vec_pretty(summary)
         .map_err(|e| Error::Data(format!("summary.json: {e}")))?;
-    write_atomic(&dir.join("summary.json"), &json)?;
-    Ok(())
+    put("summary.json", &json)?;
+    Ok(written)
 }
 
 #[cfg(all(test, feature = "parquet"))]

@@ -110,43 +110,80 @@ impl Panel {
                 neurons.len()
             )));
         }
-        let mut out = Vec::with_capacity(n_rec);
-        for (r, map) in recordings.iter().zip(&maps) {
-            let t_len = r.frames();
-            let mut x = Array2::zeros((t_len, neurons.len()));
-            let mut obs = Array2::zeros((t_len, neurons.len()));
-            for (k, name) in neurons.iter().enumerate() {
-                let Some(&j) = map.get(name) else { continue };
-                let vals: Vec<f64> = (0..t_len)
-                    .filter(|&t| r.observed(t, j))
-                    .map(|t| r.values[[t, j]])
-                    .collect();
-                let n = vals.len() as f64;
-                let mean = vals.iter().sum::<f64>() / n;
-                let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-                if var.is_nan() || var <= 1e-12 * mean.abs().max(1.0).powi(2) {
-                    return Err(Error::format(&r.path, format!("column {}", r.neurons[j]), "the trace is constant (zero variance) and cannot be standardised; remove the column or list the other neurons with --neurons"));
-                }
-                let sd = var.sqrt();
-                for t in 0..t_len {
-                    if r.observed(t, j) {
-                        x[[t, k]] = (r.values[[t, j]] - mean) / sd;
-                        obs[[t, k]] = 1.0;
-                    }
+        align(recordings, &maps, neurons)
+    }
+
+    /// The recordings on a given list of neurons, in that order (the neurons of saved
+    /// score models, `sbtg score`). A neuron absent from a recording is masked there;
+    /// at least two of the neurons must be present somewhere.
+    pub fn on_neurons(
+        recordings: &[Recording],
+        neurons: &[String],
+        keep_uncertain: bool,
+    ) -> Result<Panel> {
+        if recordings.is_empty() {
+            return Err(Error::Data("no recordings to analyse".into()));
+        }
+        let maps: Vec<_> = recordings
+            .iter()
+            .map(|r| label_map(r, keep_uncertain))
+            .collect();
+        let present = neurons
+            .iter()
+            .filter(|n| maps.iter().any(|m| m.contains_key(*n)))
+            .count();
+        if present < 2 {
+            return Err(Error::Data(format!(
+                "only {present} of the model's {} neurons are in the recordings; the model cannot test them (check the labels, e.g. AVAL, or score recordings of the same neurons)",
+                neurons.len()
+            )));
+        }
+        align(recordings, &maps, neurons.to_vec())
+    }
+}
+
+/// Z-scores every recording's columns of `neurons` (masked where absent).
+fn align(
+    recordings: &[Recording],
+    maps: &[BTreeMap<String, usize>],
+    neurons: Vec<String>,
+) -> Result<Panel> {
+    let mut out = Vec::with_capacity(recordings.len());
+    for (r, map) in recordings.iter().zip(maps) {
+        let t_len = r.frames();
+        let mut x = Array2::zeros((t_len, neurons.len()));
+        let mut obs = Array2::zeros((t_len, neurons.len()));
+        for (k, name) in neurons.iter().enumerate() {
+            let Some(&j) = map.get(name) else { continue };
+            let vals: Vec<f64> = (0..t_len)
+                .filter(|&t| r.observed(t, j))
+                .map(|t| r.values[[t, j]])
+                .collect();
+            let n = vals.len() as f64;
+            let mean = vals.iter().sum::<f64>() / n;
+            let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+            if var.is_nan() || var <= 1e-12 * mean.abs().max(1.0).powi(2) {
+                return Err(Error::format(&r.path, format!("column {}", r.neurons[j]), "the trace is constant (zero variance) and cannot be standardised; remove the column or list the other neurons with --neurons"));
+            }
+            let sd = var.sqrt();
+            for t in 0..t_len {
+                if r.observed(t, j) {
+                    x[[t, k]] = (r.values[[t, j]] - mean) / sd;
+                    obs[[t, k]] = 1.0;
                 }
             }
-            out.push(PanelRecording {
-                name: r.name.clone(),
-                dt: r.dt,
-                x,
-                observed: obs,
-            });
         }
-        Ok(Panel {
-            neurons,
-            recordings: out,
-        })
+        out.push(PanelRecording {
+            name: r.name.clone(),
+            dt: r.dt,
+            x,
+            observed: obs,
+        });
     }
+    Ok(Panel {
+        neurons,
+        recordings: out,
+    })
 }
 
 #[cfg(test)]

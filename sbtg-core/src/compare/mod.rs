@@ -66,6 +66,9 @@ pub struct CompareConfig {
     /// Bootstrap resamples of recordings.
     pub bootstrap: usize,
     pub seed: u64,
+    /// Compare even when some circuit neurons are no C. elegans cell name (they are
+    /// left out); by default that is an error, since it usually means a naming problem.
+    pub allow_unknown: bool,
 }
 
 impl Default for CompareConfig {
@@ -76,6 +79,7 @@ impl Default for CompareConfig {
             permutations: 1000,
             bootstrap: 1000,
             seed: 0,
+            allow_unknown: false,
         }
     }
 }
@@ -407,6 +411,25 @@ pub fn compare(
         (Level::Cell, Level::Class) => connectome.to_classes(atlas),
         _ => connectome.clone(),
     };
+    let unknown: Vec<&str> = circuit
+        .neurons
+        .iter()
+        .filter(|n| atlas.class_of(n).is_none() && !connectome.nodes.contains(*n))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() && !cfg.allow_unknown {
+        return Err(Error::format(
+            circuit.dir.join("edges.csv"),
+            "source/target",
+            format!(
+                "{} neuron name(s) are neither a cell of the Cook et al. 2019 atlas nor a node of {}: {}{}; rename them to WormAtlas names (e.g. AVAL, VB2) in the recordings and rerun, or pass --allow-unknown to compare without them",
+                unknown.len(),
+                connectome.path.display(),
+                unknown.iter().take(8).copied().collect::<Vec<_>>().join(", "),
+                if unknown.len() > 8 { ", …" } else { "" }
+            ),
+        ));
+    }
     let map = map_nodes(circuit, &conn, atlas, cfg.level);
     if map.nodes.len() < 2 {
         return Err(Error::Data(format!(

@@ -137,6 +137,7 @@ pub fn read_lab_hdf5(path: &Path, labels: Option<&Path>) -> Result<Recording> {
     let values = traces.select(Axis(1), &columns);
     let mut rec = Recording::from_file(path, name, names, dt, values)?;
     rec.notes = notes;
+    rec.sources.push(labels_path);
     Ok(rec)
 }
 

@@ -59,6 +59,9 @@ pub struct Recording {
     /// What the reader resolved on the user's behalf (duplicate labels, dropped ROIs),
     /// one sentence each, for the command line to print.
     pub notes: Vec<String>,
+    /// Every file the recording was read from (the recording file, then side files
+    /// such as labels or names), for the run manifest.
+    pub sources: Vec<PathBuf>,
 }
 
 impl Recording {
@@ -70,7 +73,9 @@ impl Recording {
         values: Array2<f64>,
     ) -> Result<Self> {
         let name = name.into();
-        Self::from_file(&PathBuf::from(&name), name, neurons, dt, values)
+        let mut r = Self::from_file(&PathBuf::from(&name), name, neurons, dt, values)?;
+        r.sources.clear();
+        Ok(r)
     }
 
     /// Builds a recording read from `path`, checking shapes, names and values; errors
@@ -90,6 +95,7 @@ impl Recording {
             values,
             stimuli: Vec::new(),
             notes: Vec::new(),
+            sources: vec![path.to_path_buf()],
         };
         r.check()?;
         Ok(r)

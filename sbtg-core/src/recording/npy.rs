@@ -17,9 +17,12 @@ use crate::{Error, Result};
 pub fn read_npy(path: &Path, names: Option<&Path>, fps: Option<f64>) -> Result<Recording> {
     let values = npy_array(path)?;
     let values = two_dims(path, "array", values)?;
+    let names_file = names_path(path, names);
     let names = read_names(path, names)?;
     let dt = rate(path, "--fps", None, fps)?;
-    build(path, names, dt, values)
+    let mut rec = build(path, names, dt, values)?;
+    rec.sources.push(names_file);
+    Ok(rec)
 }
 
 /// Reads a `.npz` archive (`traces`, optional `time`, `fps`, `dt`) with its names file.
@@ -85,11 +88,13 @@ pub fn read_npz(path: &Path, names: Option<&Path>, fps: Option<f64>) -> Result<R
     } else {
         rate(path, "fps", file_fps, fps)?
     };
-    let names = match names {
-        None if has("names") => npz_text(path, "names")?,
-        _ => read_names(path, names)?,
+    let (names, names_file) = match names {
+        None if has("names") => (npz_text(path, "names")?, None),
+        _ => (read_names(path, names)?, Some(names_path(path, names))),
     };
-    build(path, names, dt, values)
+    let mut rec = build(path, names, dt, values)?;
+    rec.sources.extend(names_file);
+    Ok(rec)
 }
 
 fn build(path: &Path, names: Vec<String>, dt: f64, values: Array2<f64>) -> Result<Recording> {

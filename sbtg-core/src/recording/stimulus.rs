@@ -23,7 +23,8 @@ pub struct Stimulus {
 }
 
 /// Which part of a presentation to keep.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum StimulusWindow {
     Pre,
     During,
