@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{ArgMatches, Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sbtg_core::baseline::BaselineConfig;
@@ -380,7 +380,8 @@ pub fn summary(
             "p": "two-sided p-value (Student t, survival function)",
             "q": "FDR-adjusted p-value over the declared family",
             "test": "mean (Jacobian) or volatility (volatility transfer)",
-            "selected": "q <= alpha"
+            "selected": "q <= alpha",
+            "variance_floored": "the HAC long-run variance was non-positive or below 1e-8 of the lag-0 variance and was floored; t and p are unreliable"
         },
         "neurons": panel.neurons,
         "recordings": recs.iter().map(|r| json!({
@@ -534,17 +535,22 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
         dir: folder.partial_checkpoints(),
         reuse: resume,
     });
-    let inf = run_inference(&recs, &panel, &cfg, false, store.as_ref()).with_context(|| {
-        if store.is_some() {
-            format!(
-                "the score models trained so far are kept in {}; fix the cause and rerun with --resume --out {} to continue",
-                folder.partial().display(),
-                out.display()
-            )
-        } else {
-            "nothing was written".to_string()
+    let inf = match run_inference(&recs, &panel, &cfg, false, store.as_ref()) {
+        Ok(inf) => inf,
+        Err(e) => {
+            let saved = std::fs::read_dir(folder.partial_checkpoints())
+                .map(|d| d.filter_map(|e| e.ok()).count())
+                .unwrap_or(0);
+            if saved > 0 {
+                eprintln!(
+                    "note: {saved} score model(s) trained before the failure are kept in {}; once the cause is fixed, `sbtg infer --resume --out {}` continues without training them again (models of changed settings are retrained)",
+                    folder.partial_checkpoints().display(),
+                    out.display()
+                );
+            }
+            return Err(e);
         }
-    })?;
+    };
     timer.lap("inference");
     timer.record("train", inf.train_seconds());
     timer.record("edge_tests", inf.test_seconds());

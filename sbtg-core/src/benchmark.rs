@@ -360,6 +360,7 @@ mod tests {
             q: 0.0,
             test: TestKind::Mean,
             selected: true,
+            variance_floored: false,
         };
         let inf = Inference {
             method: Method::Granger,

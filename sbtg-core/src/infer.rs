@@ -217,6 +217,11 @@ pub struct EdgeRow {
     pub q: f64,
     pub test: TestKind,
     pub selected: bool,
+    /// The HAC long-run variance was non-positive or tiny and was floored: `t` and `p`
+    /// of this edge are unreliable (the series is degenerate, e.g. almost never
+    /// observed). Always false for tests that are not HAC t-tests.
+    #[serde(default)]
+    pub variance_floored: bool,
 }
 
 /// Progress reports from [`infer`].
@@ -744,6 +749,7 @@ fn test_lag(
                     q: f64::NAN,
                     test: kind,
                     selected: false,
+                    variance_floored: res.floored[[j, i]],
                 });
             }
         }
@@ -821,6 +827,7 @@ fn classic_tested(panel: &Panel, lag: usize, c: ClassicTest) -> Tested {
                 q: f64::NAN,
                 test: TestKind::Mean,
                 selected: false,
+                variance_floored: false,
             });
         }
     }

@@ -39,13 +39,24 @@ fn fmt(v: f64) -> String {
     }
 }
 
-/// `edges.csv`: `source,target,lag,mu,effect,t,p,q,test,selected`, one row per tested
-/// (source → target, test). `effect` of a mean test is `−mu` (positive = excitatory).
+/// `edges.csv`: `source,target,lag,mu,effect,t,p,q,test,selected,variance_floored`, one
+/// row per tested (source → target, test). `effect` of a mean test is `−mu` (positive =
+/// excitatory); `variance_floored` flags a HAC variance that was floored.
 pub fn edges_csv(inf: &Inference) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| Error::Data(format!("writing edges.csv: {e}"));
     w.write_record([
-        "source", "target", "lag", "mu", "effect", "t", "p", "q", "test", "selected",
+        "source",
+        "target",
+        "lag",
+        "mu",
+        "effect",
+        "t",
+        "p",
+        "q",
+        "test",
+        "selected",
+        "variance_floored",
     ])
     .map_err(csv_err)?;
     for e in &inf.edges {
@@ -64,6 +75,7 @@ pub fn edges_csv(inf: &Inference) -> Result<Vec<u8>> {
             fmt(e.q),
             test.to_string(),
             e.selected.to_string(),
+            e.variance_floored.to_string(),
         ])
         .map_err(csv_err)?;
     }
@@ -149,6 +161,7 @@ pub fn edges_parquet(inf: &Inference) -> Result<Vec<u8>> {
             crate::infer::TestKind::Volatility => "volatility",
         }).collect::<Vec<_>>(),
         "selected" => e.iter().map(|r| r.selected).collect::<Vec<_>>(),
+        "variance_floored" => e.iter().map(|r| r.variance_floored).collect::<Vec<_>>(),
     )
     .map_err(|err| Error::Data(format!("building edges.parquet: {err}")))?;
     let mut buf = Vec::new();
@@ -234,7 +247,19 @@ mod parquet_tests {
             .collect();
         assert_eq!(
             names,
-            ["source", "target", "lag", "mu", "effect", "t", "p", "q", "test", "selected"]
+            [
+                "source",
+                "target",
+                "lag",
+                "mu",
+                "effect",
+                "t",
+                "p",
+                "q",
+                "test",
+                "selected",
+                "variance_floored"
+            ]
         );
         let mu = df.column("mu").unwrap().f64().unwrap();
         for (k, e) in inf.edges.iter().enumerate() {

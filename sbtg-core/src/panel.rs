@@ -104,6 +104,16 @@ impl Panel {
                     .collect()
             }
         };
+        if let (Some(list), true) = (&cfg.neurons, neurons.len() < 2) {
+            return Err(Error::param(
+                "neurons",
+                format!(
+                    "{} neuron(s) listed ({}); an edge needs two neurons: list at least two",
+                    list.len(),
+                    list.join(", ")
+                ),
+            ));
+        }
         if neurons.len() < 2 {
             return Err(Error::Data(format!(
                 "only {} neuron(s) are present in at least {min} of {n_rec} recordings; lower --min-recordings or add recordings",

@@ -56,7 +56,7 @@ impl Windows {
         for r in &panel.recordings {
             if r.x.nrows() < frames {
                 return Err(Error::Data(format!(
-                    "recording {} has {} frames, fewer than the {frames}-frame window; drop it or use a shorter window",
+                    "recording {} has {} frames, fewer than the {frames}-frame window (a lag-r window spans r + 1 frames, or more for the baselines that fit all lags at once); lower the largest of --lags or leave the recording out",
                     r.name,
                     r.x.nrows()
                 )));

@@ -18,7 +18,19 @@ fn edges_csv_round_trips_with_the_documented_columns() {
     let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(
         header,
-        ["source", "target", "lag", "mu", "effect", "t", "p", "q", "test", "selected"]
+        [
+            "source",
+            "target",
+            "lag",
+            "mu",
+            "effect",
+            "t",
+            "p",
+            "q",
+            "test",
+            "selected",
+            "variance_floored"
+        ]
     );
     let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
     // 6 neurons: 30 ordered pairs per test, mean and volatility.
@@ -36,6 +48,7 @@ fn edges_csv_round_trips_with_the_documented_columns() {
         let p: f64 = r[6].parse().unwrap();
         assert!(p > 0.0 && p <= 1.0);
         assert_eq!(&r[9] == "true", e.selected);
+        assert_eq!(&r[10] == "true", e.variance_floored);
     }
     let loss = std::fs::read_to_string(dir.join("loss.csv")).unwrap();
     assert_eq!(

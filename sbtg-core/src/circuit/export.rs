@@ -438,6 +438,7 @@ mod tests {
             q: 0.01,
             test,
             selected: sel,
+            variance_floored: false,
         };
         let edges = vec![
             row("ASHL", "AVAL", 1, TestKind::Mean, 0.4, true),

@@ -411,10 +411,20 @@ pub fn compare(
         (Level::Cell, Level::Class) => connectome.to_classes(atlas),
         _ => connectome.clone(),
     };
+    // A name that is neither a C. elegans cell nor a node of a C. elegans connectome is
+    // a naming problem. (In a connectome of other names, a plain edge list of a
+    // simulation say, an absent neuron may simply have no connections.)
+    let worm = connectome
+        .nodes
+        .iter()
+        .filter(|n| atlas.class_of(n).is_some())
+        .count()
+        * 2
+        > connectome.nodes.len();
     let unknown: Vec<&str> = circuit
         .neurons
         .iter()
-        .filter(|n| atlas.class_of(n).is_none() && !connectome.nodes.contains(*n))
+        .filter(|n| worm && atlas.class_of(n).is_none() && !connectome.nodes.contains(*n))
         .map(String::as_str)
         .collect();
     if !unknown.is_empty() && !cfg.allow_unknown {

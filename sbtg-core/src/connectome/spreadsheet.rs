@@ -71,24 +71,41 @@ fn to_grid(range: &calamine::Range<Data>) -> Grid {
     Grid { rows }
 }
 
+/// Runs a calamine read, turning a panic inside calamine into an error. calamine
+/// 0.38 overflows (and panics in builds with overflow checks) on some damaged cell
+/// references, found by the reader property tests.
+fn guarded(path: &Path, read: impl FnOnce() -> Result<Workbook>) -> Result<Workbook> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|_| {
+        Err(Error::format(
+            path,
+            "workbook",
+            "the spreadsheet is damaged (the xlsx reader failed on it); save it again as .xlsx from a spreadsheet program",
+        ))
+    })
+}
+
 impl Workbook {
     /// Reads every sheet of a spreadsheet file.
     pub fn open(path: &Path) -> Result<Workbook> {
-        let mut wb = open_workbook_auto(path).map_err(|e| {
-            Error::format(
-                path,
-                "workbook",
-                format!("not a readable spreadsheet ({e}); save it as .xlsx and try again"),
-            )
-        })?;
-        Self::read_sheets(&mut wb, path)
+        guarded(path, || {
+            let mut wb = open_workbook_auto(path).map_err(|e| {
+                Error::format(
+                    path,
+                    "workbook",
+                    format!("not a readable spreadsheet ({e}); save it as .xlsx and try again"),
+                )
+            })?;
+            Self::read_sheets(&mut wb, path)
+        })
     }
 
     /// Reads an xlsx workbook held in memory (`label` names it in errors).
     pub fn from_xlsx_bytes(bytes: &[u8], label: &Path) -> Result<Workbook> {
-        let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(bytes.to_vec()))
-            .map_err(|e| Error::format(label, "workbook", format!("not an xlsx file ({e})")))?;
-        Self::read_sheets(&mut wb, label)
+        guarded(label, || {
+            let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(bytes.to_vec()))
+                .map_err(|e| Error::format(label, "workbook", format!("not an xlsx file ({e})")))?;
+            Self::read_sheets(&mut wb, label)
+        })
     }
 
     /// Every sheet of an opened calamine workbook, as grids.

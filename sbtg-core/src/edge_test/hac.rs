@@ -400,6 +400,39 @@ mod tests {
         assert_eq!(two_sided_p(1e6, 5000.0), f64::MIN_POSITIVE);
     }
 
+    /// A constant series has zero long-run variance: it is floored, flagged, and its p
+    /// is the smallest positive normal, not 0 or NaN; its neighbours are untouched.
+    #[test]
+    fn degenerate_variance_is_floored_and_flagged() {
+        use crate::edge_test::{ProductSeries, ProductTerm};
+        let t_len = 200;
+        let wave = |k: usize| {
+            Array2::from_shape_fn((t_len, 2), |(t, j)| ((t * (j + 2) + k) as f64 * 0.77).sin())
+        };
+        let mut target = wave(1);
+        let mut source = wave(5);
+        target.column_mut(0).fill(1.0);
+        source.column_mut(1).fill(0.5);
+        let ones = Array2::ones((t_len, 2));
+        let series = ProductSeries::new(
+            vec![ProductTerm {
+                weight: None,
+                target,
+                source,
+            }],
+            ones.clone(),
+            ones,
+            std::iter::once(0..t_len).collect(),
+        );
+        let r = hac_test(&[series], Bandwidth::Fixed(3.0));
+        // Y(0, 1) = 1 · 0.5 for every t.
+        assert!(r.floored[[0, 1]]);
+        assert_eq!(r.p[[0, 1]], f64::MIN_POSITIVE);
+        assert!((r.mean[[0, 1]] - 0.5).abs() < 1e-15);
+        assert!(!r.floored[[1, 0]] && !r.floored[[1, 1]] && !r.floored[[0, 0]]);
+        assert!(r.p.iter().all(|&p| p > 0.0 && p <= 1.0));
+    }
+
     #[test]
     fn lag_rows_stay_inside_segments() {
         let rows = lag_rows(&[0..4, 4..6, 6..7], 2);

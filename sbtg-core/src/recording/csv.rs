@@ -231,7 +231,9 @@ impl LongSamples {
                 format!("{value}; replace infinities with nan (missing)"),
             ));
         }
-        self.times.push(time);
+        // `-0` and `0` are one time: the grid is deduplicated with `==` and searched
+        // with a total order, which tells them apart.
+        self.times.push(if time == 0.0 { 0.0 } else { time });
         self.neurons.push(neuron.to_string());
         self.values.push(value);
         Ok(())
@@ -276,9 +278,13 @@ impl LongSamples {
         let mut values = Array2::from_elem((grid.len(), names.len()), f64::NAN);
         let mut filled = Array2::from_elem((grid.len(), names.len()), false);
         for ((t, n), v) in self.times.iter().zip(&self.neurons).zip(&self.values) {
-            let r = grid
-                .binary_search_by(|g| g.total_cmp(t))
-                .expect("time on the grid");
+            let r = grid.binary_search_by(|g| g.total_cmp(t)).map_err(|_| {
+                Error::format(
+                    path,
+                    format!("time {t}"),
+                    "not a number of seconds; fix the time column",
+                )
+            })?;
             let c = names.binary_search(n).expect("known name");
             if filled[[r, c]] {
                 return Err(Error::format(

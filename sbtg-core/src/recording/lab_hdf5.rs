@@ -45,6 +45,10 @@ pub fn read_lab_hdf5(path: &Path, labels: Option<&Path>) -> Result<Recording> {
             ));
         }
     }
+    for ds in [TRACES, TIMES] {
+        let d = file.dataset(ds).map_err(|e| h5(ds, e))?;
+        plausible_size(path, ds, &d)?;
+    }
     let traces: Array2<f64> = file
         .dataset(TRACES)
         .and_then(|d| d.read_2d::<f64>())
@@ -257,4 +261,35 @@ fn read_labels(path: &Path) -> Result<Vec<Label>> {
         });
     }
     Ok(out)
+}
+
+/// Refuses a dataset that claims more data than the file could hold even at a
+/// compression ratio of 1000 (a damaged header): reading it would ask for an
+/// allocation of that size and abort the process. Found by the reader property tests.
+pub(crate) fn plausible_size(path: &Path, field: &str, d: &hdf5::Dataset) -> Result<()> {
+    let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(u64::MAX);
+    let elem = d.dtype().map(|t| t.size()).unwrap_or(8).max(1) as u128;
+    // The product of the dimensions, without overflow (`Dataset::size` overflows on a
+    // damaged shape).
+    let count = element_count(d);
+    let bytes = count.and_then(|c| c.checked_mul(elem));
+    if bytes.is_none_or(|b| b > file_len as u128 * 1000 + (1 << 24)) {
+        return Err(Error::format(
+            path,
+            field,
+            format!(
+                "the dataset claims {} elements of shape {:?}, more than a {file_len}-byte file can hold; the file is damaged: export it again",
+                count.map_or("too many".to_string(), |c| c.to_string()),
+                d.shape()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Number of elements of a dataset, `None` if the product overflows.
+pub(crate) fn element_count(d: &hdf5::Dataset) -> Option<u128> {
+    d.shape()
+        .iter()
+        .try_fold(1u128, |a, &x| a.checked_mul(x as u128))
 }

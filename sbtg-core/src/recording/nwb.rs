@@ -61,6 +61,10 @@ fn text_attr(loc: &hdf5::Location, name: &str) -> Option<String> {
 
 /// A 1-D text dataset.
 fn text_column(ds: &Dataset) -> Option<Vec<String>> {
+    // A damaged header can claim a huge column; it is no usable names column.
+    if super::lab_hdf5::element_count(ds).is_none_or(|c| c > 10_000_000) {
+        return None;
+    }
     if let Ok(v) = ds.read_raw::<VarLenUnicode>() {
         return Some(v.iter().map(|s| s.as_str().to_string()).collect());
     }
@@ -182,6 +186,7 @@ pub fn read_nwb(path: &Path, series: Option<&str>) -> Result<Recording> {
         .group
         .dataset("data")
         .map_err(|e| h5err(path, &field("data"), e))?;
+    super::lab_hdf5::plausible_size(path, &field("data"), &data_ds)?;
     let raw: ndarray::ArrayD<f64> = data_ds
         .read_dyn::<f64>()
         .map_err(|e| h5err(path, &field("data"), e))?;
@@ -209,7 +214,12 @@ pub fn read_nwb(path: &Path, series: Option<&str>) -> Result<Recording> {
         let ts: Vec<f64> = s
             .group
             .dataset("timestamps")
-            .and_then(|d| d.read_raw::<f64>())
+            .map_err(|e| h5err(path, &field("timestamps"), e))
+            .and_then(|d| {
+                super::lab_hdf5::plausible_size(path, &field("timestamps"), &d)?;
+                Ok(d)
+            })?
+            .read_raw::<f64>()
             .map_err(|e| h5err(path, &field("timestamps"), e))?;
         if ts.len() != t {
             return Err(Error::format(
@@ -290,6 +300,7 @@ fn roi_names(
     let Ok(rois) = series.dataset("rois") else {
         return Ok(fallback("the series has no rois region"));
     };
+    super::lab_hdf5::plausible_size(path, &format!("{sname}/rois"), &rois)?;
     let rows: Vec<i64> = rois
         .read_raw::<i64>()
         .map_err(|e| h5err(path, &format!("{sname}/rois"), e))?;

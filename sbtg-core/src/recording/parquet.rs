@@ -48,6 +48,24 @@ pub fn read_parquet(path: &Path) -> Result<Recording> {
             format!("{e}; the file is not a readable Parquet table"),
         )
     })?;
+    // The parquet crate asserts (panics) on negative column-chunk offsets or sizes,
+    // which only a damaged footer contains: refuse those before reading any row.
+    let file_len = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len() as i64;
+    for (g, group) in reader.metadata().row_groups().iter().enumerate() {
+        for c in group.columns() {
+            let start = c.dictionary_page_offset().unwrap_or(c.data_page_offset());
+            let len = c.compressed_size();
+            if start < 0 || len < 0 || start.saturating_add(len) > file_len {
+                return Err(Error::format(
+                    path,
+                    format!("row group {g}, column {}", c.column_path()),
+                    format!("column chunk at byte {start} of length {len} lies outside the {file_len}-byte file; the file is damaged: export it again"),
+                ));
+            }
+        }
+    }
     let header: Vec<String> = reader
         .metadata()
         .file_metadata()
