@@ -46,7 +46,7 @@ pub fn read(path: &Path, command: &str) -> Result<Settings> {
     let mut threads = None;
     if map.get("format").and_then(Value::as_str) == Some(sbtg_core::manifest::MANIFEST_FORMAT) {
         let m = sbtg_core::manifest::Manifest::read(path)?;
-        if m.command != command && !(command == "infer" && m.command == "infer") {
+        if m.command != command {
             return Err(bad(
                 path,
                 "command",
@@ -101,12 +101,15 @@ pub fn layer<T: Serialize + DeserializeOwned>(
                 ),
             ));
         }
-        let typed = matches.try_get_raw(&key.replace('-', "_")).is_ok()
-            && matches.value_source(&key.replace('-', "_")) == Some(ValueSource::CommandLine);
+        // Clap ids are the field names (snake_case); keys are the flags (kebab-case).
+        let id = key.replace('-', "_");
+        let typed = matches.try_get_raw(&id).is_ok()
+            && matches.value_source(&id) == Some(ValueSource::CommandLine);
         if typed {
             continue;
         }
-        let old = merged.insert(key.clone(), value.clone());
+        merged.insert(key.clone(), value.clone());
+        // Checked key by key so that the error names the key.
         if let Err(e) = serde_json::from_value::<T>(Value::Object(merged.clone())) {
             return Err(bad(
                 file,
@@ -114,7 +117,6 @@ pub fn layer<T: Serialize + DeserializeOwned>(
                 format!("{value} is not a valid value ({e})"),
             ));
         }
-        let _ = old;
     }
     Ok(serde_json::from_value(Value::Object(merged))?)
 }
