@@ -39,26 +39,28 @@ fn fmt(v: f64) -> String {
     }
 }
 
+/// The columns of `edges.csv` and `edges.parquet`, in order.
+pub const EDGE_COLUMNS: [&str; 11] = [
+    "source",
+    "target",
+    "lag",
+    "mu",
+    "effect",
+    "t",
+    "p",
+    "q",
+    "test",
+    "selected",
+    "variance_floored",
+];
+
 /// `edges.csv`: `source,target,lag,mu,effect,t,p,q,test,selected,variance_floored`, one
 /// row per tested (source → target, test). `effect` of a mean test is `−mu` (positive =
 /// excitatory); `variance_floored` flags a HAC variance that was floored.
 pub fn edges_csv(inf: &Inference) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| Error::Data(format!("writing edges.csv: {e}"));
-    w.write_record([
-        "source",
-        "target",
-        "lag",
-        "mu",
-        "effect",
-        "t",
-        "p",
-        "q",
-        "test",
-        "selected",
-        "variance_floored",
-    ])
-    .map_err(csv_err)?;
+    w.write_record(EDGE_COLUMNS).map_err(csv_err)?;
     for e in &inf.edges {
         let test = match e.test {
             crate::infer::TestKind::Mean => "mean",
@@ -245,22 +247,7 @@ mod parquet_tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        assert_eq!(
-            names,
-            [
-                "source",
-                "target",
-                "lag",
-                "mu",
-                "effect",
-                "t",
-                "p",
-                "q",
-                "test",
-                "selected",
-                "variance_floored"
-            ]
-        );
+        assert_eq!(names, EDGE_COLUMNS);
         let mu = df.column("mu").unwrap().f64().unwrap();
         for (k, e) in inf.edges.iter().enumerate() {
             assert_eq!(mu.get(k), Some(e.mu));
