@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use sbtg_core::circuit::CircuitTable;
 use sbtg_core::compare::{compare, default_folder_name, report, CompareConfig, RankBy};
 use sbtg_core::connectome::{self, CellAtlas, Level};
-use sbtg_core::manifest::{digest_files, Manifest, StageTimer};
+use sbtg_core::manifest::{digest_existing, Manifest, StageTimer};
 use sbtg_core::run_folder::{Overwrite, RunFolder};
 use serde::Serialize;
 
@@ -91,23 +91,12 @@ pub fn run(args: CompareArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| args.circuit.join(default_folder_name(&conn, level)));
-    let folder = RunFolder::open(
-        &out,
-        Overwrite {
-            force: args.force,
-            resume: false,
-        },
-    )?;
-    let inputs = digest_files(
-        [
-            args.circuit.join("edges.csv"),
-            args.circuit.join("recording_edges.csv"),
-            args.connectome.clone(),
-        ]
-        .iter()
-        .filter(|p| p.exists())
-        .map(PathBuf::as_path),
-    )?;
+    let folder = RunFolder::open(&out, Overwrite::new_run(args.force))?;
+    let inputs = digest_existing(&[
+        args.circuit.join("edges.csv"),
+        args.circuit.join("recording_edges.csv"),
+        args.connectome.clone(),
+    ])?;
     let mut manifest = Manifest::start(
         "compare",
         serde_json::to_value(&args)?,

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use sbtg_core::circuit::{Circuit, CircuitTable};
 use sbtg_core::connectome::CellAtlas;
-use sbtg_core::manifest::{digest_files, Manifest, StageTimer};
+use sbtg_core::manifest::{digest_existing, Manifest, StageTimer};
 use sbtg_core::plot::circuit::{read_loss, write_figures};
 use sbtg_core::run_folder::{Overwrite, RunFolder};
 
@@ -33,25 +33,18 @@ pub fn run(args: PlotArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| args.circuit.join("figures"));
-    let folder = RunFolder::open(
-        &out,
-        Overwrite {
-            force: args.force,
-            resume: false,
-        },
-    )?;
+    let folder = RunFolder::open(&out, Overwrite::new_run(args.force))?;
     let table = CircuitTable::read(&args.circuit, None)?;
     let circuit = Circuit::from_table(&table, &CellAtlas::cook2019()?);
     let loss = read_loss(&args.circuit)?;
     let inputs: Vec<PathBuf> = ["edges.csv", "loss.csv", "summary.json"]
         .iter()
         .map(|f| args.circuit.join(f))
-        .filter(|p| p.exists())
         .collect();
     let mut manifest = Manifest::start(
         "plot",
         serde_json::to_value(&args)?,
-        digest_files(inputs.iter().map(PathBuf::as_path))?,
+        digest_existing(&inputs)?,
         None,
     );
     timer.lap("read");

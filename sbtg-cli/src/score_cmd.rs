@@ -63,13 +63,7 @@ fn read_models(dir: &Path, lags: &[usize]) -> Result<Vec<Vec<Checkpoint>>> {
 
 pub fn run(args: ScoreArgs) -> Result<()> {
     let mut timer = StageTimer::default();
-    let folder = RunFolder::open(
-        &args.out,
-        Overwrite {
-            force: args.force,
-            resume: false,
-        },
-    )?;
+    let folder = RunFolder::open(&args.out, Overwrite::new_run(args.force))?;
     let manifest_path = args.model.join("run.json");
     if !manifest_path.exists() {
         return Err(Error::format(

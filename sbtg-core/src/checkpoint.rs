@@ -361,7 +361,7 @@ pub fn fingerprint(
             h.update(x.to_le_bytes());
         }
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::manifest::hex(&h.finalize())
 }
 
 #[cfg(test)]

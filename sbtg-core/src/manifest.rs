@@ -33,7 +33,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-fn hex(d: &[u8]) -> String {
+/// Lower-case hex of a digest.
+pub(crate) fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -78,6 +79,12 @@ pub fn digest_files<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<Vec
     files.sort();
     files.dedup();
     files.iter().map(|f| digest_file(f)).collect()
+}
+
+/// Digests of the files among `paths` that exist (optional inputs such as
+/// `recording_edges.csv` or `loss.csv` of a result folder).
+pub fn digest_existing(paths: &[PathBuf]) -> Result<Vec<FileDigest>> {
+    digest_files(paths.iter().filter(|p| p.exists()).map(PathBuf::as_path))
 }
 
 /// Wall-clock seconds of named stages, in the order they ran.

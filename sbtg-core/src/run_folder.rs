@@ -53,6 +53,16 @@ fn existing_results(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+impl Overwrite {
+    /// A new run (no resume), replacing earlier results only with `force`.
+    pub fn new_run(force: bool) -> Overwrite {
+        Overwrite {
+            force,
+            resume: false,
+        }
+    }
+}
+
 impl RunFolder {
     /// Checks that a run may write into `dir`.
     pub fn open(dir: &Path, how: Overwrite) -> Result<RunFolder> {

@@ -31,6 +31,27 @@ fn data() -> (sbtg_core::simulate::Simulation, InferConfig) {
     (tanh_network(&spec).unwrap(), cfg)
 }
 
+/// Runs with `store` and counts the fold models loaded instead of trained.
+fn infer_counting_loads(
+    panel: &Panel,
+    cfg: &InferConfig,
+    store: &CheckpointStore,
+) -> (sbtg_core::infer::Inference, usize) {
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    let inf = infer_with_checkpoints(
+        panel,
+        cfg,
+        &|p| {
+            if let sbtg_core::infer::Progress::Resumed { .. } = p {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        },
+        Some(store),
+    )
+    .unwrap();
+    (inf, count.into_inner())
+}
+
 /// Deleting some checkpoints and reusing the rest gives bit-identical edges to a run
 /// that trained everything, and to a run without checkpoints at all.
 #[test]
@@ -57,41 +78,18 @@ fn partial_checkpoints_resume_to_the_same_result() {
             std::fs::remove_file(f).unwrap();
         }
     }
-    let resumed_count = std::sync::atomic::AtomicUsize::new(0);
     let store = CheckpointStore {
         dir: dir.clone(),
         reuse: true,
     };
-    let resumed = infer_with_checkpoints(
-        &panel,
-        &cfg,
-        &|p| {
-            if let sbtg_core::infer::Progress::Resumed { .. } = p {
-                resumed_count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            }
-        },
-        Some(&store),
-    )
-    .unwrap();
-    assert_eq!(resumed_count.into_inner(), 1);
+    let (resumed, loaded) = infer_counting_loads(&panel, &cfg, &store);
+    assert_eq!(loaded, 1);
     assert_eq!(resumed.edges, full.edges);
     assert!(resumed.lags[0].folds[0].resumed && !resumed.lags[0].folds[1].resumed);
     // A checkpoint of another configuration is not reused (its fingerprint differs).
     let mut other = cfg.clone();
     other.model.sigma = 0.2;
-    let count = std::sync::atomic::AtomicUsize::new(0);
-    infer_with_checkpoints(
-        &panel,
-        &other,
-        &|p| {
-            if let sbtg_core::infer::Progress::Resumed { .. } = p {
-                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            }
-        },
-        Some(&store),
-    )
-    .unwrap();
-    assert_eq!(count.into_inner(), 0);
+    assert_eq!(infer_counting_loads(&panel, &other, &store).1, 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
