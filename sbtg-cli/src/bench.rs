@@ -9,20 +9,19 @@ use anyhow::Result;
 use clap::Args;
 use ndarray::Array2;
 use rand::Rng;
-use sbtg_core::benchmark::{results_csv, results_markdown, score, Family, FamilySize, ResultRow};
-use sbtg_core::circuit::CircuitTable;
-use sbtg_core::compare::{compare, report, CompareConfig};
-use sbtg_core::connectome::{self, CellAtlas, Level};
-use sbtg_core::edge_test::reference::hac_test_per_edge;
-use sbtg_core::edge_test::{hac_test, Bandwidth, EdgeStatistic, HeldOutScores, ProductTerm};
-use sbtg_core::infer::{infer, InferConfig, Method, TestKind};
-use sbtg_core::metrics::mean_sd;
-use sbtg_core::output::{write_atomic, write_outputs};
-use sbtg_core::panel::{Panel, PanelConfig};
-use sbtg_core::plot::benchmark::AurocByDataset;
-use sbtg_core::recording::load_recordings;
-
-use crate::infer_cmd::summary;
+use sbtg_core::data::{Panel, PanelConfig};
+use sbtg_core::estimate::{FitContext, InferConfig, Method, MethodConfig};
+use sbtg_core::infer;
+use sbtg_core::io::connectome::{self, CellAtlas, Level};
+use sbtg_core::io::{load_recordings, write_atomic, write_outputs};
+use sbtg_core::report::benchmark::{
+    results_csv, results_markdown, score, Family, FamilySize, ResultRow,
+};
+use sbtg_core::report::compare::{compare, markdown, CompareConfig};
+use sbtg_core::report::plot::benchmark::AurocByDataset;
+use sbtg_core::stats::hac_reference::hac_test_per_edge;
+use sbtg_core::stats::metrics::mean_sd;
+use sbtg_core::stats::{hac_test, Bandwidth, EdgeStatistic, HeldOutScores, ProductTerm, TestKind};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -133,12 +132,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     let config = |method: Method, lags: Vec<usize>, seed: u64| {
         let mut cfg = InferConfig {
-            method,
             lags,
-            seed,
-            ..InferConfig::default()
+            ..InferConfig::of(method)
         };
-        cfg.model.epochs = epochs;
+        if let MethodConfig::Sbtg(s) = &mut cfg.estimator {
+            s.seed = seed;
+            s.model.epochs = epochs;
+        }
         cfg
     };
     std::fs::create_dir_all(&args.out)?;
@@ -156,7 +156,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
             let panel = Panel::build(&instance.simulation.recordings, &PanelConfig::default())?;
             for &method in &methods {
                 let t0 = Instant::now();
-                let inf = infer(&panel, &config(method, vec![1, 2], seed), &|_| {})?;
+                let inf = infer(
+                    &panel,
+                    &config(method, vec![1, 2], seed),
+                    &FitContext::quiet(),
+                )?;
                 let seconds = t0.elapsed().as_secs_f64();
                 let s = score(&inf, &instance);
                 eprintln!(
@@ -203,19 +207,19 @@ pub fn run(args: BenchArgs) -> Result<()> {
         for &method in &methods {
             let cfg = config(method, vec![1], 0);
             let t0 = Instant::now();
-            let inf = infer(&panel, &cfg, &|_| {})?;
+            let mut inf = infer(&panel, &cfg, &FitContext::quiet())?;
             let seconds = t0.elapsed().as_secs_f64();
             let dir = args.out.join(format!("{name}-{}", method.name()));
-            write_outputs(&dir, &inf, &summary(&recs, &panel, &cfg, &inf, seconds))?;
-            let table = CircuitTable::read(&dir, Some(1))?;
-            let c = compare(&table, &conn, &atlas, &compare_cfg)?;
-            report::write_report(&dir.join("compare-cook2019-cell"), &c)?;
+            write_outputs(&dir, &inf)?;
+            inf.origin = Some(dir.clone());
+            let c = compare(&inf, 1, &conn, &atlas, &compare_cfg)?;
+            markdown::write_report(&dir.join("compare-cook2019-cell"), &c)?;
             let combined = c
                 .layers
                 .iter()
                 .find(|l| l.layer == "combined")
                 .expect("combined layer");
-            let n = inf.neurons.len();
+            let n = inf.neurons().len();
             let selected = inf.selected_count(TestKind::Mean);
             eprintln!(
                 "  {:<19} AUROC {:.3} (null {:.3}, p {:.3})  selected {selected} ({:.1}%)  {seconds:.1} s",
@@ -230,7 +234,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 seed: 0,
                 method: method.name().into(),
                 neurons: n,
-                windows: inf.lags[0].windows,
+                windows: inf.summary.per_lag[0].windows,
                 true_edges: combined.wired,
                 auroc: combined.auroc,
                 auprc: combined.auprc,
@@ -273,7 +277,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let md = results_markdown(&rows, real_name.as_deref(), &header);
     write_atomic(&args.out.join("results.md"), md.as_bytes())?;
     let figure = auroc_figure(&rows, &methods);
-    sbtg_core::plot::save(&figure, &args.out.join("auroc"))?;
+    sbtg_core::report::plot::save(&figure, &args.out.join("auroc"))?;
     println!("{md}");
     eprintln!(
         "wrote {}/results.csv, results.md and auroc.png/.svg in {:.0} s",

@@ -3,29 +3,13 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Args, ValueEnum};
-use sbtg_core::circuit::CircuitTable;
-use sbtg_core::compare::{compare, default_folder_name, report, CompareConfig, RankBy};
-use sbtg_core::connectome::{self, CellAtlas, Level};
-use sbtg_core::manifest::{digest_existing, Manifest, StageTimer};
-use sbtg_core::run_folder::{Overwrite, RunFolder};
+use clap::Args;
+use sbtg_core::io::connectome::{self, CellAtlas, Level};
+use sbtg_core::io::manifest::{digest_existing, Manifest, StageTimer};
+use sbtg_core::io::read_table;
+use sbtg_core::io::run_folder::{Overwrite, RunFolder};
+use sbtg_core::report::compare::{compare, default_folder_name, markdown, CompareConfig, RankBy};
 use serde::Serialize;
-
-#[derive(Clone, Copy, ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-enum LevelArg {
-    Cell,
-    Class,
-}
-
-#[derive(Clone, Copy, ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-enum RankArg {
-    /// |t| of the mean test.
-    T,
-    /// |effect| of the mean test.
-    Effect,
-}
 
 #[derive(Args, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -38,10 +22,10 @@ pub struct CompareArgs {
     connectome: PathBuf,
     /// Compare individual cells, or Cook cell classes.
     #[arg(long, value_enum, default_value = "cell")]
-    level: LevelArg,
+    level: Level,
     /// Statistic that ranks the pairs.
     #[arg(long, value_enum, default_value = "t")]
-    rank_by: RankArg,
+    rank_by: RankBy,
     /// Draws of the degree-preserving null.
     #[arg(long, default_value_t = 1000)]
     permutations: usize,
@@ -69,19 +53,13 @@ pub struct CompareArgs {
 
 pub fn run(args: CompareArgs) -> Result<()> {
     let mut timer = StageTimer::default();
-    let circuit = CircuitTable::read(&args.circuit, Some(args.lag))?;
+    let table = read_table(&args.circuit, Some(args.lag))?;
     let conn = connectome::read(&args.connectome)?;
     let atlas = CellAtlas::cook2019()?;
-    let level = match args.level {
-        LevelArg::Cell => Level::Cell,
-        LevelArg::Class => Level::Class,
-    };
+    let level = args.level;
     let cfg = CompareConfig {
         level,
-        rank_by: match args.rank_by {
-            RankArg::T => RankBy::T,
-            RankArg::Effect => RankBy::Effect,
-        },
+        rank_by: args.rank_by,
         permutations: args.permutations,
         bootstrap: args.bootstrap,
         seed: args.seed,
@@ -107,19 +85,19 @@ pub fn run(args: CompareArgs) -> Result<()> {
     eprintln!(
         "comparing {} ({} neurons) with {} ({}); {} null draws, {} bootstrap resamples…",
         args.circuit.display(),
-        circuit.neurons.len(),
+        table.neurons().len(),
         args.connectome.display(),
         conn.format.describe(),
         cfg.permutations,
-        if circuit.recordings.len() >= 2 {
+        if table.recording_tests.len() >= 2 {
             cfg.bootstrap
         } else {
             0
         }
     );
-    let c = compare(&circuit, &conn, &atlas, &cfg)?;
+    let c = compare(&table, args.lag, &conn, &atlas, &cfg)?;
     timer.lap("compare");
-    let written = report::write_report(&out, &c)?;
+    let written = markdown::write_report(&out, &c)?;
     timer.lap("write");
     folder.finish(&mut manifest, written, timer.to_json())?;
     println!(

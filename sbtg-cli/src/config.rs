@@ -30,7 +30,7 @@ fn bad(path: &Path, field: &str, message: impl Into<String>) -> anyhow::Error {
 
 /// Reads the settings of `command` from a TOML file or a `run.json` manifest.
 pub fn read(path: &Path, command: &str) -> Result<Settings> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
     let is_json =
         path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
     let value: Value = if is_json {
@@ -44,8 +44,8 @@ pub fn read(path: &Path, command: &str) -> Result<Settings> {
         return Err(bad(path, "settings", "expected a table of settings"));
     };
     let mut threads = None;
-    if map.get("format").and_then(Value::as_str) == Some(sbtg_core::manifest::MANIFEST_FORMAT) {
-        let m = sbtg_core::manifest::Manifest::read(path)?;
+    if map.get("format").and_then(Value::as_str) == Some(sbtg_core::io::manifest::MANIFEST_FORMAT) {
+        let m = sbtg_core::io::manifest::Manifest::read(path)?;
         if m.command != command {
             return Err(bad(
                 path,

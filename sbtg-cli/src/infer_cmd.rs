@@ -1,78 +1,25 @@
-//! `sbtg infer`.
+//! `sbtg infer`: flags in, [`InferConfig`] out, the core's engine in between.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use anyhow::Result;
-use clap::{ArgMatches, Args, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args};
 use indicatif::{ProgressBar, ProgressStyle};
-use sbtg_core::baseline::BaselineConfig;
-use sbtg_core::edge_test::{Bandwidth, EdgeStatistic, FdrMethod};
-use sbtg_core::fold::FoldScheme;
-use sbtg_core::infer::{
-    infer_with_checkpoints, CheckpointStore, InferConfig, Inference, LagWindows, Method, Progress,
-    TestKind,
+use sbtg_core::data::{FoldBy, FoldScheme, Panel, PanelConfig, StimulusWindow};
+use sbtg_core::estimate::{
+    FitContext, Granger, InferConfig, LagWindows, LaggedCorrelation, Method, MethodConfig,
+    PairwiseGranger, PartialCorrelation, Pcmci, Progress, Sbtg, TestConfig,
 };
-use sbtg_core::manifest::{digest_files, Manifest, StageTimer};
-use sbtg_core::panel::{Panel, PanelConfig};
-use sbtg_core::recording::Recording;
-use sbtg_core::run_folder::{Overwrite, RunFolder};
-use sbtg_core::score::{Coupling, ScoreModelConfig};
+use sbtg_core::io::checkpoint::CheckpointDir;
+use sbtg_core::io::manifest::{digest_files, Manifest, StageTimer};
+use sbtg_core::io::run_folder::{Overwrite, RunFolder};
+use sbtg_core::model::{CouplingKind, ScoreModelConfig};
+use sbtg_core::results::summary::StimulusCut;
+use sbtg_core::stats::{Bandwidth, EdgeStatistic, FdrMethod, TestKind};
+use sbtg_core::EdgeTable;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-
-#[derive(Clone, Copy, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum CouplingArg {
-    Linear,
-    FeatureBilinear,
-    RegimeGated,
-}
-
-#[derive(Clone, Copy, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum MethodArg {
-    /// Score-Block Time Graphs.
-    Sbtg,
-    /// Lagged cross-correlation of the z-scored traces, same HAC test and FDR.
-    LaggedCorrelation,
-    /// Partial correlation of the lagged design (ridge precision matrix, Fisher z).
-    PartialCorrelation,
-    /// Conditional Granger: VAR(p) coefficients with Newey–West errors.
-    Granger,
-    /// Bivariate Granger F-tests (conditions on the target's own past only).
-    PairwiseGranger,
-    /// PCMCI with partial-correlation tests (tigramite's ParCorr).
-    Pcmci,
-}
-
-#[derive(Clone, Copy, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum LagWindowsArg {
-    Minimal,
-    Pairwise,
-}
-
-#[derive(Clone, Copy, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum FoldBy {
-    Recordings,
-    Blocks,
-}
-
-#[derive(Clone, Copy, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum StatisticArg {
-    Orthogonal,
-    Product,
-}
-
-#[derive(Clone, Copy, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum FdrArg {
-    Bh,
-    By,
-}
 
 /// Every setting of `sbtg infer`; serialised (kebab-case keys, like the flags) into
 /// `run.json` and read back from `--config`.
@@ -104,17 +51,17 @@ pub struct InferArgs {
     resume: bool,
     /// Estimator: SBTG, or one of the baselines (same windows, table and FDR step).
     #[arg(long, value_enum, default_value = "sbtg")]
-    method: MethodArg,
+    method: Method,
     /// Lags to test, in frames (comma-separated), all in one FDR family.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     lags: Vec<usize>,
     /// Windows of lags above 1: `minimal` [x_t, …, x_{t+r}] (direct effects) or
     /// `pairwise` [x_t, x_{t+r}] (plain lagged pairs, for comparison).
     #[arg(long, value_enum, default_value = "minimal")]
-    lag_windows: LagWindowsArg,
+    lag_windows: LagWindows,
     /// Coupling term of the energy.
     #[arg(long, value_enum, default_value = "linear")]
-    coupling: CouplingArg,
+    coupling: CouplingKind,
     /// Feature rank r of the feature-bilinear coupling.
     #[arg(long, default_value_t = 16)]
     rank: usize,
@@ -152,13 +99,13 @@ pub struct InferArgs {
     fold_by: Option<FoldBy>,
     /// Tested statistic: `orthogonal` (2Ĥ − s_F s_P, default) or `product` (s_F s_P).
     #[arg(long, value_enum, default_value = "orthogonal")]
-    statistic: StatisticArg,
+    statistic: EdgeStatistic,
     /// Skip the volatility-transfer test.
     #[arg(long)]
     no_volatility: bool,
     /// FDR procedure over the family of all tests.
     #[arg(long, value_enum, default_value = "bh")]
-    fdr: FdrArg,
+    fdr: FdrMethod,
     /// FDR level.
     #[arg(long, default_value_t = 0.1)]
     alpha: f64,
@@ -179,83 +126,121 @@ pub struct InferArgs {
     neurons: Option<Vec<String>>,
 }
 
+/// The flags that only some methods use, and which methods use them.
+const METHOD_FLAGS: &[(&str, &[Method])] = &[
+    ("lag_windows", &[Method::Sbtg]),
+    ("coupling", &[Method::Sbtg]),
+    ("rank", &[Method::Sbtg]),
+    ("regimes", &[Method::Sbtg]),
+    ("epochs", &[Method::Sbtg]),
+    ("sigma", &[Method::Sbtg]),
+    ("learning_rate", &[Method::Sbtg]),
+    ("batch_size", &[Method::Sbtg]),
+    ("hidden", &[Method::Sbtg]),
+    ("l1", &[Method::Sbtg]),
+    ("folds", &[Method::Sbtg]),
+    ("fold_by", &[Method::Sbtg]),
+    ("statistic", &[Method::Sbtg]),
+    ("no_volatility", &[Method::Sbtg]),
+    ("seed", &[Method::Sbtg]),
+    (
+        "ridge",
+        &[
+            Method::PartialCorrelation,
+            Method::Granger,
+            Method::PairwiseGranger,
+        ],
+    ),
+    ("pc_alpha", &[Method::Pcmci]),
+    (
+        "bandwidth",
+        &[Method::Sbtg, Method::LaggedCorrelation, Method::Granger],
+    ),
+];
+
 impl InferArgs {
-    pub(crate) fn config(&self, n_recordings: usize) -> Result<InferConfig> {
-        let coupling = match self.coupling {
-            CouplingArg::Linear => Coupling::Linear,
-            CouplingArg::FeatureBilinear => Coupling::FeatureBilinear { rank: self.rank },
-            CouplingArg::RegimeGated => Coupling::RegimeGated {
-                regimes: self.regimes,
-            },
-        };
-        let bandwidth = if self.bandwidth == "auto" {
-            Bandwidth::NeweyWest
-        } else if self.bandwidth == "andrews" {
-            Bandwidth::Andrews
-        } else {
-            let b: f64 = self
-                .bandwidth
-                .parse()
-                .map_err(|_| sbtg_core::Error::Param {
-                    name: "bandwidth",
-                    message: format!("`{}` is not `auto`, `andrews` or a number", self.bandwidth),
-                })?;
-            Bandwidth::Fixed(b)
-        };
-        let folds = match (self.fold_by, self.folds) {
-            (None, None) => None,
-            (by, k) => {
-                let default = FoldScheme::default_for(n_recordings);
-                let by = by.unwrap_or(match default {
-                    FoldScheme::Recordings(_) => FoldBy::Recordings,
-                    FoldScheme::Blocks(_) => FoldBy::Blocks,
-                });
-                Some(match by {
-                    FoldBy::Recordings => FoldScheme::Recordings(k.unwrap_or(n_recordings.min(5))),
-                    FoldBy::Blocks => FoldScheme::Blocks(k.unwrap_or(5)),
-                })
+    /// Refuses a flag typed on the command line that the chosen method does not use
+    /// (it would otherwise be silently ignored).
+    pub(crate) fn check_method_flags(&self, matches: &ArgMatches) -> Result<()> {
+        for (id, methods) in METHOD_FLAGS {
+            let typed = matches.try_get_raw(id).is_ok()
+                && matches.value_source(id) == Some(ValueSource::CommandLine);
+            if typed && !methods.contains(&self.method) {
+                let users: Vec<&str> = methods.iter().map(|m| m.name()).collect();
+                return Err(sbtg_core::Error::param(
+                    "method",
+                    format!(
+                        "--{} is a setting of --method {}; --method {} does not use it: drop the flag",
+                        id.replace('_', "-"),
+                        users.join(" or "),
+                        self.method
+                    ),
+                )
+                .into());
             }
+        }
+        Ok(())
+    }
+
+    /// The settings of the chosen estimator.
+    fn estimator(&self, n_recordings: usize) -> MethodConfig {
+        match self.method {
+            Method::Sbtg => MethodConfig::Sbtg(Sbtg {
+                model: ScoreModelConfig {
+                    coupling: self.coupling.with(self.rank, self.regimes),
+                    hidden: self.hidden,
+                    depth: 2,
+                    sigma: self.sigma,
+                    epochs: self.epochs,
+                    batch_size: self.batch_size,
+                    learning_rate: self.learning_rate,
+                    l1: self.l1,
+                },
+                folds: match (self.fold_by, self.folds) {
+                    (None, None) => None,
+                    (by, k) => Some(FoldScheme::new(
+                        by.unwrap_or(FoldScheme::default_for(n_recordings).by()),
+                        k,
+                        n_recordings,
+                    )),
+                },
+                statistic: self.statistic,
+                volatility: !self.no_volatility,
+                lag_windows: self.lag_windows,
+                seed: self.seed,
+            }),
+            Method::LaggedCorrelation => MethodConfig::LaggedCorrelation(LaggedCorrelation {}),
+            Method::PartialCorrelation => {
+                MethodConfig::PartialCorrelation(PartialCorrelation { ridge: self.ridge })
+            }
+            Method::Granger => MethodConfig::Granger(Granger { ridge: self.ridge }),
+            Method::PairwiseGranger => {
+                MethodConfig::PairwiseGranger(PairwiseGranger { ridge: self.ridge })
+            }
+            Method::Pcmci => MethodConfig::Pcmci(Pcmci {
+                pc_alpha: self.pc_alpha,
+            }),
+        }
+    }
+
+    pub(crate) fn config(&self, n_recordings: usize) -> Result<InferConfig> {
+        let bandwidth = match self.bandwidth.as_str() {
+            "auto" => Bandwidth::NeweyWest,
+            "andrews" => Bandwidth::Andrews,
+            b => Bandwidth::Fixed(b.parse().map_err(|_| {
+                sbtg_core::Error::param(
+                    "bandwidth",
+                    format!("`{b}` is not `auto`, `andrews` or a number"),
+                )
+            })?),
         };
         let cfg = InferConfig {
-            method: match self.method {
-                MethodArg::Sbtg => Method::Sbtg,
-                MethodArg::LaggedCorrelation => Method::LaggedCorrelation,
-                MethodArg::PartialCorrelation => Method::PartialCorrelation,
-                MethodArg::Granger => Method::Granger,
-                MethodArg::PairwiseGranger => Method::PairwiseGranger,
-                MethodArg::Pcmci => Method::Pcmci,
-            },
-            baseline: BaselineConfig {
-                ridge: self.ridge,
-                pc_alpha: self.pc_alpha,
-            },
-            model: ScoreModelConfig {
-                coupling,
-                hidden: self.hidden,
-                depth: 2,
-                sigma: self.sigma,
-                epochs: self.epochs,
-                batch_size: self.batch_size,
-                learning_rate: self.learning_rate,
-                l1: self.l1,
-            },
-            folds,
-            statistic: match self.statistic {
-                StatisticArg::Orthogonal => EdgeStatistic::Orthogonal,
-                StatisticArg::Product => EdgeStatistic::Product,
-            },
-            volatility: !self.no_volatility,
-            fdr: match self.fdr {
-                FdrArg::Bh => FdrMethod::Bh,
-                FdrArg::By => FdrMethod::By,
-            },
-            alpha: self.alpha,
-            bandwidth,
-            seed: self.seed,
+            estimator: self.estimator(n_recordings),
             lags: self.lags.clone(),
-            lag_windows: match self.lag_windows {
-                LagWindowsArg::Minimal => LagWindows::Minimal,
-                LagWindowsArg::Pairwise => LagWindows::Pairwise,
+            tests: TestConfig {
+                fdr: self.fdr,
+                alpha: self.alpha,
+                bandwidth,
             },
         };
         cfg.validate()?;
@@ -271,14 +256,13 @@ impl InferArgs {
     }
 }
 
-/// Runs the estimator with a progress bar on stderr.
+/// Runs the engine with a progress bar on stderr.
 pub fn run_inference(
-    recs: &[Recording],
     panel: &Panel,
     cfg: &InferConfig,
     quiet: bool,
-    store: Option<&CheckpointStore>,
-) -> Result<Inference> {
+    store: Option<&CheckpointDir>,
+) -> Result<EdgeTable> {
     let bar = Mutex::new(None::<ProgressBar>);
     let progress = |p: Progress| match p {
         Progress::Training {
@@ -286,12 +270,12 @@ pub fn run_inference(
             folds,
             total_epochs,
         } => {
-            if !quiet {
+            if let (false, Some(s)) = (quiet, cfg.estimator.sbtg()) {
                 eprintln!(
                     "lag {lag}: training {folds} score models ({} coupling, {} epochs each) on {} recordings, {} neurons",
-                    cfg.model.coupling.name(),
-                    cfg.model.epochs,
-                    recs.len(),
+                    s.model.coupling.name(),
+                    s.model.epochs,
+                    panel.recordings.len(),
                     panel.neurons.len()
                 );
             }
@@ -345,97 +329,11 @@ pub fn run_inference(
             }
         }
     };
-    Ok(infer_with_checkpoints(panel, cfg, &progress, store)?)
-}
-
-/// `summary.json`: what was analysed, how, and what was found.
-pub fn summary(
-    recs: &[Recording],
-    panel: &Panel,
-    cfg: &InferConfig,
-    inf: &Inference,
-    seconds: f64,
-) -> serde_json::Value {
-    json!({
-        "sbtg_version": env!("CARGO_PKG_VERSION"),
-        "method": cfg.method.describe(),
-        "method_id": cfg.method,
-        "lags": cfg.lags,
-        "lag_windows": inf.lag_windows,
-        "window": match (cfg.method, cfg.lag_windows) {
-            (Method::Sbtg, LagWindows::Minimal) => "lag r: z_t = [x_t, x_{t+1}, ..., x_{t+r}] inside each recording; the test of block r against block 0 conditions on the blocks in between; coordinates standardised with training-fold statistics",
-            (Method::Sbtg | Method::LaggedCorrelation, _) => "lag r: z_t = [x_t, x_{t+r}] inside each recording (plain lagged pairs)",
-            (Method::Pcmci, _) => "one window [x_t, ..., x_{t+2p}] inside each recording for every lag (p = the largest lag), so the shifted parents of the MCI test exist",
-            _ => "one window [x_t, ..., x_{t+p}] inside each recording for every lag (p = the largest lag); a target's regression uses the windows where it is observed, missing regressors enter as 0",
-        },
-        "sign_convention": format!("{}. Matrices are [target, source].", cfg.method.effect_meaning()),
-        "baseline": (!matches!(cfg.method, Method::Sbtg | Method::LaggedCorrelation)).then_some(&cfg.baseline),
-        "columns": {
-            "source": "presynaptic / causing neuron (block x_t)",
-            "target": "postsynaptic / affected neuron (block x_{t+lag})",
-            "lag": "lag in frames",
-            "mu": "mean of the tested series (standardised units; held-out windows for SBTG)",
-            "effect": "SBTG mean test: -mu (Jacobian sign); volatility test and baselines: mu, the method's estimate",
-            "t": "test statistic: HAC t of mu (SBTG, lagged correlation, granger), Fisher z (partial-correlation), t (pairwise-granger, pcmci)",
-            "p": "two-sided p-value (Student t, survival function)",
-            "q": "FDR-adjusted p-value over the declared family",
-            "test": "mean (Jacobian) or volatility (volatility transfer)",
-            "selected": "q <= alpha",
-            "variance_floored": "the HAC long-run variance was non-positive or below 1e-8 of the lag-0 variance and was floored; t and p are unreliable"
-        },
-        "neurons": panel.neurons,
-        "recordings": recs.iter().map(|r| json!({
-            "name": r.name, "file": r.path, "frames": r.frames(), "dt_s": r.dt,
-            "stimuli": r.stimuli.iter().map(|s| json!({"name": s.name, "onset_s": s.onset_s, "offset_s": s.offset_s})).collect::<Vec<_>>(),
-            "reader_notes": r.notes,
-        })).collect::<Vec<_>>(),
-        "model": (cfg.method == Method::Sbtg).then_some(&cfg.model),
-        "statistic": (cfg.method == Method::Sbtg).then_some(cfg.statistic),
-        "seed": cfg.seed,
-        "fold_scheme": inf.fold_scheme,
-        // Only the methods whose tests are HAC t-tests.
-        "hac": matches!(cfg.method, Method::Sbtg | Method::LaggedCorrelation | Method::Granger).then(|| json!({
-            "kernel": "Bartlett (Newey-West)",
-            "bandwidth_rule": match cfg.bandwidth { Bandwidth::NeweyWest => "Newey-West (1994) nonparametric plug-in pooled over the family of each lag and test".to_string(), Bandwidth::Andrews => "Andrews (1991) AR(1) plug-in pooled over the family of each lag and test".to_string(), Bandwidth::Fixed(b) => format!("fixed {b}") },
-            "small_sample_correction": "variance divided by N-1; Student t with N-1 degrees of freedom",
-        })),
-        "per_lag": inf.lags.iter().map(|l| {
-            let selected = |k: TestKind| inf.edges.iter().filter(|e| e.lag == l.lag && e.test == k && e.selected).count();
-            json!({
-                "lag": l.lag,
-                "windows": l.windows,
-                "folds": l.folds.iter().map(|f| json!({
-                    "test_recordings": f.test_recordings,
-                    "train_windows": f.train_windows,
-                    "test_windows": f.test_windows,
-                    "final_train_loss": f.epoch_loss.last(),
-                    "heldout_loss": f.heldout_loss,
-                    "loaded_from_checkpoint": f.resumed,
-                })).collect::<Vec<_>>(),
-                "bandwidth_mean_test": l.mean_test.bandwidth,
-                "bandwidth_volatility_test": l.volatility_test.as_ref().map(|v| v.bandwidth),
-                "floored_variances": l.mean_test.floored.iter().filter(|&&f| f).count()
-                    + l.volatility_test.as_ref().map_or(0, |v| v.floored.iter().filter(|&&f| f).count()),
-                "edges_selected": { "mean": selected(TestKind::Mean), "volatility": selected(TestKind::Volatility) },
-                "seconds": { "train": l.train_seconds, "edge_tests": l.test_seconds },
-            })
-        }).collect::<Vec<_>>(),
-        "fdr": {
-            "method": cfg.fdr,
-            "alpha": cfg.alpha,
-            "family": format!(
-                "all ordered pairs source != target at every lag ({}), {}",
-                cfg.lags.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", "),
-                if cfg.volatility && cfg.method == Method::Sbtg { "mean and volatility tests together" } else { "mean test" }
-            ),
-            "family_size": inf.family_size,
-        },
-        "edges_selected": {
-            "mean": inf.selected_count(TestKind::Mean),
-            "volatility": inf.selected_count(TestKind::Volatility),
-        },
-        "seconds": { "train": inf.train_seconds(), "edge_tests": inf.test_seconds(), "total": seconds },
-    })
+    let ctx = FitContext {
+        progress: &progress,
+        models: store.map(|s| s as &dyn sbtg_core::estimate::ModelStore),
+    };
+    Ok(sbtg_core::infer(panel, cfg, &ctx)?)
 }
 
 /// Checks `--out` and prepares the worker threads before anything is read.
@@ -501,6 +399,7 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
     let folder = RunFolder::open(&out, Overwrite { force, resume })?;
     let recs = args.recording.load(&input)?;
     timer.lap("read");
+    args.check_method_flags(matches)?;
     let cfg = args.config(recs.len())?;
     let panel = Panel::build(&recs, &args.panel_config())?;
     timer.lap("panel");
@@ -517,12 +416,8 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
     // The manifest of an interrupted run is deleted when it finishes: not an input.
     sources.extend(config.as_deref().filter(|_| !resume));
     let inputs = digest_files(sources)?;
-    let mut manifest = Manifest::start(
-        "infer",
-        serde_json::to_value(&args)?,
-        inputs,
-        Some(cfg.seed),
-    );
+    let seed = cfg.estimator.sbtg().map(|s| s.seed);
+    let mut manifest = Manifest::start("infer", serde_json::to_value(&args)?, inputs, seed);
     if resume {
         if let Ok(old) = Manifest::read(&folder.partial_manifest()) {
             if old.inputs != manifest.inputs {
@@ -531,12 +426,12 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
         }
     }
     folder.start(&manifest)?;
-    let store = (cfg.method == Method::Sbtg).then(|| CheckpointStore {
+    let store = (cfg.method() == Method::Sbtg).then(|| CheckpointDir {
         dir: folder.partial_checkpoints(),
         reuse: resume,
     });
-    let inf = match run_inference(&recs, &panel, &cfg, false, store.as_ref()) {
-        Ok(inf) => inf,
+    let mut table = match run_inference(&panel, &cfg, false, store.as_ref()) {
+        Ok(table) => table,
         Err(e) => {
             let saved = std::fs::read_dir(folder.partial_checkpoints())
                 .map(|d| d.filter_map(|e| e.ok()).count())
@@ -552,33 +447,37 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
         }
     };
     timer.lap("inference");
-    timer.record("train", inf.train_seconds());
-    timer.record("edge_tests", inf.test_seconds());
-    let seconds = timer.total();
-    let mut summary = summary(&recs, &panel, &cfg, &inf, seconds);
-    if let (Some(s), Some(w)) = (&args.recording.stimulus, args.recording.window) {
-        summary["stimulus_window"] = json!({
-            "stimulus": s,
-            "window": w.to_string(),
-            "seconds": args.recording.window_seconds,
-            "rule": "frames k with a <= k*dt < b; during = [onset, offset), pre = [onset - d, onset), post = [offset, offset + d), d = --window-seconds or offset - onset; each cut is its own recording",
-        });
-    }
-    let written = sbtg_core::output::write_outputs(&out, &inf, &summary)?;
+    timer.record("train", table.summary.seconds.train);
+    timer.record("edge_tests", table.summary.seconds.edge_tests);
+    table.summary.seconds.total = timer.total();
+    table.summary.stimulus_window = stimulus_cut(&args);
+    let written = sbtg_core::io::write_outputs(&out, &table)?;
     timer.lap("write");
     folder.finish(&mut manifest, written, timer.to_json())?;
     eprintln!(
         "{} mean-test and {} volatility edges selected at {} q ≤ {} (family of {}); wrote {}/edges.csv, recording_edges.csv, summary.json, run.json in {:.1} s",
-        inf.selected_count(TestKind::Mean),
-        inf.selected_count(TestKind::Volatility),
-        match cfg.fdr {
+        table.selected_count(TestKind::Mean),
+        table.selected_count(TestKind::Volatility),
+        match cfg.tests.fdr {
             FdrMethod::Bh => "Benjamini-Hochberg",
             FdrMethod::By => "Benjamini-Yekutieli",
         },
-        cfg.alpha,
-        inf.family_size,
+        cfg.tests.alpha,
+        table.family_size(),
         out.display(),
         timer.total()
     );
     Ok(())
+}
+
+/// The stimulus cut of `--stimulus` and `--window`, for the summary.
+pub(crate) fn stimulus_cut(args: &InferArgs) -> Option<StimulusCut> {
+    let r = &args.recording;
+    let (s, w): (&String, StimulusWindow) = (r.stimulus.as_ref()?, r.window?);
+    Some(StimulusCut {
+        stimulus: s.clone(),
+        window: w.to_string(),
+        seconds: r.window_seconds,
+        rule: "frames k with a <= k*dt < b; during = [onset, offset), pre = [onset - d, onset), post = [offset, offset + d), d = --window-seconds or offset - onset; each cut is its own recording".into(),
+    })
 }

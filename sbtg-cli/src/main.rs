@@ -62,12 +62,25 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            // Bad input or parameters: 2; anything else: 1.
-            let user = e
+            eprintln!("error: {}", message(&e));
+            // Bad input or parameters: 2; internal failures: 1.
+            let bad_input = e
                 .downcast_ref::<sbtg_core::Error>()
-                .is_some_and(|e| !matches!(e, sbtg_core::Error::Candle(_)));
-            ExitCode::from(if user { 2 } else { 1 })
+                .is_some_and(sbtg_core::Error::is_bad_input);
+            ExitCode::from(if bad_input { 2 } else { 1 })
         }
     }
+}
+
+/// The error and every cause in its chain that its message does not already say.
+fn message(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
 }

@@ -4,11 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use sbtg_core::circuit::{Circuit, CircuitTable};
-use sbtg_core::connectome::CellAtlas;
-use sbtg_core::manifest::{digest_existing, Manifest, StageTimer};
-use sbtg_core::plot::circuit::{read_loss, write_figures};
-use sbtg_core::run_folder::{Overwrite, RunFolder};
+use sbtg_core::io::circuit::Circuit;
+use sbtg_core::io::connectome::CellAtlas;
+use sbtg_core::io::manifest::{digest_existing, Manifest, StageTimer};
+use sbtg_core::io::read_table;
+use sbtg_core::io::run_folder::{Overwrite, RunFolder};
+use sbtg_core::report::plot::circuit::{read_loss, write_figures};
 
 #[derive(Args, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -34,7 +35,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| args.circuit.join("figures"));
     let folder = RunFolder::open(&out, Overwrite::new_run(args.force))?;
-    let table = CircuitTable::read(&args.circuit, None)?;
+    let table = read_table(&args.circuit, None)?;
     let circuit = Circuit::from_table(&table, &CellAtlas::cook2019()?);
     let loss = read_loss(&args.circuit)?;
     let inputs: Vec<PathBuf> = ["edges.csv", "loss.csv", "summary.json"]
@@ -53,7 +54,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
     folder.finish(&mut manifest, files.clone(), timer.to_json())?;
     eprintln!(
         "{} neurons, lags {:?}: wrote {} figures (PNG + SVG) to {} in {:.1} s",
-        table.neurons.len(),
+        table.neurons().len(),
         table.lags(),
         files.len() / 2,
         out.display(),

@@ -4,9 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
-use sbtg_core::recording::{
-    load_recordings_with, select_stimulus, LoadOptions, Recording, StimulusWindow,
-};
+use sbtg_core::data::{select_stimulus, Recording, StimulusWindow};
+use sbtg_core::io::recording::{load_recordings_with, LoadOptions};
 
 #[derive(Args, Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

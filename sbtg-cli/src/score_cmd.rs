@@ -4,16 +4,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
-use sbtg_core::checkpoint::{self, Checkpoint};
-use sbtg_core::infer::{score_with_models, Method, TestKind};
-use sbtg_core::manifest::{digest_files, Manifest, StageTimer};
-use sbtg_core::panel::Panel;
-use sbtg_core::run_folder::{Overwrite, RunFolder};
+use sbtg_core::data::Panel;
+use sbtg_core::estimate::FitContext;
+use sbtg_core::io::checkpoint::{self, read_models};
+use sbtg_core::io::manifest::{digest_files, Manifest, StageTimer};
+use sbtg_core::io::run_folder::{Overwrite, RunFolder};
+use sbtg_core::results::summary::{ScoredWith, Summary};
+use sbtg_core::stats::TestKind;
 use sbtg_core::Error;
 use serde::Serialize;
-use serde_json::json;
-
-use crate::infer_cmd::InferArgs;
 
 #[derive(Args, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -23,8 +22,8 @@ pub struct ScoreArgs {
     #[command(flatten)]
     #[serde(flatten)]
     recording: crate::recording_args::RecordingArgs,
-    /// Result folder of a finished SBTG `sbtg infer` run (holds run.json and
-    /// checkpoints/): its score models, lags, tests and FDR settings are used.
+    /// Result folder of a finished SBTG `sbtg infer` run (holds summary.json, run.json
+    /// and checkpoints/): its score models, lags, tests and FDR settings are used.
     #[arg(long)]
     model: PathBuf,
     /// Output folder.
@@ -39,69 +38,55 @@ pub struct ScoreArgs {
     force: bool,
 }
 
-/// The fold models of every lag of the run in `dir`.
-fn read_models(dir: &Path, lags: &[usize]) -> Result<Vec<Vec<Checkpoint>>> {
-    let ck_dir = dir.join("checkpoints");
-    lags.iter()
-        .map(|&lag| {
-            let mut models = Vec::new();
-            while checkpoint::path(&ck_dir, lag, models.len()).exists() {
-                models.push(Checkpoint::load(&checkpoint::path(&ck_dir, lag, models.len()))?);
-            }
-            if models.is_empty() {
-                return Err(Error::format(
-                    &ck_dir,
-                    checkpoint::file_name(lag, 0),
-                    "missing: the run saved no score model for this lag; rerun `sbtg infer` with this sbtg version",
-                )
-                .into());
-            }
-            Ok(models)
-        })
-        .collect()
-}
-
-pub fn run(args: ScoreArgs) -> Result<()> {
-    let mut timer = StageTimer::default();
-    let folder = RunFolder::open(&args.out, Overwrite::new_run(args.force))?;
-    let manifest_path = args.model.join("run.json");
-    if !manifest_path.exists() {
+/// The summary of the finished run in `dir`.
+fn read_summary(dir: &Path) -> Result<Summary> {
+    let path = dir.join("summary.json");
+    if !dir.join("run.json").exists() || !path.exists() {
         return Err(Error::format(
-            &manifest_path,
+            dir.join("run.json"),
             "--model",
             "missing: pass the output folder of a finished `sbtg infer` run",
         )
         .into());
     }
-    let trained = Manifest::read(&manifest_path)?;
-    let infer_args: InferArgs = serde_json::from_value(trained.config.clone()).map_err(|e| {
+    let bytes = std::fs::read(&path).map_err(|e| Error::read(&path, e))?;
+    Ok(serde_json::from_slice(&bytes).map_err(|e| {
         Error::format(
-            &manifest_path,
-            "config",
-            format!("{e}; the run was made by another sbtg version"),
+            &path,
+            "summary",
+            format!("{e}; the run was made by another sbtg version: rerun `sbtg infer`"),
         )
-    })?;
-    let mut cfg = infer_args.config(1)?;
-    if cfg.method != Method::Sbtg {
+    })?)
+}
+
+pub fn run(args: ScoreArgs) -> Result<()> {
+    let mut timer = StageTimer::default();
+    let folder = RunFolder::open(&args.out, Overwrite::new_run(args.force))?;
+    let trained = read_summary(&args.model)?;
+    let manifest_path = args.model.join("run.json");
+    let run_manifest = Manifest::read(&manifest_path)?;
+    let mut cfg = trained.config.clone();
+    if cfg.estimator.sbtg().is_none() {
         return Err(Error::format(
-            &manifest_path,
+            args.model.join("summary.json"),
             "method",
             format!(
                 "the run used `{}`, which has no score models; score with an SBTG run",
-                cfg.method.name()
+                cfg.method()
             ),
         )
         .into());
     }
     if let Some(a) = args.alpha {
-        cfg.alpha = a;
+        cfg.tests.alpha = a;
     }
     cfg.validate()?;
-    let models = read_models(&args.model, &cfg.lags)?;
+    let ck_dir = args.model.join("checkpoints");
+    let models = read_models(&ck_dir, &cfg.lags)?;
     let neurons = models[0][0].neurons.clone();
     let recs = args.recording.load(&args.input)?;
     timer.lap("read");
-    let panel = Panel::on_neurons(&recs, &neurons, infer_args.panel_config().keep_uncertain)?;
+    let panel = Panel::on_neurons(&recs, &neurons, trained.panel.keep_uncertain)?;
     let missing: Vec<&str> = neurons
         .iter()
         .enumerate()
@@ -133,8 +118,9 @@ pub fn run(args: ScoreArgs) -> Result<()> {
         .iter()
         .flat_map(|r| r.sources.iter().map(PathBuf::as_path))
         .collect();
+    let summary_path = args.model.join("summary.json");
     sources.push(&manifest_path);
-    let ck_dir = args.model.join("checkpoints");
+    sources.push(&summary_path);
     let ck_paths: Vec<PathBuf> = cfg
         .lags
         .iter()
@@ -146,30 +132,32 @@ pub fn run(args: ScoreArgs) -> Result<()> {
         })
         .collect();
     sources.extend(ck_paths.iter().map(PathBuf::as_path));
+    let seed = cfg.estimator.sbtg().map(|s| s.seed);
     let mut manifest = Manifest::start(
         "score",
         serde_json::to_value(&args)?,
         digest_files(sources)?,
-        Some(cfg.seed),
+        seed,
     );
     folder.start(&manifest)?;
-    let inf = score_with_models(&panel, &cfg, &models, &|_| {})?;
+    let mut table =
+        sbtg_core::results::score_with_models(&panel, &cfg, &models, &FitContext::quiet())?;
     timer.lap("edge_tests");
-    let mut summary = crate::infer_cmd::summary(&recs, &panel, &cfg, &inf, timer.total());
-    summary["scored_with"] = json!({
-        "model_run": args.model,
-        "model_git_commit": trained.git_commit,
-        "rule": "every window is held out for every saved fold model; the tested series is the average of the K fold models' series",
+    table.summary.seconds.total = timer.total();
+    table.summary.scored_with = Some(ScoredWith {
+        model_run: args.model.clone(),
+        model_git_commit: Some(run_manifest.git_commit.clone()),
+        rule: "every window is held out for every saved fold model; the tested series is the average of the K fold models' series".into(),
     });
-    let written = sbtg_core::output::write_outputs(&args.out, &inf, &summary)?;
+    let written = sbtg_core::io::write_outputs(&args.out, &table)?;
     timer.lap("write");
     folder.finish(&mut manifest, written, timer.to_json())?;
     eprintln!(
         "{} mean-test and {} volatility edges selected at q ≤ {} (family of {}); wrote {}",
-        inf.selected_count(TestKind::Mean),
-        inf.selected_count(TestKind::Volatility),
-        cfg.alpha,
-        inf.family_size,
+        table.selected_count(TestKind::Mean),
+        table.selected_count(TestKind::Volatility),
+        cfg.tests.alpha,
+        table.family_size(),
         args.out.display()
     );
     Ok(())

@@ -1,4 +1,9 @@
 //! Errors that name the file, the field and the fix.
+//!
+//! Two families: **bad input** (a file, a setting or the data cannot support the
+//! request; the message says what to change; the command line exits with 2) and
+//! **internal failures** (an output could not be written, a serialiser or the tensor
+//! library failed; exit 1). [`Error::is_bad_input`] tells them apart.
 
 use std::path::PathBuf;
 
@@ -8,11 +13,12 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Everything that can go wrong, phrased for the person who has to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file could not be opened, read or written.
-    #[error("{path}: {cause}")]
-    Io {
+    /// An input file could not be opened or read.
+    #[error("{path}: {source}")]
+    Read {
         path: PathBuf,
-        cause: std::io::Error,
+        #[source]
+        source: std::io::Error,
     },
     /// A file was read but its content is not what the format requires.
     #[error("{path}: {field}: {message}")]
@@ -27,19 +33,52 @@ pub enum Error {
     /// A configuration value is out of its valid range.
     #[error("invalid parameter `{name}`: {message}")]
     Param { name: &'static str, message: String },
-    /// Training diverged or the model produced non-finite values.
+    /// Training diverged or the model produced non-finite values under the given
+    /// settings (the message names the setting to change).
     #[error("training failed: {0}")]
     Training(String),
-    /// An error inside candle.
+    /// An output file or folder could not be written (internal: disk full, permissions).
+    #[error("{path}: could not write: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Encoding an output failed (internal).
+    #[error("{what}: {source}")]
+    Encode {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An error inside candle (internal).
     #[error("score model: {0}")]
     Candle(#[from] candle_core::Error),
 }
 
 impl Error {
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
+    /// An input file could not be read.
+    pub fn read(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Read {
             path: path.into(),
-            cause: source,
+            source,
+        }
+    }
+    /// An output could not be written.
+    pub fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Write {
+            path: path.into(),
+            source,
+        }
+    }
+    /// Encoding `what` failed.
+    pub fn encode(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Encode {
+            what: what.into(),
+            source: source.into(),
         }
     }
     pub fn format(
@@ -57,6 +96,19 @@ impl Error {
         Error::Param {
             name,
             message: message.into(),
+        }
+    }
+
+    /// Whether the user can fix this by changing an input or a setting (exit code 2),
+    /// rather than an internal failure (exit code 1).
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::Read { .. }
+            | Error::Format { .. }
+            | Error::Data(_)
+            | Error::Param { .. }
+            | Error::Training(_) => true,
+            Error::Write { .. } | Error::Encode { .. } | Error::Candle(_) => false,
         }
     }
 }

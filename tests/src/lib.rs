@@ -1,10 +1,12 @@
 //! Helpers shared by the end-to-end tests in `tests/tests/`.
 
 use ndarray::Array2;
-use sbtg_core::infer::{InferConfig, Inference, TestKind};
-use sbtg_core::metrics::auroc;
-use sbtg_core::panel::{Panel, PanelConfig};
-use sbtg_core::simulate::{var1, NetworkSpec, Simulation};
+use sbtg_core::data::simulate::{var1, NetworkSpec, Simulation};
+use sbtg_core::data::{Panel, PanelConfig};
+use sbtg_core::estimate::InferConfig;
+use sbtg_core::stats::metrics::auroc;
+use sbtg_core::stats::TestKind;
+use sbtg_core::EdgeTable;
 
 /// A simulated linear VAR(1) network of `neurons` × `frames` × `recordings` (default
 /// coupling settings) and its default panel.
@@ -20,10 +22,10 @@ pub fn small_var1(neurons: usize, frames: usize, recordings: usize) -> (Simulati
     (sim, panel)
 }
 
-/// The default configuration with `epochs` training epochs.
+/// The default (SBTG) configuration with `epochs` training epochs.
 pub fn config_with_epochs(epochs: usize) -> InferConfig {
     let mut cfg = InferConfig::default();
-    cfg.model.epochs = epochs;
+    cfg.sbtg_mut().expect("SBTG by default").model.epochs = epochs;
     cfg
 }
 
@@ -37,10 +39,11 @@ pub struct Recovery {
     pub false_selected: usize,
 }
 
-/// Scores `|effect|` of the mean test against the support of `truth` (`[target, source]`).
-pub fn recovery(inf: &Inference, truth: &Array2<f64>) -> Recovery {
-    let n = inf.neurons.len();
-    let eff = inf.effect_matrix();
+/// Scores `|effect|` of the lag-1 mean test against the support of `truth`
+/// (`[target, source]`).
+pub fn recovery(table: &EdgeTable, truth: &Array2<f64>) -> Recovery {
+    let n = table.neurons().len();
+    let eff = table.matrix(1, TestKind::Mean, |e| e.effect);
     let (mut s, mut l) = (Vec::new(), Vec::new());
     let (mut agree, mut total) = (0usize, 0usize);
     for j in 0..n {
@@ -58,14 +61,15 @@ pub fn recovery(inf: &Inference, truth: &Array2<f64>) -> Recovery {
         }
     }
     let index = |name: &str| {
-        inf.neurons
+        table
+            .neurons()
             .iter()
             .position(|x| x == name)
             .expect("known neuron")
     };
     let (mut ts, mut fs) = (0, 0);
-    for e in inf
-        .edges
+    for e in table
+        .rows
         .iter()
         .filter(|e| e.test == TestKind::Mean && e.selected)
     {

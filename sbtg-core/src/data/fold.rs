@@ -1,0 +1,213 @@
+//! Cross-fitting folds: edge tests only ever use windows the model was not trained on.
+//!
+//! - [`FoldScheme::Recordings`]: whole recordings are held out (recording r goes to fold
+//!   `r mod k`); no frame is shared between training and test windows.
+//! - [`FoldScheme::Blocks`]: each recording is cut into k contiguous blocks of windows;
+//!   fold f tests block f of every recording and trains on the rest, minus the windows
+//!   that share a frame with a test window (an (L−1)-window purge on each side).
+//!   Alternating windows are never used: neighbouring windows share frames.
+
+use std::ops::Range;
+
+use crate::data::window::Windows;
+use crate::{Error, Result};
+
+/// How windows are split for cross-fitting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "by", content = "k")]
+pub enum FoldScheme {
+    Recordings(usize),
+    Blocks(usize),
+}
+
+/// What a fold holds out (`--fold-by`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum FoldBy {
+    /// Whole recordings.
+    Recordings,
+    /// Contiguous blocks of every recording.
+    Blocks,
+}
+
+impl FoldScheme {
+    /// The scheme holding out `by`, with `k` folds (default: `min(recordings, 5)`
+    /// whole recordings, or 5 blocks).
+    pub fn new(by: FoldBy, k: Option<usize>, recordings: usize) -> Self {
+        match by {
+            FoldBy::Recordings => FoldScheme::Recordings(k.unwrap_or(recordings.min(5))),
+            FoldBy::Blocks => FoldScheme::Blocks(k.unwrap_or(5)),
+        }
+    }
+
+    /// What the scheme holds out.
+    pub fn by(&self) -> FoldBy {
+        match self {
+            FoldScheme::Recordings(_) => FoldBy::Recordings,
+            FoldScheme::Blocks(_) => FoldBy::Blocks,
+        }
+    }
+
+    /// Number of folds.
+    pub fn k(&self) -> usize {
+        match *self {
+            FoldScheme::Recordings(k) | FoldScheme::Blocks(k) => k,
+        }
+    }
+
+    /// Held-out recordings when there are at least two (k = min(R, 5)), else 5 blocks.
+    pub fn default_for(recordings: usize) -> Self {
+        if recordings >= 2 {
+            FoldScheme::Recordings(recordings.min(5))
+        } else {
+            FoldScheme::Blocks(5)
+        }
+    }
+}
+
+/// One fold: training rows, test rows, and the contiguous runs of the test rows
+/// (as ranges into the test-row list).
+#[derive(Clone, Debug)]
+pub struct Fold {
+    pub train: Vec<usize>,
+    pub test: Vec<usize>,
+    pub test_segments: Vec<Range<usize>>,
+}
+
+/// Splits the windows into folds.
+pub fn make_folds(w: &Windows, scheme: FoldScheme) -> Result<Vec<Fold>> {
+    let n_rec = w.segments.len();
+    let folds = match scheme {
+        FoldScheme::Recordings(k) => {
+            if k < 2 || k > n_rec {
+                return Err(Error::param("folds", format!(
+                    "{k} folds of whole recordings need 2 ≤ k ≤ {n_rec} recordings; use block folds for fewer recordings"
+                )));
+            }
+            (0..k)
+                .map(|f| {
+                    let mut test = Vec::new();
+                    let mut segs = Vec::new();
+                    let mut train = Vec::new();
+                    for (r, seg) in w.segments.iter().enumerate() {
+                        if r % k == f {
+                            let s0 = test.len();
+                            test.extend(seg.clone());
+                            segs.push(s0..test.len());
+                        } else {
+                            train.extend(seg.clone());
+                        }
+                    }
+                    Fold {
+                        train,
+                        test,
+                        test_segments: segs,
+                    }
+                })
+                .collect::<Vec<_>>()
+        }
+        FoldScheme::Blocks(k) => {
+            if k < 2 {
+                return Err(Error::param("folds", "need at least 2 block folds"));
+            }
+            // Windows closer than the span share a frame with a test window.
+            let purge = w.span();
+            (0..k)
+                .map(|f| {
+                    let mut test = Vec::new();
+                    let mut segs = Vec::new();
+                    let mut train = Vec::new();
+                    for seg in &w.segments {
+                        let len = seg.len();
+                        let a = seg.start + f * len / k;
+                        let b = seg.start + (f + 1) * len / k;
+                        let s0 = test.len();
+                        test.extend(a..b);
+                        segs.push(s0..test.len());
+                        for t in seg.clone() {
+                            // Window t covers frames t..t+L−1; keep it only if it shares
+                            // no frame with the test windows a..b.
+                            if t + purge < a || t >= b + purge {
+                                train.push(t);
+                            }
+                        }
+                    }
+                    Fold {
+                        train,
+                        test,
+                        test_segments: segs,
+                    }
+                })
+                .collect()
+        }
+    };
+    for (i, f) in folds.iter().enumerate() {
+        if f.train.len() < 10 || f.test.len() < 3 {
+            return Err(Error::Data(format!(
+                "fold {} has {} training and {} test windows; use fewer folds or longer recordings",
+                i + 1,
+                f.train.len(),
+                f.test.len()
+            )));
+        }
+    }
+    Ok(folds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    fn windows(lens: &[usize], blocks: usize) -> Windows {
+        let mut segs = Vec::new();
+        let mut row = 0;
+        let mut start = Vec::new();
+        let mut rec = Vec::new();
+        for (r, &l) in lens.iter().enumerate() {
+            segs.push(row..row + l);
+            start.extend(0..l);
+            rec.extend(std::iter::repeat_n(r, l));
+            row += l;
+        }
+        Windows {
+            blocks,
+            offsets: (0..blocks).collect(),
+            n: 1,
+            z: Array2::zeros((row, blocks)),
+            mask: Array2::ones((row, blocks)),
+            recording: rec,
+            start,
+            segments: segs,
+        }
+    }
+
+    #[test]
+    fn recording_folds_partition_and_never_mix() {
+        let w = windows(&[20, 20, 20], 2);
+        let folds = make_folds(&w, FoldScheme::Recordings(3)).unwrap();
+        let mut all: Vec<usize> = folds.iter().flat_map(|f| f.test.clone()).collect();
+        all.sort();
+        assert_eq!(all, (0..60).collect::<Vec<_>>());
+        for f in &folds {
+            for &t in &f.train {
+                assert!(!f.test.contains(&t));
+                assert!(f.test.iter().all(|&u| w.recording[u] != w.recording[t]));
+            }
+        }
+    }
+
+    #[test]
+    fn block_folds_purge_windows_sharing_frames() {
+        let w = windows(&[50], 3);
+        let folds = make_folds(&w, FoldScheme::Blocks(5)).unwrap();
+        let f = &folds[2]; // test windows 20..30 cover frames 20..31
+        assert_eq!(f.test, (20..30).collect::<Vec<_>>());
+        for &t in &f.train {
+            // frames t..t+2 must not meet 20..31
+            assert!(t + 2 < 20 || t > 31, "window {t} shares a frame");
+        }
+        assert!(f.train.contains(&17) && f.train.contains(&32));
+    }
+}

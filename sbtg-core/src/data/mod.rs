@@ -1,0 +1,16 @@
+//! **Data layer**: recordings in memory, the neuron panel, joint windows, cross-fitting
+//! folds, and simulated networks with known truth. Depends on nothing but the crate's
+//! base modules ([`crate::error`], [`crate::rng`]).
+
+pub mod fold;
+pub mod panel;
+pub mod recording;
+pub mod simulate;
+pub mod stimulus;
+pub mod window;
+
+pub use fold::{make_folds, Fold, FoldBy, FoldScheme};
+pub use panel::{Panel, PanelConfig, PanelRecording};
+pub use recording::Recording;
+pub use stimulus::{select_stimulus, Stimulus, StimulusWindow};
+pub use window::{Standardiser, Windows};

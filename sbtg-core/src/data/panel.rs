@@ -1,0 +1,292 @@
+//! The neuron panel: which neurons enter the analysis, aligned across recordings and
+//! z-scored within each recording.
+//!
+//! A neuron is kept if it is present (has at least two observed samples) in at least
+//! `min_recordings` recordings (default: a majority). Labels ending in `?` (uncertain
+//! NeuroPAL identities) are dropped unless `keep_uncertain`, in which case the `?` is
+//! stripped (a confident label of the same name in the same recording wins). A kept
+//! neuron that is missing from a recording is masked in that recording only.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use ndarray::Array2;
+
+use super::{Recording, Stimulus};
+use crate::{Error, Result};
+
+/// Neuron selection.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PanelConfig {
+    /// Keep neurons present in at least this many recordings (default: ⌊R/2⌋ + 1).
+    pub min_recordings: Option<usize>,
+    /// Keep labels ending in `?` (with the `?` stripped).
+    pub keep_uncertain: bool,
+    /// Restrict to these neurons (in this order), if given.
+    pub neurons: Option<Vec<String>>,
+}
+
+/// One recording on the panel's neurons: z-scored traces (0 where missing) and mask,
+/// with where it came from.
+#[derive(Clone, Debug)]
+pub struct PanelRecording {
+    pub name: String,
+    /// The file it was read from (empty for simulated data).
+    pub file: PathBuf,
+    pub dt: f64,
+    /// Stimulus presentations, in seconds from the first frame.
+    pub stimuli: Vec<Stimulus>,
+    /// What the reader resolved on the user's behalf.
+    pub notes: Vec<String>,
+    /// `T × n` z-scored traces; 0 where not observed.
+    pub x: Array2<f64>,
+    /// `T × n`, 1.0 where observed.
+    pub observed: Array2<f64>,
+}
+
+/// Recordings aligned on one list of neurons.
+#[derive(Clone, Debug)]
+pub struct Panel {
+    pub neurons: Vec<String>,
+    pub recordings: Vec<PanelRecording>,
+    /// How the neurons were selected.
+    pub config: PanelConfig,
+}
+
+fn label_map(r: &Recording, keep_uncertain: bool) -> BTreeMap<String, usize> {
+    let mut map = BTreeMap::new();
+    for (j, name) in r.neurons.iter().enumerate() {
+        if !name.ends_with('?') {
+            map.insert(name.clone(), j);
+        }
+    }
+    if keep_uncertain {
+        for (j, name) in r.neurons.iter().enumerate() {
+            if let Some(base) = name.strip_suffix('?') {
+                map.entry(base.trim_end_matches('?').to_string())
+                    .or_insert(j);
+            }
+        }
+    }
+    // A neuron needs at least two observed samples to count as present.
+    map.retain(|_, &mut j| (0..r.frames()).filter(|&t| r.observed(t, j)).count() >= 2);
+    map
+}
+
+impl Panel {
+    /// Selects neurons and z-scores each one within each recording.
+    pub fn build(recordings: &[Recording], cfg: &PanelConfig) -> Result<Panel> {
+        if recordings.is_empty() {
+            return Err(Error::Data("no recordings to analyse".into()));
+        }
+        let maps: Vec<_> = recordings
+            .iter()
+            .map(|r| label_map(r, cfg.keep_uncertain))
+            .collect();
+        let n_rec = recordings.len();
+        let min = cfg.min_recordings.unwrap_or(n_rec / 2 + 1);
+        if min == 0 || min > n_rec {
+            return Err(Error::param(
+                "min_recordings",
+                format!("must be between 1 and the number of recordings ({n_rec}), got {min}"),
+            ));
+        }
+        let neurons: Vec<String> = match &cfg.neurons {
+            Some(list) => {
+                for n in list {
+                    if !maps.iter().any(|m| m.contains_key(n)) {
+                        return Err(Error::Data(format!("neuron `{n}` was asked for but is in no recording; check its spelling (labels are case-sensitive, e.g. AVAL)")));
+                    }
+                }
+                list.clone()
+            }
+            None => {
+                let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+                for m in &maps {
+                    for k in m.keys() {
+                        *counts.entry(k).or_default() += 1;
+                    }
+                }
+                counts
+                    .into_iter()
+                    .filter(|&(_, c)| c >= min)
+                    .map(|(k, _)| k.to_string())
+                    .collect()
+            }
+        };
+        if let (Some(list), true) = (&cfg.neurons, neurons.len() < 2) {
+            return Err(Error::param(
+                "neurons",
+                format!(
+                    "{} neuron(s) listed ({}); an edge needs two neurons: list at least two",
+                    list.len(),
+                    list.join(", ")
+                ),
+            ));
+        }
+        if neurons.len() < 2 {
+            return Err(Error::Data(format!(
+                "only {} neuron(s) are present in at least {min} of {n_rec} recordings; lower --min-recordings or add recordings",
+                neurons.len()
+            )));
+        }
+        align(recordings, &maps, neurons, cfg.clone())
+    }
+
+    /// The recordings on a given list of neurons, in that order (the neurons of saved
+    /// score models, `sbtg score`). A neuron absent from a recording is masked there;
+    /// at least two of the neurons must be present somewhere.
+    pub fn on_neurons(
+        recordings: &[Recording],
+        neurons: &[String],
+        keep_uncertain: bool,
+    ) -> Result<Panel> {
+        if recordings.is_empty() {
+            return Err(Error::Data("no recordings to analyse".into()));
+        }
+        let maps: Vec<_> = recordings
+            .iter()
+            .map(|r| label_map(r, keep_uncertain))
+            .collect();
+        let present = neurons
+            .iter()
+            .filter(|n| maps.iter().any(|m| m.contains_key(*n)))
+            .count();
+        if present < 2 {
+            return Err(Error::Data(format!(
+                "only {present} of the model's {} neurons are in the recordings; the model cannot test them (check the labels, e.g. AVAL, or score recordings of the same neurons)",
+                neurons.len()
+            )));
+        }
+        let cfg = PanelConfig {
+            min_recordings: None,
+            keep_uncertain,
+            neurons: Some(neurons.to_vec()),
+        };
+        align(recordings, &maps, neurons.to_vec(), cfg)
+    }
+}
+
+/// Z-scores every recording's columns of `neurons` (masked where absent).
+fn align(
+    recordings: &[Recording],
+    maps: &[BTreeMap<String, usize>],
+    neurons: Vec<String>,
+    config: PanelConfig,
+) -> Result<Panel> {
+    let mut out = Vec::with_capacity(recordings.len());
+    for (r, map) in recordings.iter().zip(maps) {
+        let t_len = r.frames();
+        let mut x = Array2::zeros((t_len, neurons.len()));
+        let mut obs = Array2::zeros((t_len, neurons.len()));
+        for (k, name) in neurons.iter().enumerate() {
+            let Some(&j) = map.get(name) else { continue };
+            let vals: Vec<f64> = (0..t_len)
+                .filter(|&t| r.observed(t, j))
+                .map(|t| r.values[[t, j]])
+                .collect();
+            let n = vals.len() as f64;
+            let mean = vals.iter().sum::<f64>() / n;
+            let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+            if var.is_nan() || var <= 1e-12 * mean.abs().max(1.0).powi(2) {
+                return Err(Error::format(&r.path, format!("column {}", r.neurons[j]), "the trace is constant (zero variance) and cannot be standardised; remove the column or list the other neurons with --neurons"));
+            }
+            let sd = var.sqrt();
+            for t in 0..t_len {
+                if r.observed(t, j) {
+                    x[[t, k]] = (r.values[[t, j]] - mean) / sd;
+                    obs[[t, k]] = 1.0;
+                }
+            }
+        }
+        out.push(PanelRecording {
+            name: r.name.clone(),
+            file: r.path.clone(),
+            dt: r.dt,
+            stimuli: r.stimuli.clone(),
+            notes: r.notes.clone(),
+            x,
+            observed: obs,
+        });
+    }
+    Ok(Panel {
+        neurons,
+        recordings: out,
+        config,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn rec(name: &str, neurons: &[&str], v: Array2<f64>) -> Recording {
+        Recording::new(
+            name,
+            neurons.iter().map(|s| s.to_string()).collect(),
+            0.5,
+            v,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn majority_selection_masking_and_zscore() {
+        let a = rec(
+            "a",
+            &["AVAL", "AVAR", "ASH?"],
+            array![[1.0, 2.0, 1.0], [3.0, 4.0, 2.0], [5.0, 9.0, 3.0]],
+        );
+        let b = rec(
+            "b",
+            &["AVAL", "RIM"],
+            array![[0.0, 1.0], [1.0, 2.0], [2.0, 4.0]],
+        );
+        let c = rec(
+            "c",
+            &["AVAL", "AVAR"],
+            array![[1.0, 1.0], [2.0, f64::NAN], [3.0, 2.0]],
+        );
+        let p = Panel::build(&[a, b, c], &PanelConfig::default()).unwrap();
+        assert_eq!(p.neurons, ["AVAL", "AVAR"]); // RIM in 1 of 3, ASH? uncertain
+        let r0 = &p.recordings[0];
+        // AVAL in a: 1,3,5 → mean 3, sd 2 → −1, 0, 1
+        assert_eq!(r0.x.column(0).to_vec(), vec![-1.0, 0.0, 1.0]);
+        // AVAR missing from b: masked there only.
+        assert_eq!(p.recordings[1].observed.column(1).sum(), 0.0);
+        assert_eq!(
+            p.recordings[2].observed.column(1).to_vec(),
+            vec![1.0, 0.0, 1.0]
+        );
+        assert_eq!(p.recordings[2].x[[1, 1]], 0.0);
+    }
+
+    #[test]
+    fn uncertain_labels_can_be_kept_and_constant_neurons_are_refused() {
+        let a = rec(
+            "a",
+            &["ASH?", "AVAL"],
+            array![[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]],
+        );
+        let cfg = PanelConfig {
+            keep_uncertain: true,
+            min_recordings: Some(1),
+            ..Default::default()
+        };
+        let p = Panel::build(std::slice::from_ref(&a), &cfg).unwrap();
+        assert_eq!(p.neurons, ["ASH", "AVAL"]);
+        let k = rec(
+            "k",
+            &["AVAL", "RIM"],
+            array![[1.0, 2.0], [3.0, 2.0], [5.0, 2.0]],
+        );
+        let err = Panel::build(&[k], &PanelConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("column RIM") && err.contains("constant"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! What an estimator hands to the shared test stage at one lag: the evidence behind
+//! every edge statistic, in one of three forms.
+//!
+//! - [`MeanEvidence::Series`]: the statistic is the mean `μ̂ = Σ_t Y_t / N` of a
+//!   per-window series (SBTG's held-out score products, lagged correlation); tested by
+//!   the Newey–West HAC t-test of `E[Y] = 0`, with `effect = effect_sign · μ̂`.
+//! - [`MeanEvidence::Influence`]: an estimate `θ̂` with mean-zero influence series
+//!   `h_t` such that `θ̂ − θ ≈ Σ_t h_t / N` (conditional Granger); tested by
+//!   `t = θ̂ / √(Ω̂_h / N)` with the same HAC machinery.
+//! - [`MeanEvidence::ClosedForm`]: a test with a closed-form null distribution
+//!   (partial correlation, pairwise Granger, PCMCI); the test stage takes it as it is.
+//!
+//! All matrices are `[target, source]`.
+
+use ndarray::Array2;
+
+use crate::stats::ProductSeries;
+
+/// Per-edge series of a group of targets: column k of every fold's series is target
+/// `targets[k]`; `rows[f]` is the window index of every row of fold f's series.
+#[derive(Clone, Debug)]
+pub struct SeriesBlock {
+    pub targets: Vec<usize>,
+    pub folds: Vec<ProductSeries>,
+    pub rows: Vec<Vec<usize>>,
+}
+
+impl SeriesBlock {
+    /// All `n` targets in one block.
+    pub fn all(n: usize, folds: Vec<ProductSeries>, rows: Vec<Vec<usize>>) -> Self {
+        SeriesBlock {
+            targets: (0..n).collect(),
+            folds,
+            rows,
+        }
+    }
+}
+
+/// A test with a closed-form null distribution, for every edge at one lag (NaN where
+/// the edge could not be tested).
+#[derive(Clone, Debug)]
+pub struct ClosedFormTest {
+    /// The method's signed effect (coefficient or partial correlation).
+    pub effect: Array2<f64>,
+    pub t: Array2<f64>,
+    pub p: Array2<f64>,
+    /// Windows used for each edge.
+    pub count: Array2<f64>,
+}
+
+impl ClosedFormTest {
+    /// Every edge untested.
+    pub fn untested(n: usize) -> Self {
+        let f = || Array2::from_elem((n, n), f64::NAN);
+        ClosedFormTest {
+            effect: f(),
+            t: f(),
+            p: f(),
+            count: Array2::zeros((n, n)),
+        }
+    }
+
+    /// Stores target j's `[effect, t, p]` of every (source i, lag), listed source-major
+    /// (all lags of source 0, then of source 1, …), into the per-lag tests `out`; the
+    /// diagonal is skipped.
+    pub(crate) fn store_target(out: &mut [Self], j: usize, values: Vec<[f64; 3]>, count: f64) {
+        let lags = out.len();
+        for (k, [effect, t, p]) in values.into_iter().enumerate() {
+            let (i, li) = (k / lags, k % lags);
+            if i == j {
+                continue;
+            }
+            let o = &mut out[li];
+            o.effect[[j, i]] = effect;
+            o.t[[j, i]] = t;
+            o.p[[j, i]] = p;
+            o.count[[j, i]] = count;
+        }
+    }
+}
+
+/// The evidence behind the mean (Jacobian) test of one lag (module docs).
+#[derive(Clone, Debug)]
+pub enum MeanEvidence {
+    Series {
+        blocks: Vec<SeriesBlock>,
+        /// Maps `μ̂` to the reported effect (−1 for SBTG: `μ = −I_ε E[J]`).
+        effect_sign: f64,
+    },
+    Influence {
+        estimate: Array2<f64>,
+        blocks: Vec<SeriesBlock>,
+    },
+    ClosedForm(ClosedFormTest),
+}
+
+/// Diagnostics of one cross-fitted score model.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FoldReport {
+    pub test_recordings: Vec<String>,
+    pub train_windows: usize,
+    pub test_windows: usize,
+    /// Mean DSM training loss of the last epoch.
+    pub final_train_loss: Option<f64>,
+    /// Held-out DSM loss (fixed noise draw) of the final model.
+    pub heldout_loss: f64,
+    /// The model was loaded from a checkpoint, not trained in this run.
+    pub loaded_from_checkpoint: bool,
+    /// Mean DSM loss of every epoch (written to `loss.csv`, not to the summary).
+    #[serde(skip)]
+    pub epoch_loss: Vec<f64>,
+}
+
+/// Everything an estimator found at one lag, before the shared test stage.
+#[derive(Clone, Debug)]
+pub struct LagEvidence {
+    pub lag: usize,
+    /// Windows at this lag.
+    pub windows: usize,
+    /// Recording index of every window (for the per-recording tests).
+    pub window_recording: Vec<usize>,
+    pub mean: MeanEvidence,
+    /// Series of the volatility-transfer test (SBTG), in the same FDR family.
+    pub volatility: Option<Vec<ProductSeries>>,
+    /// Per-fold diagnostics of trained models (empty for methods without training).
+    pub folds: Vec<FoldReport>,
+    /// Seconds spent training models for this lag.
+    pub train_seconds: f64,
+    /// Seconds spent on the method's own statistics (a baseline that fits all lags in
+    /// one model counts the fit at its first lag).
+    pub fit_seconds: f64,
+}

@@ -1,0 +1,489 @@
+//! Score-Block Time Graphs: windows → cross-fitted score models → held-out score
+//! products.
+//!
+//! For each lag r the windows are `z_t = [x_t, …, x_{t+r}]` ([`LagWindows::Minimal`])
+//! or `[x_t, x_{t+r}]` ([`LagWindows::Pairwise`]). K score models are trained on the
+//! windows of K folds' training sets ([`crate::data::fold`]); each scores the windows
+//! it was not trained on. The tested source block is block 0 (`x_t`) and the target
+//! block the last one (`x_{t+r}`); with minimal windows the energy's joint past block
+//! conditions on the snapshots in between. Stein's identity gives
+//! `μ = E[s_F s_Pᵀ] = −I_ε E[J]`, so the Jacobian-signed effect is `−μ̂`.
+
+use std::ops::Range;
+use std::time::Instant;
+
+use ndarray::Array2;
+use rayon::prelude::*;
+
+use super::evidence::{FoldReport, LagEvidence, MeanEvidence, SeriesBlock};
+use super::{Estimator, FitContext, Method, Progress};
+use crate::data::{make_folds, FoldScheme, Panel, Standardiser, Windows};
+use crate::model::{train, EnergyModel, ScoreModelConfig, TrainedModel};
+use crate::stats::{EdgeStatistic, HeldOutScores, ProductSeries};
+use crate::{Error, Result};
+
+/// The format tag of a trained fold model, hashed into its fingerprint.
+pub const MODEL_FORMAT: &str = "sbtg-score-model/1";
+
+/// How a lag `r > 1` is windowed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum LagWindows {
+    /// `z_t = [x_t, x_{t+1}, …, x_{t+r}]`: the test of block r against block 0
+    /// conditions on the snapshots in between, so it measures the direct lag-r effect
+    /// (default).
+    #[default]
+    Minimal,
+    /// `z_t = [x_t, x_{t+r}]`: the plain lagged pair, which also picks up paths through
+    /// the intermediate snapshots (for comparison).
+    Pairwise,
+}
+
+/// The SBTG estimator's settings.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Sbtg {
+    pub model: ScoreModelConfig,
+    /// Cross-fitting scheme; `None` = [`FoldScheme::default_for`] the number of
+    /// recordings.
+    pub folds: Option<FoldScheme>,
+    pub statistic: EdgeStatistic,
+    /// Also run the volatility-transfer test (its p-values join the same FDR family).
+    pub volatility: bool,
+    /// Windows of lags above 1.
+    pub lag_windows: LagWindows,
+    /// Seed of every random stream (initial weights, batch order, noise).
+    pub seed: u64,
+}
+
+impl Default for Sbtg {
+    fn default() -> Self {
+        Sbtg {
+            model: ScoreModelConfig::default(),
+            folds: None,
+            statistic: EdgeStatistic::Orthogonal,
+            volatility: true,
+            lag_windows: LagWindows::Minimal,
+            seed: 0,
+        }
+    }
+}
+
+/// A trained score model of one (lag, fold), with everything needed to score new
+/// windows and to recognise its training problem ([`fingerprint`]).
+#[derive(Clone, Debug)]
+pub struct FoldModel {
+    pub lag: usize,
+    /// 0-based fold index.
+    pub fold: usize,
+    pub fingerprint: String,
+    /// The panel's neurons, in the model's coordinate order.
+    pub neurons: Vec<String>,
+    /// Snapshot offsets of the window (`[0, 1, …, r]` or `[0, r]`).
+    pub offsets: Vec<usize>,
+    pub config: ScoreModelConfig,
+    pub seed: u64,
+    pub standardiser: Standardiser,
+    pub model: EnergyModel,
+    /// Mean DSM loss per training epoch.
+    pub epoch_loss: Vec<f64>,
+}
+
+/// Where trained fold models are kept ([`crate::io::checkpoint`] keeps them as
+/// safetensors files).
+pub trait ModelStore: Sync {
+    /// The stored model of (lag, fold), if there is one that can be read.
+    fn load(&self, lag: usize, fold: usize) -> Option<FoldModel>;
+    /// Whether stored models may be reused instead of trained again.
+    fn reuse(&self) -> bool;
+    /// Stores a freshly trained model.
+    fn save(&self, model: &FoldModel) -> Result<()>;
+}
+
+/// The fingerprint of a training problem: SHA-256 of the standardised training
+/// windows and their mask (f64 bytes), the model configuration, the seed and the
+/// random stream. Two runs train the same model exactly when their fingerprints agree.
+pub fn fingerprint(
+    z: &Array2<f64>,
+    mask: &Array2<f64>,
+    n_past: usize,
+    config: &ScoreModelConfig,
+    seed: u64,
+    stream: u64,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(MODEL_FORMAT.as_bytes());
+    h.update(serde_json::to_vec(config).expect("plain data"));
+    for v in [
+        seed,
+        stream,
+        n_past as u64,
+        z.nrows() as u64,
+        z.ncols() as u64,
+    ] {
+        h.update(v.to_le_bytes());
+    }
+    for a in [z, mask] {
+        for x in a.iter() {
+            h.update(x.to_le_bytes());
+        }
+    }
+    crate::digest::hex(&h.finalize())
+}
+
+impl Sbtg {
+    /// The windows of one lag `r`.
+    fn windows(&self, panel: &Panel, lag: usize) -> Result<Windows> {
+        match self.lag_windows {
+            LagWindows::Minimal => Windows::build(panel, lag + 1),
+            LagWindows::Pairwise => Windows::build_offsets(panel, &[0, lag]),
+        }
+    }
+
+    /// The tested series of one lag's held-out scores (folds), as evidence.
+    fn evidence(
+        &self,
+        n: usize,
+        held: Vec<HeldOutScores>,
+        rows: Vec<Vec<usize>>,
+    ) -> (MeanEvidence, Option<Vec<ProductSeries>>) {
+        let mean: Vec<_> = held.iter().map(|h| h.mean_series(self.statistic)).collect();
+        let volatility = self
+            .volatility
+            .then(|| held.iter().map(|h| h.volatility_series()).collect());
+        (
+            MeanEvidence::Series {
+                blocks: vec![SeriesBlock::all(n, mean, rows)],
+                effect_sign: -1.0,
+            },
+            volatility,
+        )
+    }
+}
+
+impl Estimator for Sbtg {
+    fn method(&self) -> Method {
+        Method::Sbtg
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.model.validate()
+    }
+
+    fn window_rule(&self) -> String {
+        match self.lag_windows {
+            LagWindows::Minimal => "lag r: z_t = [x_t, x_{t+1}, ..., x_{t+r}] inside each recording; the test of block r against block 0 conditions on the blocks in between; coordinates standardised with training-fold statistics",
+            LagWindows::Pairwise => "lag r: z_t = [x_t, x_{t+r}] inside each recording (plain lagged pairs)",
+        }
+        .into()
+    }
+
+    fn fit(&self, panel: &Panel, lags: &[usize], ctx: &FitContext) -> Result<Vec<LagEvidence>> {
+        let scheme = self.fold_scheme(panel);
+        let n = panel.neurons.len();
+        lags.iter()
+            .enumerate()
+            .map(|(lag_index, &lag)| {
+                let windows = self.windows(panel, lag)?;
+                (ctx.progress)(Progress::Training {
+                    lag,
+                    folds: scheme.k(),
+                    total_epochs: scheme.k() * self.model.epochs,
+                });
+                let t0 = Instant::now();
+                let fitted = self.fit_heldout(panel, &windows, scheme, (lag_index, lag), ctx)?;
+                let train_seconds = t0.elapsed().as_secs_f64();
+                (ctx.progress)(Progress::Stage("edge tests"));
+                let t1 = Instant::now();
+                let (mean, volatility) = self.evidence(n, fitted.held, fitted.rows);
+                Ok(LagEvidence {
+                    lag,
+                    windows: windows.len(),
+                    window_recording: windows.recording,
+                    mean,
+                    volatility,
+                    folds: fitted.reports,
+                    train_seconds,
+                    fit_seconds: t1.elapsed().as_secs_f64(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Held-out scores of one lag's windows, the fold reports, and each fold's test rows.
+struct Heldout {
+    held: Vec<HeldOutScores>,
+    reports: Vec<FoldReport>,
+    rows: Vec<Vec<usize>>,
+}
+
+/// Held-out DSM loss with a fixed noise draw.
+fn heldout_loss(
+    model: &EnergyModel,
+    z: &Array2<f64>,
+    m: &Array2<f64>,
+    sigma: f64,
+    seed: u64,
+) -> f64 {
+    use rand_distr::{Distribution, StandardNormal};
+    let mut rng = crate::rng::stream(seed, 999);
+    let eps = Array2::from_shape_fn(z.dim(), |_| {
+        let e: f64 = StandardNormal.sample(&mut rng);
+        e
+    }) * m;
+    let y = z + &(&eps * sigma);
+    let r = (model.score(y.view()) + &eps / sigma) * m;
+    (&r * &r).sum() / m.sum().max(1.0)
+}
+
+/// Held-out scores of windows `(z, m)` (standardised) under a fold model, with the
+/// mixed Hessian between the future block and source block 0.
+fn held_out_scores(
+    model: &EnergyModel,
+    z: &Array2<f64>,
+    m: Array2<f64>,
+    segments: Vec<Range<usize>>,
+    n: usize,
+) -> Option<HeldOutScores> {
+    let scores = model.score(z.view()) * &m;
+    if scores.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let n_past = model.n_past;
+    Some(HeldOutScores {
+        hessian: model.mixed_hessian_terms(z.view(), 0..n),
+        scores,
+        mask: m,
+        segments,
+        source: 0..n,
+        future: n_past..n_past + n,
+    })
+}
+
+impl Sbtg {
+    fn fold_scheme(&self, panel: &Panel) -> FoldScheme {
+        self.folds
+            .unwrap_or_else(|| FoldScheme::default_for(panel.recordings.len()))
+    }
+
+    /// Cross-fitted score models (folds in parallel), each scoring the windows it was
+    /// not trained on.
+    fn fit_heldout(
+        &self,
+        panel: &Panel,
+        windows: &Windows,
+        scheme: FoldScheme,
+        (lag_index, lag): (usize, usize),
+        ctx: &FitContext,
+    ) -> Result<Heldout> {
+        let folds = make_folds(windows, scheme)?;
+        let n = windows.n;
+        let n_past = (windows.blocks - 1) * n;
+        let fitted: Vec<(HeldOutScores, FoldReport)> = folds
+            .par_iter()
+            .enumerate()
+            .map(|(k, fold)| -> Result<_> {
+                let st = Standardiser::fit(windows.z.view(), windows.mask.view(), &fold.train);
+                let (ztr, mtr) = st.apply(windows.z.view(), windows.mask.view(), &fold.train);
+                // One independent random stream per (lag, fold).
+                let stream_id = (lag_index * folds.len() + k) as u64;
+                let print = fingerprint(&ztr, &mtr, n_past, &self.model, self.seed, stream_id);
+                let saved = ctx
+                    .models
+                    .filter(|s| s.reuse())
+                    .and_then(|s| s.load(lag, k))
+                    .filter(|c| c.fingerprint == print);
+                let resumed = saved.is_some();
+                let trained = match saved {
+                    Some(c) => {
+                        (ctx.progress)(Progress::Resumed {
+                            lag,
+                            fold: k,
+                            epochs: c.epoch_loss.len(),
+                        });
+                        TrainedModel {
+                            model: c.model,
+                            epoch_loss: c.epoch_loss,
+                        }
+                    }
+                    None => {
+                        let on_epoch = |epoch, loss| {
+                            (ctx.progress)(Progress::Epoch {
+                                lag,
+                                fold: k,
+                                epoch,
+                                loss,
+                            })
+                        };
+                        let trained = train(
+                            ztr.view(),
+                            mtr.view(),
+                            n_past,
+                            &self.model,
+                            self.seed,
+                            stream_id,
+                            &on_epoch,
+                        )?;
+                        if let Some(store) = ctx.models {
+                            store.save(&FoldModel {
+                                lag,
+                                fold: k,
+                                fingerprint: print,
+                                neurons: panel.neurons.clone(),
+                                offsets: windows.offsets.clone(),
+                                config: self.model.clone(),
+                                seed: self.seed,
+                                standardiser: st.clone(),
+                                model: trained.model.clone(),
+                                epoch_loss: trained.epoch_loss.clone(),
+                            })?;
+                        }
+                        trained
+                    }
+                };
+                let (zte, mte) = st.apply(windows.z.view(), windows.mask.view(), &fold.test);
+                let loss = heldout_loss(
+                    &trained.model,
+                    &zte,
+                    &mte,
+                    self.model.sigma,
+                    self.seed + stream_id,
+                );
+                let held = held_out_scores(&trained.model, &zte, mte, fold.test_segments.clone(), n)
+                    .ok_or_else(|| {
+                        Error::Training(format!(
+                            "lag {}, fold {} produced non-finite held-out scores; lower --learning-rate or --epochs",
+                            windows.span(),
+                            k + 1
+                        ))
+                    })?;
+                let mut recs: Vec<usize> = fold.test.iter().map(|&t| windows.recording[t]).collect();
+                recs.dedup();
+                let report = FoldReport {
+                    test_recordings: recs.iter().map(|&r| panel.recordings[r].name.clone()).collect(),
+                    train_windows: fold.train.len(),
+                    test_windows: fold.test.len(),
+                    final_train_loss: trained.epoch_loss.last().copied(),
+                    heldout_loss: loss,
+                    loaded_from_checkpoint: resumed,
+                    epoch_loss: trained.epoch_loss,
+                };
+                Ok((held, report))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (held, reports) = fitted.into_iter().unzip();
+        Ok(Heldout {
+            held,
+            reports,
+            rows: folds.iter().map(|f| f.test.clone()).collect(),
+        })
+    }
+
+    /// Edge-test evidence of new recordings with saved fold models: `models[l]` holds
+    /// the fold models of lag `lags[l]`. No window of `panel` was used to train any of
+    /// them, so every window is held out for every model; the tested series is the
+    /// average over the K models, `Y_t = (1/K) Σ_k Y_t^{(k)}` (each term an unbiased
+    /// held-out estimate of the same `−I·E[J]`). The panel must be on the models'
+    /// neurons, in their order.
+    pub fn score_with_models(
+        &self,
+        panel: &Panel,
+        lags: &[usize],
+        models: &[Vec<FoldModel>],
+        ctx: &FitContext,
+    ) -> Result<Vec<LagEvidence>> {
+        if models.len() != lags.len() {
+            return Err(Error::Data(format!(
+                "{} lags configured but models for {} given",
+                lags.len(),
+                models.len()
+            )));
+        }
+        let n = panel.neurons.len();
+        lags.iter()
+            .zip(models)
+            .map(|(&lag, fold_models)| {
+                let windows = self.windows(panel, lag)?;
+                (ctx.progress)(Progress::Stage("edge tests"));
+                let t0 = Instant::now();
+                let k = fold_models.len().max(1) as f64;
+                let all: Vec<usize> = (0..windows.len()).collect();
+                let mut mean_terms = Vec::new();
+                let mut vol_terms = Vec::new();
+                let mut reports = Vec::new();
+                let mut masks = None;
+                for ck in fold_models {
+                    if ck.neurons != panel.neurons || ck.offsets != windows.offsets {
+                        return Err(Error::Data(format!(
+                            "the lag-{lag} model of fold {} was trained on other neurons or windows than the ones being scored",
+                            ck.fold + 1
+                        )));
+                    }
+                    let (z, m) = ck
+                        .standardiser
+                        .apply(windows.z.view(), windows.mask.view(), &all);
+                    let held = held_out_scores(&ck.model, &z, m.clone(), windows.segments.clone(), n)
+                        .ok_or_else(|| {
+                            Error::Training(format!(
+                                "the saved lag-{lag} model of fold {} gives non-finite scores on the new recordings",
+                                ck.fold + 1
+                            ))
+                        })?;
+                    let scale = |s: ProductSeries| {
+                        s.terms.into_iter().map(|mut t| {
+                            t.target /= k;
+                            t
+                        })
+                    };
+                    let ms = held.mean_series(self.statistic);
+                    masks = Some((ms.target_mask.clone(), ms.source_mask.clone()));
+                    mean_terms.extend(scale(ms));
+                    if self.volatility {
+                        vol_terms.extend(scale(held.volatility_series()));
+                    }
+                    reports.push(FoldReport {
+                        test_recordings: panel.recordings.iter().map(|r| r.name.clone()).collect(),
+                        train_windows: 0,
+                        test_windows: windows.len(),
+                        final_train_loss: ck.epoch_loss.last().copied(),
+                        heldout_loss: heldout_loss(&ck.model, &z, &m, ck.config.sigma, ck.seed + 7919),
+                        loaded_from_checkpoint: true,
+                        epoch_loss: ck.epoch_loss.clone(),
+                    });
+                }
+                let Some((target_mask, source_mask)) = masks else {
+                    return Err(Error::Data(format!("no saved model for lag {lag}")));
+                };
+                let mean = ProductSeries::new(
+                    mean_terms,
+                    target_mask.clone(),
+                    source_mask.clone(),
+                    windows.segments.clone(),
+                );
+                let volatility = self.volatility.then(|| {
+                    vec![ProductSeries::new(
+                        vol_terms,
+                        target_mask,
+                        source_mask,
+                        windows.segments.clone(),
+                    )]
+                });
+                Ok(LagEvidence {
+                    lag,
+                    windows: windows.len(),
+                    mean: MeanEvidence::Series {
+                        blocks: vec![SeriesBlock::all(n, vec![mean], vec![all])],
+                        effect_sign: -1.0,
+                    },
+                    window_recording: windows.recording,
+                    volatility,
+                    folds: reports,
+                    train_seconds: 0.0,
+                    fit_seconds: t0.elapsed().as_secs_f64(),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,248 @@
+//! The test stage every estimator shares, run once on its [`LagEvidence`]: pooled
+//! Newey–West HAC t-tests of the mean (and volatility) series for all off-diagonal
+//! ordered pairs, and the per-recording mean tests that a bootstrap over recordings
+//! resamples. Closed-form tests pass through unchanged.
+
+use std::time::Instant;
+
+use ndarray::{Array2, Zip};
+use rayon::prelude::*;
+
+use super::evidence::{ClosedFormTest, FoldReport, LagEvidence, MeanEvidence, SeriesBlock};
+use crate::data::Panel;
+use crate::stats::hac::two_sided_p;
+use crate::stats::{hac_test, hac_test_blocks, Bandwidth, HacResult, ProductSeries, TargetBlock};
+
+/// The HAC details of a tested family.
+#[derive(Clone, Debug)]
+pub struct HacDetail {
+    /// Long-run variance `Ω̂` of every edge's series (after flooring).
+    pub long_run_variance: Array2<f64>,
+    /// The bandwidth `b` used for the whole family.
+    pub bandwidth: f64,
+}
+
+/// Per-edge results of one test at one lag (`[target, source]` matrices).
+#[derive(Clone, Debug)]
+pub struct TestMatrices {
+    /// `μ̂`, the mean of the tested series, or the method's estimate.
+    pub mean: Array2<f64>,
+    /// The reported signed effect.
+    pub effect: Array2<f64>,
+    pub t: Array2<f64>,
+    pub p: Array2<f64>,
+    /// Observations behind each edge.
+    pub count: Array2<f64>,
+    /// The HAC variance was non-positive or tiny and was floored (always false for
+    /// closed-form tests).
+    pub floored: Array2<bool>,
+    /// `None` for closed-form tests.
+    pub hac: Option<HacDetail>,
+}
+
+impl TestMatrices {
+    fn from_hac(h: HacResult, effect_sign: f64) -> Self {
+        TestMatrices {
+            effect: &h.mean * effect_sign,
+            mean: h.mean,
+            t: h.t,
+            p: h.p,
+            count: h.count,
+            floored: h.floored,
+            hac: Some(HacDetail {
+                long_run_variance: h.long_run_variance,
+                bandwidth: h.bandwidth,
+            }),
+        }
+    }
+
+    fn from_closed_form(c: ClosedFormTest) -> Self {
+        TestMatrices {
+            floored: Array2::from_elem(c.t.raw_dim(), false),
+            mean: c.effect.clone(),
+            effect: c.effect,
+            t: c.t,
+            p: c.p,
+            count: c.count,
+            hac: None,
+        }
+    }
+
+    /// Number of edges whose HAC variance was floored.
+    pub fn floored_count(&self) -> usize {
+        self.floored.iter().filter(|&&f| f).count()
+    }
+}
+
+/// The mean test restricted to one recording's windows, with the pooled bandwidth:
+/// what a bootstrap over recordings resamples. Pooling recordings `r` gives back
+/// `μ̂ = Σ n_r μ̂_r / Σ n_r` and `Var(μ̂) ≈ Σ n_r² Var(μ̂_r) / (Σ n_r)²`.
+#[derive(Clone, Debug)]
+pub struct RecordingTest {
+    pub recording: String,
+    pub lag: usize,
+    /// `μ̂_r` (`[target, source]`).
+    pub mean: Array2<f64>,
+    /// Observed windows `n_r`.
+    pub count: Array2<f64>,
+    /// `Var(μ̂_r) = Ω̂_r / n_r`.
+    pub variance_of_mean: Array2<f64>,
+}
+
+/// Everything the test stage found at one lag.
+#[derive(Clone, Debug)]
+pub struct LagTests {
+    pub lag: usize,
+    pub windows: usize,
+    pub mean: TestMatrices,
+    pub volatility: Option<TestMatrices>,
+    pub recordings: Vec<RecordingTest>,
+    pub folds: Vec<FoldReport>,
+    pub train_seconds: f64,
+    /// Seconds of the method's own statistics plus the tests.
+    pub test_seconds: f64,
+}
+
+/// HAC t-tests of target blocks, pooled into one family.
+fn hac_blocks(
+    blocks: &[(&[usize], &[ProductSeries])],
+    n: usize,
+    bandwidth: Bandwidth,
+) -> HacResult {
+    let blocks: Vec<TargetBlock> = blocks
+        .iter()
+        .map(|&(targets, folds)| TargetBlock { targets, folds })
+        .collect();
+    hac_test_blocks(&blocks, n, bandwidth)
+}
+
+/// Runs the shared tests on one lag's evidence.
+pub fn test_lag(panel: &Panel, evidence: LagEvidence, bandwidth: Bandwidth) -> LagTests {
+    let t0 = Instant::now();
+    let n = panel.neurons.len();
+    let LagEvidence {
+        lag,
+        windows,
+        window_recording,
+        mean,
+        volatility,
+        folds,
+        train_seconds,
+        fit_seconds,
+    } = evidence;
+    let (mean, recordings) = match mean {
+        MeanEvidence::ClosedForm(c) => (TestMatrices::from_closed_form(c), Vec::new()),
+        MeanEvidence::Series {
+            blocks,
+            effect_sign,
+        } => {
+            let pooled = hac_blocks(&as_pairs(&blocks), n, bandwidth);
+            let recordings = recording_tests(
+                panel,
+                lag,
+                &window_recording,
+                &blocks,
+                pooled.bandwidth,
+                None,
+            );
+            (TestMatrices::from_hac(pooled, effect_sign), recordings)
+        }
+        MeanEvidence::Influence { estimate, blocks } => {
+            let mut pooled = hac_blocks(&as_pairs(&blocks), n, bandwidth);
+            // Influence series have mean ≈ 0: test θ̂ against their long-run variance,
+            // and give each recording the one-step (linearised) contribution θ̂ + (h̄_r − h̄).
+            let shift = &estimate - &pooled.mean;
+            Zip::from(&mut pooled.t)
+                .and(&mut pooled.p)
+                .and(&estimate)
+                .and(&pooled.long_run_variance)
+                .and(&pooled.count)
+                .for_each(|t, p, &e, &v, &c| {
+                    *t = e / (v / c).sqrt();
+                    *p = two_sided_p(*t, c - 1.0);
+                });
+            pooled.mean = estimate;
+            let recordings = recording_tests(
+                panel,
+                lag,
+                &window_recording,
+                &blocks,
+                pooled.bandwidth,
+                Some(&shift),
+            );
+            (TestMatrices::from_hac(pooled, 1.0), recordings)
+        }
+    };
+    let volatility = volatility.map(|v| TestMatrices::from_hac(hac_test(&v, bandwidth), 1.0));
+    LagTests {
+        lag,
+        windows,
+        mean,
+        volatility,
+        recordings,
+        folds,
+        train_seconds,
+        test_seconds: fit_seconds + t0.elapsed().as_secs_f64(),
+    }
+}
+
+fn as_pairs(blocks: &[SeriesBlock]) -> Vec<(&[usize], &[ProductSeries])> {
+    blocks
+        .iter()
+        .map(|b| (b.targets.as_slice(), b.folds.as_slice()))
+        .collect()
+}
+
+/// The mean test of every recording's own windows, at the pooled bandwidth.
+fn recording_tests(
+    panel: &Panel,
+    lag: usize,
+    window_recording: &[usize],
+    blocks: &[SeriesBlock],
+    bandwidth: f64,
+    shift: Option<&Array2<f64>>,
+) -> Vec<RecordingTest> {
+    let n = panel.neurons.len();
+    (0..panel.recordings.len())
+        .into_par_iter()
+        .filter_map(|r| {
+            let pieces: Vec<(&[usize], Vec<ProductSeries>)> = blocks
+                .iter()
+                .map(|b| {
+                    let folds = b
+                        .folds
+                        .iter()
+                        .zip(&b.rows)
+                        .filter_map(|(series, fold_rows)| {
+                            let mine: Vec<usize> = (0..fold_rows.len())
+                                .filter(|&k| window_recording[fold_rows[k]] == r)
+                                .collect();
+                            (!mine.is_empty()).then(|| series.select_rows(&mine))
+                        })
+                        .collect::<Vec<_>>();
+                    (b.targets.as_slice(), folds)
+                })
+                .filter(|(_, folds)| !folds.is_empty())
+                .collect();
+            if pieces.is_empty() {
+                return None;
+            }
+            let pairs: Vec<(&[usize], &[ProductSeries])> =
+                pieces.iter().map(|(t, f)| (*t, f.as_slice())).collect();
+            let res = hac_blocks(&pairs, n, Bandwidth::Fixed(bandwidth));
+            let variance_of_mean = Zip::from(&res.long_run_variance)
+                .and(&res.count)
+                .map_collect(|&v, &c| if c > 0.0 { v / c } else { f64::NAN });
+            Some(RecordingTest {
+                recording: panel.recordings[r].name.clone(),
+                lag,
+                mean: match shift {
+                    Some(shift) => res.mean + shift,
+                    None => res.mean,
+                },
+                count: res.count,
+                variance_of_mean,
+            })
+        })
+        .collect()
+}

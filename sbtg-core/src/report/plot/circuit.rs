@@ -1,0 +1,706 @@
+//! Figures of an inferred circuit: the lag-resolved circuit (one panel per lag, the same
+//! node positions in every panel), per-lag signed adjacency heatmaps, the lag profile,
+//! degree distributions, training-loss curves and a p-value QQ plot.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::Array2;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::heatmap::SignedHeatmap;
+use super::{diverging, err, font, legend, save, Figure, PALETTE};
+use crate::io::circuit::Circuit;
+use crate::io::connectome::CellType;
+use crate::results::EdgeTable;
+use crate::stats::TestKind;
+use crate::Result;
+
+/// Node order shared by every figure: by cell type, then name.
+fn node_order(c: &Circuit) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..c.graph.node_count()).collect();
+    let node = |k: usize| &c.graph[petgraph::graph::NodeIndex::new(k)];
+    order.sort_by(|&a, &b| {
+        (node(a).cell_type, &node(a).name).cmp(&(node(b).cell_type, &node(b).name))
+    });
+    order
+}
+
+/// 95th percentile of |effect| over the selected mean-test edges of every lag: where
+/// colours and widths saturate.
+fn effect_scale(c: &Circuit) -> f64 {
+    let v: Vec<f64> = c
+        .graph
+        .edge_weights()
+        .filter(|e| e.test == TestKind::Mean)
+        .map(|e| e.effect.abs())
+        .collect();
+    crate::stats::metrics::quantile(&v, 0.95).max(1e-12)
+}
+
+/// The lag-resolved circuit: one panel per lag; nodes in one column per cell type,
+/// sorted by name, at the same place in every panel; edges (selected mean tests) drawn
+/// as arcs bending to their left, colour = sign (red excitatory, blue inhibitory), width
+/// = |effect|, arrowhead at the target. Labels sit left of their node, one per row, so
+/// they cannot overlap.
+pub struct LagCircuit<'a> {
+    pub circuit: &'a Circuit,
+    pub lags: Vec<usize>,
+    /// At most this many edges per panel, the strongest by |t| (a figure of thousands
+    /// of edges shows nothing); the panel title says how many are drawn.
+    pub max_edges: usize,
+}
+
+impl LagCircuit<'_> {
+    /// (column, row, rows in column) of every node.
+    fn layout(&self) -> (Vec<(usize, usize, usize)>, Vec<CellType>) {
+        let c = self.circuit;
+        let order = node_order(c);
+        let mut types: Vec<CellType> = Vec::new();
+        for &k in &order {
+            let t = c.graph[petgraph::graph::NodeIndex::new(k)].cell_type;
+            if !types.contains(&t) {
+                types.push(t);
+            }
+        }
+        let mut pos = vec![(0, 0, 0); c.graph.node_count()];
+        for (col, t) in types.iter().enumerate() {
+            let members: Vec<usize> = order
+                .iter()
+                .copied()
+                .filter(|&k| c.graph[petgraph::graph::NodeIndex::new(k)].cell_type == *t)
+                .collect();
+            for (row, &k) in members.iter().enumerate() {
+                pos[k] = (col, row, members.len());
+            }
+        }
+        (pos, types)
+    }
+
+    fn rows(&self) -> usize {
+        self.layout().0.iter().map(|p| p.2).max().unwrap_or(1)
+    }
+}
+
+impl Figure for LagCircuit<'_> {
+    fn size(&self) -> (u32, u32) {
+        let h = (self.rows() as u32 * 16 + 170).max(700);
+        (760 * self.lags.len().max(1) as u32, h)
+    }
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
+        let c = self.circuit;
+        let (pos, types) = self.layout();
+        let scale = effect_scale(c);
+        let panels = root.split_evenly((1, self.lags.len().max(1)));
+        let (w, h) = panels[0].dim_in_pixel();
+        let (top, bottom) = (95.0, 40.0);
+        let ncol = types.len().max(1) as f64;
+        let rows = self.rows().max(1) as f64;
+        let spacing = (h as f64 - top - bottom) / rows;
+        let label = ((spacing * 0.8) as u32).clamp(7, 14);
+        let xy = |k: usize| -> (f64, f64) {
+            let (col, row, count) = pos[k];
+            let colw = (w as f64 - 40.0) / ncol;
+            let x = 20.0 + colw * (col as f64 + 0.62);
+            // Centre shorter columns vertically.
+            let y = top + spacing * (row as f64 + 0.5) + spacing * (rows - count as f64) / 2.0;
+            (x, y)
+        };
+        for (panel, &lag) in panels.iter().zip(&self.lags) {
+            let mut edges = c.edges_at(lag, TestKind::Mean);
+            let pos_count = edges.iter().filter(|e| e.2.effect > 0.0).count();
+            let total = edges.len();
+            edges.sort_by(|a, b| b.2.t.abs().total_cmp(&a.2.t.abs()));
+            edges.truncate(self.max_edges);
+            // Weakest first, so the strongest are drawn on top.
+            edges.reverse();
+            panel
+                .draw(&Text::new(
+                    format!(
+                        "lag {lag}: {total} selected edges ({pos_count} excitatory, {} inhibitory)",
+                        total - pos_count
+                    ),
+                    (15, 12),
+                    font(18),
+                ))
+                .map_err(err)?;
+            if total > edges.len() {
+                panel
+                    .draw(&Text::new(
+                        format!("drawn: the {} strongest by |t|", edges.len()),
+                        (15, 36),
+                        font(14),
+                    ))
+                    .map_err(err)?;
+            }
+            for (col, t) in types.iter().enumerate() {
+                let colw = (w as f64 - 40.0) / ncol;
+                panel
+                    .draw(&Text::new(
+                        t.name(),
+                        ((20.0 + colw * (col as f64 + 0.62)) as i32, 62),
+                        font(16).pos(Pos::new(HPos::Center, VPos::Center)),
+                    ))
+                    .map_err(err)?;
+            }
+            for (s, t, e) in &edges {
+                let (p0, p1) = (xy(*s), xy(*t));
+                let (dx, dy) = (p1.0 - p0.0, p1.1 - p0.1);
+                let len = (dx * dx + dy * dy).sqrt().max(1e-9);
+                // Control point: to the left of the direction of travel.
+                let ctrl = (
+                    (p0.0 + p1.0) / 2.0 + 0.2 * dy,
+                    (p0.1 + p1.1) / 2.0 - 0.2 * dx,
+                );
+                let pts: Vec<(i32, i32)> = (0..=16)
+                    .map(|k| {
+                        let u = k as f64 / 16.0;
+                        let a = (1.0 - u) * (1.0 - u);
+                        let b = 2.0 * u * (1.0 - u);
+                        let cc = u * u;
+                        (
+                            (a * p0.0 + b * ctrl.0 + cc * p1.0) as i32,
+                            (a * p0.1 + b * ctrl.1 + cc * p1.1) as i32,
+                        )
+                    })
+                    .collect();
+                let strength = (e.effect.abs() / scale).min(1.0);
+                let col = diverging(e.effect.signum() * (0.55 + 0.45 * strength));
+                let style = col.mix(0.55).stroke_width(1 + (2.5 * strength) as u32);
+                panel
+                    .draw(&PathElement::new(pts.clone(), style))
+                    .map_err(err)?;
+                // Arrowhead along the last segment.
+                let (a, b) = (pts[14], pts[16]);
+                let (ux, uy) = ((b.0 - a.0) as f64, (b.1 - a.1) as f64);
+                let ul = (ux * ux + uy * uy).sqrt().max(1e-9);
+                let (ux, uy) = (ux / ul, uy / ul);
+                let head = 7.0f64.min(len / 3.0);
+                for ang in [0.45f64, -0.45] {
+                    let (cs, sn) = (ang.cos(), ang.sin());
+                    let hx = b.0 as f64 - head * (ux * cs - uy * sn);
+                    let hy = b.1 as f64 - head * (ux * sn + uy * cs);
+                    panel
+                        .draw(&PathElement::new(
+                            vec![b, (hx as i32, hy as i32)],
+                            col.mix(0.8).stroke_width(1),
+                        ))
+                        .map_err(err)?;
+                }
+            }
+            for k in 0..c.graph.node_count() {
+                let (x, y) = xy(k);
+                panel
+                    .draw(&Circle::new((x as i32, y as i32), 3, BLACK.filled()))
+                    .map_err(err)?;
+                // A white box behind the label keeps it legible over the edges.
+                let name = &c.graph[petgraph::graph::NodeIndex::new(k)].name;
+                let tw = (name.chars().count() as f64 * label as f64 * 0.62) as i32;
+                let th = label as i32;
+                panel
+                    .draw(&Rectangle::new(
+                        [
+                            (x as i32 - 8 - tw, y as i32 - th / 2 - 1),
+                            (x as i32 - 5, y as i32 + th / 2 + 1),
+                        ],
+                        WHITE.mix(0.85).filled(),
+                    ))
+                    .map_err(err)?;
+                panel
+                    .draw(&Text::new(
+                        c.graph[petgraph::graph::NodeIndex::new(k)].name.clone(),
+                        (x as i32 - 6, y as i32),
+                        font(label).pos(Pos::new(HPos::Right, VPos::Center)),
+                    ))
+                    .map_err(err)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Edge counts (excitatory, inhibitory, volatility) and median |effect| per lag.
+pub struct LagProfile<'a>(pub &'a Circuit);
+
+impl Figure for LagProfile<'_> {
+    fn size(&self) -> (u32, u32) {
+        (1100, 520)
+    }
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
+        let c = self.0;
+        let lags = c.lags();
+        let stats: Vec<(usize, usize, usize, usize, f64)> = lags
+            .iter()
+            .map(|&l| {
+                let m = c.edges_at(l, TestKind::Mean);
+                let pos = m.iter().filter(|e| e.2.effect > 0.0).count();
+                let eff: Vec<f64> = m.iter().map(|e| e.2.effect.abs()).collect();
+                (
+                    l,
+                    pos,
+                    m.len() - pos,
+                    c.edges_at(l, TestKind::Volatility).len(),
+                    crate::stats::metrics::quantile(&eff, 0.5),
+                )
+            })
+            .collect();
+        let (left, right) = root.split_horizontally(560);
+        let top = stats
+            .iter()
+            .map(|s| s.1.max(s.2).max(s.3))
+            .max()
+            .unwrap_or(1) as f64
+            * 1.15
+            + 1.0;
+        let xr = 0.5..(lags.len() as f64 + 0.5);
+        let mut chart = ChartBuilder::on(&left)
+            .caption("Selected edges per lag", font(18))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(xr.clone(), 0.0..top)
+            .map_err(err)?;
+        let lag_label = |x: &f64| {
+            let k = x.round() as usize;
+            if (x - x.round()).abs() < 1e-6 && k >= 1 && k <= lags.len() {
+                format!("lag {}", lags[k - 1])
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_labels(lags.len() + 1)
+            .x_label_formatter(&lag_label)
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .y_desc("edges")
+            .label_style(font(14))
+            .axis_desc_style(font(15))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(err)?;
+        let bars = [
+            ("excitatory (mean test)", diverging(0.85), 1usize),
+            ("inhibitory (mean test)", diverging(-0.85), 2),
+            ("volatility transfer", RGBColor(150, 150, 150), 3),
+        ];
+        for (k, (name, colour, field)) in bars.iter().enumerate() {
+            let colour = *colour;
+            let field = *field;
+            chart
+                .draw_series(stats.iter().enumerate().map(|(i, s)| {
+                    let v = [s.1, s.2, s.3][field - 1] as f64;
+                    let x0 = i as f64 + 1.0 - 0.36 + 0.24 * k as f64;
+                    Rectangle::new([(x0, 0.0), (x0 + 0.22, v)], colour.filled())
+                }))
+                .map_err(err)?
+                .label(*name)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled())
+                });
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 13)?;
+        let ytop = stats
+            .iter()
+            .map(|s| s.4)
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max)
+            * 1.2
+            + 1e-6;
+        let mut chart = ChartBuilder::on(&right)
+            .caption("Median |effect| of selected mean-test edges", font(18))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(xr, 0.0..ytop)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_labels(lags.len() + 1)
+            .x_label_formatter(&lag_label)
+            .y_desc("median |effect|")
+            .label_style(font(14))
+            .axis_desc_style(font(15))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(err)?;
+        let pts: Vec<(f64, f64)> = stats
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.4.is_finite())
+            .map(|(i, s)| (i as f64 + 1.0, s.4))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts.clone(), PALETTE[0].stroke_width(2)))
+            .map_err(err)?;
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 5, PALETTE[0].filled())))
+            .map_err(err)?;
+        Ok(())
+    }
+}
+
+/// In- and out-degree distributions of the selected mean-test edges, per lag.
+pub struct Degrees<'a>(pub &'a Circuit);
+
+impl Figure for Degrees<'_> {
+    fn size(&self) -> (u32, u32) {
+        (900, 620)
+    }
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
+        let c = self.0;
+        let lags = c.lags();
+        let dist = |d: &[usize]| {
+            let max = d.iter().copied().max().unwrap_or(0);
+            let mut h = vec![0usize; max + 1];
+            for &v in d {
+                h[v] += 1;
+            }
+            h
+        };
+        let all: Vec<(usize, Vec<usize>, Vec<usize>)> = lags
+            .iter()
+            .map(|&l| {
+                let (i, o) = c.degrees(l);
+                (l, dist(&i), dist(&o))
+            })
+            .collect();
+        let xmax = all
+            .iter()
+            .map(|a| a.1.len().max(a.2.len()))
+            .max()
+            .unwrap_or(1) as f64;
+        let ymax = all
+            .iter()
+            .flat_map(|a| a.1.iter().chain(a.2.iter()).copied())
+            .max()
+            .unwrap_or(1) as f64
+            * 1.1;
+        let mut chart = ChartBuilder::on(root)
+            .caption("Degree distributions (selected mean-test edges)", font(18))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..xmax, 0.0..ymax)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("degree")
+            .y_desc("neurons")
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .label_style(font(14))
+            .axis_desc_style(font(16))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(err)?;
+        for (k, (lag, inn, out)) in all.iter().enumerate() {
+            let col = PALETTE[k % PALETTE.len()];
+            let pts = |h: &Vec<usize>| {
+                h.iter()
+                    .enumerate()
+                    .map(|(d, &c)| (d as f64, c as f64))
+                    .collect::<Vec<_>>()
+            };
+            chart
+                .draw_series(LineSeries::new(pts(out), col.stroke_width(2)))
+                .map_err(err)?
+                .label(format!("lag {lag} out-degree"))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 22, y)], col.stroke_width(2))
+                });
+            chart
+                .draw_series(DashedLineSeries::new(pts(inn), 5, 4, col.stroke_width(2)))
+                .map_err(err)?
+                .label(format!("lag {lag} in-degree (dashed)"))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 8, y)], col.stroke_width(2))
+                });
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 13)
+    }
+}
+
+/// Training loss per epoch, one curve per (lag, fold), coloured by lag.
+pub struct LossCurves(pub Vec<(usize, usize, Vec<f64>)>);
+
+impl Figure for LossCurves {
+    fn size(&self) -> (u32, u32) {
+        (900, 620)
+    }
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
+        let epochs = self.0.iter().map(|s| s.2.len()).max().unwrap_or(1) as f64;
+        let vals = || {
+            self.0
+                .iter()
+                .flat_map(|s| s.2.iter().copied())
+                .filter(|v| v.is_finite())
+        };
+        let lo = vals().fold(f64::INFINITY, f64::min);
+        let hi = vals().fold(f64::NEG_INFINITY, f64::max);
+        let (lo, hi) = if lo.is_finite() {
+            (lo - 0.02 * (hi - lo), hi + 0.02 * (hi - lo) + 1e-9)
+        } else {
+            (0.0, 1.0)
+        };
+        let mut chart = ChartBuilder::on(root)
+            .caption("Denoising score-matching loss during training", font(18))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(70)
+            .build_cartesian_2d(1.0..epochs.max(2.0), lo..hi)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("training loss (per coordinate)")
+            .label_style(font(14))
+            .axis_desc_style(font(16))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(err)?;
+        let mut lags: Vec<usize> = self.0.iter().map(|s| s.0).collect();
+        lags.dedup();
+        for (lag, fold, loss) in &self.0 {
+            let k = lags.iter().position(|l| l == lag).unwrap_or(0);
+            let col = PALETTE[k % PALETTE.len()];
+            let s = chart
+                .draw_series(LineSeries::new(
+                    loss.iter().enumerate().map(|(e, &v)| (e as f64 + 1.0, v)),
+                    col.mix(0.8).stroke_width(1),
+                ))
+                .map_err(err)?;
+            if *fold == 1 {
+                s.label(format!("lag {lag} (one line per fold)"))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 22, y)], col.stroke_width(2))
+                    });
+            }
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 13)
+    }
+}
+
+/// QQ plot of p-values against Uniform(0, 1) on a −log10 scale, per lag and test.
+pub struct PValueQq(pub Vec<(String, Vec<f64>)>);
+
+impl Figure for PValueQq {
+    fn size(&self) -> (u32, u32) {
+        (820, 760)
+    }
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
+        let series: Vec<(String, Vec<(f64, f64)>)> = self
+            .0
+            .iter()
+            .map(|(name, p)| {
+                let mut v: Vec<f64> = p.iter().copied().filter(|x| x.is_finite()).collect();
+                v.sort_by(f64::total_cmp);
+                let m = v.len() as f64;
+                let pts = v
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &x)| (-((i as f64 + 0.5) / m).log10(), -x.max(1e-300).log10()))
+                    .collect();
+                (name.clone(), pts)
+            })
+            .collect();
+        let xmax = series
+            .iter()
+            .flat_map(|s| s.1.iter().map(|p| p.0))
+            .fold(1.0f64, f64::max)
+            * 1.05;
+        let ymax = series
+            .iter()
+            .flat_map(|s| s.1.iter().map(|p| p.1))
+            .fold(xmax, f64::max)
+            .min(50.0)
+            * 1.05;
+        let mut chart = ChartBuilder::on(root)
+            .caption("p-values against uniform (QQ)", font(18))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..xmax, 0.0..ymax)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("expected −log10 p (uniform)")
+            .y_desc("observed −log10 p (axis capped at 50)")
+            .label_style(font(14))
+            .axis_desc_style(font(16))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(err)?;
+        let grey = RGBColor(120, 120, 120);
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(0.0, 0.0), (xmax, xmax)],
+                6,
+                6,
+                grey.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label("uniform (calibrated null)")
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 22, y)], grey.stroke_width(2))
+            });
+        for (k, (name, pts)) in series.iter().enumerate() {
+            let col = PALETTE[k % PALETTE.len()];
+            chart
+                .draw_series(
+                    pts.iter()
+                        .map(|&(x, y)| Circle::new((x, y.min(ymax)), 2, col.mix(0.7).filled())),
+                )
+                .map_err(err)?
+                .label(name.clone())
+                .legend(move |(x, y)| Circle::new((x + 10, y), 4, col.filled()));
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)
+    }
+}
+
+/// Per-lag signed adjacency (selected mean-test edges), nodes grouped by type.
+pub fn lag_heatmap(
+    c: &Circuit,
+    lag: usize,
+) -> (Vec<String>, Vec<CellType>, Array2<f64>, Array2<bool>) {
+    let order = node_order(c);
+    let n = order.len();
+    let rank: Vec<usize> = {
+        let mut r = vec![0; n];
+        for (k, &o) in order.iter().enumerate() {
+            r[o] = k;
+        }
+        r
+    };
+    let mut eff = Array2::from_elem((n, n), f64::NAN);
+    let mut sel = Array2::from_elem((n, n), false);
+    for (s, t, e) in c.edges_at(lag, TestKind::Mean) {
+        eff[[rank[t], rank[s]]] = e.effect;
+        sel[[rank[t], rank[s]]] = true;
+    }
+    let node = |k: usize| &c.graph[petgraph::graph::NodeIndex::new(k)];
+    (
+        order.iter().map(|&k| node(k).name.clone()).collect(),
+        order.iter().map(|&k| node(k).cell_type).collect(),
+        eff,
+        sel,
+    )
+}
+
+/// Reads `loss.csv` (`lag,fold,epoch,loss`, or `fold,epoch,loss` from lag-1-only runs)
+/// into curves; empty if absent.
+pub fn read_loss(dir: &Path) -> Result<Vec<(usize, usize, Vec<f64>)>> {
+    let path = dir.join("loss.csv");
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let mut rdr = csv::Reader::from_path(&path)
+        .map_err(|e| crate::Error::format(&path, "contents", e.to_string()))?;
+    let with_lag = rdr
+        .headers()
+        .map_err(|e| crate::Error::format(&path, "header", e.to_string()))?
+        .iter()
+        .next()
+        == Some("lag");
+    let mut out: Vec<(usize, usize, Vec<f64>)> = Vec::new();
+    for (k, rec) in rdr.records().enumerate() {
+        let rec =
+            rec.map_err(|e| crate::Error::format(&path, format!("line {}", k + 2), e.to_string()))?;
+        let field = |i: usize| -> Result<f64> {
+            rec.get(i)
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| {
+                    crate::Error::format(
+                        &path,
+                        format!("line {}, column {}", k + 2, i + 1),
+                        "not a number",
+                    )
+                })
+        };
+        let (lag, fold, loss) = if with_lag {
+            (field(0)? as usize, field(1)? as usize, field(3)?)
+        } else {
+            (1, field(0)? as usize, field(2)?)
+        };
+        match out.last_mut() {
+            Some(last) if last.0 == lag && last.1 == fold => last.2.push(loss),
+            _ => out.push((lag, fold, vec![loss])),
+        }
+    }
+    Ok(out)
+}
+
+/// Writes every circuit figure of `table` into `dir`; returns the files.
+pub fn write_figures(
+    table: &EdgeTable,
+    circuit: &Circuit,
+    loss: &[(usize, usize, Vec<f64>)],
+    max_edges: usize,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| crate::Error::write(dir, e))?;
+    let lags = table.lags();
+    let mut files = Vec::new();
+    let mut push = |r: (PathBuf, PathBuf)| {
+        files.push(r.0);
+        files.push(r.1);
+    };
+    push(save(
+        &LagCircuit {
+            circuit,
+            lags: lags.clone(),
+            max_edges,
+        },
+        &dir.join("circuit_lags"),
+    )?);
+    for &lag in &lags {
+        let (nodes, types, effect, selected) = lag_heatmap(circuit, lag);
+        let fig = SignedHeatmap {
+            title: format!("Signed adjacency at lag {lag} ({})", table.method()),
+            legend: String::new(),
+            nodes: &nodes,
+            types: &types,
+            effect: &effect,
+            selected: &selected,
+            overlay: None,
+        };
+        push(save(&fig, &dir.join(format!("adjacency_lag{lag}")))?);
+    }
+    push(save(&LagProfile(circuit), &dir.join("lag_profile"))?);
+    push(save(&Degrees(circuit), &dir.join("degrees"))?);
+    if !loss.is_empty() {
+        push(save(&LossCurves(loss.to_vec()), &dir.join("loss"))?);
+    }
+    let mut groups: Vec<(String, Vec<f64>)> = Vec::new();
+    for &lag in &lags {
+        for test in [TestKind::Mean, TestKind::Volatility] {
+            let p: Vec<f64> = table
+                .rows
+                .iter()
+                .filter(|e| e.lag == lag && e.test == test)
+                .map(|e| e.p)
+                .collect();
+            if !p.is_empty() {
+                groups.push((format!("lag {lag}, {test} test"), p));
+            }
+        }
+    }
+    push(save(&PValueQq(groups), &dir.join("pvalue_qq"))?);
+    Ok(files)
+}

@@ -1,0 +1,151 @@
+//! Signed adjacency heatmaps with cell-type groups.
+
+use ndarray::Array2;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{diverging, err, font, Figure};
+use crate::io::connectome::CellType;
+
+/// Signed adjacency heatmap `[target, source]` of selected edges (colour = effect),
+/// nodes grouped by cell type, with an optional overlay (dots where `overlay > 0`, for
+/// example the connectome's wired pairs).
+pub struct SignedHeatmap<'a> {
+    pub title: String,
+    /// What the overlay dots mean (shown in the legend line).
+    pub legend: String,
+    pub nodes: &'a [String],
+    pub types: &'a [CellType],
+    pub effect: &'a Array2<f64>,
+    pub selected: &'a Array2<bool>,
+    pub overlay: Option<&'a Array2<f64>>,
+}
+
+impl SignedHeatmap<'_> {
+    fn cell(&self) -> u32 {
+        let n = self.nodes.len() as u32;
+        (1100 / n.max(1)).clamp(8, 40)
+    }
+}
+
+impl Figure for SignedHeatmap<'_> {
+    fn size(&self) -> (u32, u32) {
+        let n = self.nodes.len() as u32;
+        let side = n * self.cell();
+        ((side + 260).max(900), (side + 300).max(600))
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let c = self;
+        let n = c.nodes.len();
+        let cell = self.cell() as i32;
+        let (ox, oy) = (150i32, 160i32);
+        let label_size = (cell as f64 * 0.85).clamp(7.0, 15.0) as u32;
+        // Colour saturates at the 95th percentile of |effect| over selected edges, so a
+        // few extreme edges do not wash out the rest.
+        let selected_effects: Vec<f64> = c
+            .effect
+            .indexed_iter()
+            .filter(|((j, i), _)| c.selected[[*j, *i]])
+            .map(|(_, v)| v.abs())
+            .collect();
+        let scale = crate::stats::metrics::quantile(&selected_effects, 0.95).max(1e-12);
+        root.draw(&Text::new(c.title.clone(), (20, 15), font(18)))
+            .map_err(err)?;
+        root.draw(&Text::new(
+            format!(
+                "colour: effect of selected edges (red > 0, blue < 0, saturating at |effect| = {scale:.3}, the 95th percentile); {}rows = target, columns = source",
+                if c.overlay.is_some() { format!("{}; ", c.legend) } else { String::new() }
+            ),
+            (20, 42),
+            font(13),
+        ))
+        .map_err(err)?;
+        for j in 0..n {
+            for i in 0..n {
+                let (x, y) = (ox + i as i32 * cell, oy + j as i32 * cell);
+                if i == j {
+                    root.draw(&Rectangle::new(
+                        [(x, y), (x + cell, y + cell)],
+                        RGBColor(225, 225, 225).filled(),
+                    ))
+                    .map_err(err)?;
+                    continue;
+                }
+                if c.selected[[j, i]] && c.effect[[j, i]].is_finite() {
+                    let col = diverging(
+                        c.effect[[j, i]] / scale * 0.85 + c.effect[[j, i]].signum() * 0.15,
+                    );
+                    root.draw(&Rectangle::new(
+                        [(x, y), (x + cell, y + cell)],
+                        col.filled(),
+                    ))
+                    .map_err(err)?;
+                }
+                if c.overlay.is_some_and(|w| w[[j, i]] > 0.0) {
+                    let r = (cell / 5).max(1);
+                    root.draw(&Circle::new(
+                        (x + cell / 2, y + cell / 2),
+                        r,
+                        BLACK.filled(),
+                    ))
+                    .map_err(err)?;
+                }
+            }
+        }
+        root.draw(&Rectangle::new(
+            [(ox, oy), (ox + n as i32 * cell, oy + n as i32 * cell)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(err)?;
+        // Labels: sources along the top (rotated), targets down the left.
+        for (k, name) in c.nodes.iter().enumerate() {
+            let mid = k as i32 * cell + cell / 2;
+            root.draw(&Text::new(
+                name.clone(),
+                (ox - 4, oy + mid),
+                font(label_size).pos(Pos::new(HPos::Right, VPos::Center)),
+            ))
+            .map_err(err)?;
+            root.draw(&Text::new(
+                name.clone(),
+                (ox + mid, oy - 4),
+                font(label_size)
+                    .transform(FontTransform::Rotate270)
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
+            ))
+            .map_err(err)?;
+        }
+        // Type groups: separator lines and names.
+        let mut start = 0;
+        for k in 1..=n {
+            if k == n || c.types[k] != c.types[start] {
+                let (a, b) = (start as i32 * cell, k as i32 * cell);
+                if k < n {
+                    for line in [
+                        [(ox + b, oy), (ox + b, oy + n as i32 * cell)],
+                        [(ox, oy + b), (ox + n as i32 * cell, oy + b)],
+                    ] {
+                        root.draw(&PathElement::new(line.to_vec(), BLACK.stroke_width(2)))
+                            .map_err(err)?;
+                    }
+                }
+                let name = c.types[start].name();
+                root.draw(&Text::new(
+                    name,
+                    (ox + (a + b) / 2, oy + n as i32 * cell + 8),
+                    font(15).pos(Pos::new(HPos::Center, VPos::Top)),
+                ))
+                .map_err(err)?;
+                root.draw(&Text::new(
+                    name,
+                    (ox + n as i32 * cell + 8, oy + (a + b) / 2),
+                    font(15).pos(Pos::new(HPos::Left, VPos::Center)),
+                ))
+                .map_err(err)?;
+                start = k;
+            }
+        }
+        Ok(())
+    }
+}

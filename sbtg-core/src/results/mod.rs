@@ -1,0 +1,237 @@
+//! **Results layer**: the edge table every command produces and reads — one row per
+//! tested (source, target, lag, test), FDR-adjusted over the whole declared family —
+//! with its typed [`Summary`] and the per-recording mean tests; and the engine that
+//! makes one: [`infer`] runs an estimator, the shared test stage and the FDR step.
+//! Depends on the layers below (data, stats, model, estimate).
+
+pub mod row;
+pub mod summary;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use ndarray::Array2;
+
+pub use row::EdgeRow;
+pub use summary::Summary;
+
+use crate::data::Panel;
+use crate::estimate::test_stage::test_lag;
+use crate::estimate::{
+    FitContext, FoldModel, InferConfig, LagTests, Method, RecordingTest, TestMatrices,
+};
+use crate::stats::TestKind;
+use crate::{Error, Result};
+
+/// The edge table of one run.
+#[derive(Clone, Debug)]
+pub struct EdgeTable {
+    pub summary: Summary,
+    /// Every tested (source, target, lag, test), in the family's order.
+    pub rows: Vec<EdgeRow>,
+    /// Per-recording mean tests of every lag (empty for closed-form tests).
+    pub recording_tests: Vec<RecordingTest>,
+    /// The folder the table was read from, if it was read from disk.
+    pub origin: Option<PathBuf>,
+}
+
+/// Runs `cfg`'s estimator on `panel` at every lag of `cfg.lags`, the shared test stage
+/// on its evidence, and one FDR step over every (source, target, lag, test).
+pub fn infer(panel: &Panel, cfg: &InferConfig, ctx: &FitContext) -> Result<EdgeTable> {
+    let t0 = Instant::now();
+    cfg.validate()?;
+    let evidence = cfg.estimator.estimator().fit(panel, &cfg.lags, ctx)?;
+    let tests = evidence
+        .into_iter()
+        .map(|e| test_lag(panel, e, cfg.tests.bandwidth))
+        .collect();
+    let mut table = EdgeTable::assemble(panel, cfg, tests);
+    table.summary.seconds.total = t0.elapsed().as_secs_f64();
+    Ok(table)
+}
+
+/// SBTG edge tests of new recordings with saved fold models (`models[l]` for lag
+/// `cfg.lags[l]`): every window is held out for every model, the tested series is the
+/// average of the models' series ([`crate::estimate::Sbtg::score_with_models`]), with
+/// the same tests and FDR family as [`infer`].
+pub fn score_with_models(
+    panel: &Panel,
+    cfg: &InferConfig,
+    models: &[Vec<FoldModel>],
+    ctx: &FitContext,
+) -> Result<EdgeTable> {
+    let t0 = Instant::now();
+    cfg.validate()?;
+    let sbtg = cfg
+        .estimator
+        .sbtg()
+        .ok_or_else(|| Error::param("method", "only SBTG runs have score models to re-use"))?;
+    let evidence = sbtg.score_with_models(panel, &cfg.lags, models, ctx)?;
+    let tests = evidence
+        .into_iter()
+        .map(|e| test_lag(panel, e, cfg.tests.bandwidth))
+        .collect();
+    let mut table = EdgeTable::assemble(panel, cfg, tests);
+    table.summary.seconds.total = t0.elapsed().as_secs_f64();
+    Ok(table)
+}
+
+impl EdgeTable {
+    /// The rows of every lag's tests (mean test, then volatility test, lag after lag),
+    /// FDR-adjusted over all of them, with the summary.
+    pub fn assemble(panel: &Panel, cfg: &InferConfig, tests: Vec<LagTests>) -> EdgeTable {
+        let mut rows = Vec::new();
+        for t in &tests {
+            push_rows(&mut rows, &panel.neurons, t.lag, &t.mean, TestKind::Mean);
+            if let Some(v) = &t.volatility {
+                push_rows(&mut rows, &panel.neurons, t.lag, v, TestKind::Volatility);
+            }
+        }
+        let p: Vec<f64> = rows.iter().map(|r| r.p).collect();
+        for (r, q) in rows.iter_mut().zip(cfg.tests.fdr.adjust(&p)) {
+            r.q = q;
+            r.selected = q <= cfg.tests.alpha;
+        }
+        let summary = Summary::new(panel, cfg, &tests, &rows);
+        EdgeTable {
+            summary,
+            rows,
+            recording_tests: tests.into_iter().flat_map(|t| t.recordings).collect(),
+            origin: None,
+        }
+    }
+
+    /// A table of given rows (not FDR-adjusted again), with the summary of `method`'s
+    /// default settings at the rows' lags: for tables made elsewhere, and tests.
+    pub fn from_rows(method: Method, neurons: Vec<String>, rows: Vec<EdgeRow>) -> EdgeTable {
+        let mut lags: Vec<usize> = rows.iter().map(|e| e.lag).collect();
+        lags.sort_unstable();
+        lags.dedup();
+        let cfg = InferConfig {
+            lags: lags.clone(),
+            ..InferConfig::of(method)
+        };
+        let panel = Panel {
+            neurons,
+            recordings: Vec::new(),
+            config: Default::default(),
+        };
+        let mut summary = Summary::new(&panel, &cfg, &[], &rows);
+        summary.per_lag = lags
+            .iter()
+            .map(|&lag| summary::LagSummary {
+                lag,
+                windows: 0,
+                folds: Vec::new(),
+                bandwidth_mean_test: None,
+                bandwidth_volatility_test: None,
+                floored_variances: rows
+                    .iter()
+                    .filter(|e| e.lag == lag && e.variance_floored)
+                    .count(),
+                edges_selected: summary::SelectedCounts::of(rows.iter().filter(|e| e.lag == lag)),
+                seconds: Default::default(),
+            })
+            .collect();
+        EdgeTable {
+            summary,
+            rows,
+            recording_tests: Vec::new(),
+            origin: None,
+        }
+    }
+
+    pub fn neurons(&self) -> &[String] {
+        &self.summary.neurons
+    }
+
+    pub fn method(&self) -> Method {
+        self.summary.method
+    }
+
+    /// The lags present in the rows, ascending.
+    pub fn lags(&self) -> Vec<usize> {
+        let mut l: Vec<usize> = self.rows.iter().map(|e| e.lag).collect();
+        l.sort_unstable();
+        l.dedup();
+        l
+    }
+
+    /// Size of the FDR family.
+    pub fn family_size(&self) -> usize {
+        self.summary.fdr.family_size
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        self.summary.neurons.iter().position(|n| n == name)
+    }
+
+    /// `[target, source]` matrix of `f` over the rows of one lag and test (NaN where
+    /// there is no row, the diagonal included).
+    pub fn matrix(&self, lag: usize, test: TestKind, f: impl Fn(&EdgeRow) -> f64) -> Array2<f64> {
+        let n = self.summary.neurons.len();
+        let mut m = Array2::from_elem((n, n), f64::NAN);
+        for e in self.rows.iter().filter(|e| e.lag == lag && e.test == test) {
+            if let (Some(i), Some(j)) = (self.index(&e.source), self.index(&e.target)) {
+                m[[j, i]] = f(e);
+            }
+        }
+        m
+    }
+
+    /// `[target, source]` at one lag: true where any test selected the edge.
+    pub fn selected(&self, lag: usize) -> Array2<bool> {
+        let n = self.summary.neurons.len();
+        let mut m = Array2::from_elem((n, n), false);
+        for e in self.rows.iter().filter(|e| e.lag == lag && e.selected) {
+            if let (Some(i), Some(j)) = (self.index(&e.source), self.index(&e.target)) {
+                m[[j, i]] = true;
+            }
+        }
+        m
+    }
+
+    /// Number of selected rows of one test.
+    pub fn selected_count(&self, test: TestKind) -> usize {
+        self.rows
+            .iter()
+            .filter(|e| e.test == test && e.selected)
+            .count()
+    }
+
+    /// The per-recording mean tests of one lag.
+    pub fn recording_tests_at(&self, lag: usize) -> Vec<&RecordingTest> {
+        self.recording_tests
+            .iter()
+            .filter(|r| r.lag == lag)
+            .collect()
+    }
+}
+
+/// Appends one row per off-diagonal ordered pair (target-major) of a lag's test.
+fn push_rows(
+    rows: &mut Vec<EdgeRow>,
+    neurons: &[String],
+    lag: usize,
+    m: &TestMatrices,
+    test: TestKind,
+) {
+    let n = neurons.len();
+    for j in 0..n {
+        for i in (0..n).filter(|&i| i != j) {
+            rows.push(EdgeRow {
+                source: neurons[i].clone(),
+                target: neurons[j].clone(),
+                lag,
+                mu: m.mean[[j, i]],
+                effect: m.effect[[j, i]],
+                t: m.t[[j, i]],
+                p: m.p[[j, i]],
+                q: f64::NAN,
+                test,
+                selected: false,
+                variance_floored: m.floored[[j, i]],
+            });
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! One tested edge: a row of `edges.csv`.
+
+use crate::stats::TestKind;
+
+/// One tested directed edge `source → target` at a lag.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EdgeRow {
+    pub source: String,
+    pub target: String,
+    pub lag: usize,
+    /// `μ̂`, the mean of the tested series (standardised units), or the method's estimate.
+    pub mu: f64,
+    /// Mean test: signed like the Jacobian for SBTG (`−μ̂`, positive = excitatory), the
+    /// method's estimate for the baselines. Volatility test: `μ̂` (positive = the
+    /// source's and target's variances rise together).
+    pub effect: f64,
+    pub t: f64,
+    pub p: f64,
+    pub q: f64,
+    pub test: TestKind,
+    pub selected: bool,
+    /// The HAC long-run variance was non-positive or tiny and was floored: `t` and `p`
+    /// of this edge are unreliable (the series is degenerate, e.g. almost never
+    /// observed). Always false for tests that are not HAC t-tests.
+    #[serde(default)]
+    pub variance_floored: bool,
+}

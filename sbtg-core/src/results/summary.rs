@@ -1,0 +1,260 @@
+//! `summary.json`: what was analysed, how, and what was found, as one typed structure
+//! that the library writes and reads back.
+
+use std::path::PathBuf;
+
+use crate::data::{FoldScheme, Panel, PanelConfig, Stimulus};
+use crate::estimate::{FoldReport, InferConfig, LagTests, Method};
+use crate::stats::{Bandwidth, FdrMethod, TestKind};
+
+use super::EdgeRow;
+
+/// One column of `edges.csv` and what it holds.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ColumnDoc {
+    pub column: String,
+    pub meaning: String,
+}
+
+/// A recording that entered the panel.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RecordingSummary {
+    pub name: String,
+    pub file: PathBuf,
+    pub frames: usize,
+    pub dt_s: f64,
+    pub stimuli: Vec<Stimulus>,
+    pub reader_notes: Vec<String>,
+}
+
+/// How the HAC tests were made.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HacSummary {
+    pub kernel: String,
+    pub bandwidth_rule: String,
+    pub small_sample_correction: String,
+}
+
+/// Selected rows per test.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SelectedCounts {
+    pub mean: usize,
+    pub volatility: usize,
+}
+
+impl SelectedCounts {
+    pub(crate) fn of<'a>(rows: impl Iterator<Item = &'a EdgeRow>) -> Self {
+        let mut c = SelectedCounts::default();
+        for r in rows.filter(|r| r.selected) {
+            match r.test {
+                TestKind::Mean => c.mean += 1,
+                TestKind::Volatility => c.volatility += 1,
+            }
+        }
+        c
+    }
+}
+
+/// Seconds spent in one lag.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LagSeconds {
+    pub train: f64,
+    pub edge_tests: f64,
+}
+
+/// What one lag found.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LagSummary {
+    pub lag: usize,
+    pub windows: usize,
+    /// Per-fold diagnostics of the trained models (empty for methods without training).
+    pub folds: Vec<FoldReport>,
+    /// HAC bandwidth of the mean test (`null` for closed-form tests).
+    pub bandwidth_mean_test: Option<f64>,
+    pub bandwidth_volatility_test: Option<f64>,
+    /// Edges whose HAC variance was floored (their t and p are unreliable).
+    pub floored_variances: usize,
+    pub edges_selected: SelectedCounts,
+    pub seconds: LagSeconds,
+}
+
+/// The declared FDR family.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FdrSummary {
+    pub method: FdrMethod,
+    pub alpha: f64,
+    pub family: String,
+    pub family_size: usize,
+}
+
+/// Seconds of the whole run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Seconds {
+    pub train: f64,
+    pub edge_tests: f64,
+    pub total: f64,
+}
+
+/// The stimulus cut the recordings were restricted to (`--stimulus`, `--window`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StimulusCut {
+    pub stimulus: String,
+    pub window: String,
+    pub seconds: Option<f64>,
+    pub rule: String,
+}
+
+/// Where the score models of an `sbtg score` run came from.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ScoredWith {
+    pub model_run: PathBuf,
+    pub model_git_commit: Option<String>,
+    pub rule: String,
+}
+
+/// `summary.json`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Summary {
+    pub sbtg_version: String,
+    /// The estimator (`sbtg`, `lagged-correlation`, …).
+    pub method: Method,
+    pub method_description: String,
+    /// Every setting of the run.
+    pub config: InferConfig,
+    pub window: String,
+    pub sign_convention: String,
+    pub columns: Vec<ColumnDoc>,
+    /// How the neurons were selected.
+    pub panel: PanelConfig,
+    pub neurons: Vec<String>,
+    pub recordings: Vec<RecordingSummary>,
+    pub fold_scheme: Option<FoldScheme>,
+    /// Only for methods whose tests are HAC t-tests.
+    pub hac: Option<HacSummary>,
+    pub per_lag: Vec<LagSummary>,
+    pub fdr: FdrSummary,
+    pub edges_selected: SelectedCounts,
+    pub seconds: Seconds,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stimulus_window: Option<StimulusCut>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scored_with: Option<ScoredWith>,
+}
+
+/// The columns of `edges.csv` with their meaning.
+pub fn column_docs() -> Vec<ColumnDoc> {
+    [
+        ("source", "presynaptic / causing neuron (block x_t)"),
+        ("target", "postsynaptic / affected neuron (block x_{t+lag})"),
+        ("lag", "lag in frames"),
+        ("mu", "mean of the tested series (standardised units; held-out windows for SBTG)"),
+        ("effect", "SBTG mean test: -mu (Jacobian sign); volatility test and baselines: mu, the method's estimate"),
+        ("t", "test statistic: HAC t of mu (SBTG, lagged correlation, granger), Fisher z (partial-correlation), t (pairwise-granger, pcmci)"),
+        ("p", "two-sided p-value (Student t, survival function)"),
+        ("q", "FDR-adjusted p-value over the declared family"),
+        ("test", "mean (Jacobian) or volatility (volatility transfer)"),
+        ("selected", "q <= alpha"),
+        ("variance_floored", "the HAC long-run variance was non-positive or below 1e-8 of the lag-0 variance and was floored; t and p are unreliable"),
+    ]
+    .into_iter()
+    .map(|(c, m)| ColumnDoc {
+        column: c.into(),
+        meaning: m.into(),
+    })
+    .collect()
+}
+
+impl Summary {
+    /// The summary of a run of `cfg` on `panel` whose tests are `tests` and whose
+    /// FDR-adjusted rows are `rows`.
+    pub fn new(panel: &Panel, cfg: &InferConfig, tests: &[LagTests], rows: &[EdgeRow]) -> Self {
+        let method = cfg.method();
+        let estimator = cfg.estimator.estimator();
+        let sbtg = cfg.estimator.sbtg();
+        let volatility = tests.iter().any(|t| t.volatility.is_some());
+        let per_lag: Vec<LagSummary> = tests
+            .iter()
+            .map(|t| LagSummary {
+                lag: t.lag,
+                windows: t.windows,
+                folds: t.folds.clone(),
+                bandwidth_mean_test: t.mean.hac.as_ref().map(|h| h.bandwidth),
+                bandwidth_volatility_test: t
+                    .volatility
+                    .as_ref()
+                    .and_then(|v| v.hac.as_ref().map(|h| h.bandwidth)),
+                floored_variances: t.mean.floored_count()
+                    + t.volatility.as_ref().map_or(0, |v| v.floored_count()),
+                edges_selected: SelectedCounts::of(rows.iter().filter(|r| r.lag == t.lag)),
+                seconds: LagSeconds {
+                    train: t.train_seconds,
+                    edge_tests: t.test_seconds,
+                },
+            })
+            .collect();
+        let seconds = Seconds {
+            train: per_lag.iter().map(|l| l.seconds.train).sum(),
+            edge_tests: per_lag.iter().map(|l| l.seconds.edge_tests).sum(),
+            total: 0.0,
+        };
+        Summary {
+            sbtg_version: env!("CARGO_PKG_VERSION").to_string(),
+            method,
+            method_description: method.describe().to_string(),
+            config: cfg.clone(),
+            window: estimator.window_rule(),
+            sign_convention: format!("{}. Matrices are [target, source].", method.effect_meaning()),
+            columns: column_docs(),
+            panel: panel.config.clone(),
+            neurons: panel.neurons.clone(),
+            recordings: panel
+                .recordings
+                .iter()
+                .map(|r| RecordingSummary {
+                    name: r.name.clone(),
+                    file: r.file.clone(),
+                    frames: r.x.nrows(),
+                    dt_s: r.dt,
+                    stimuli: r.stimuli.clone(),
+                    reader_notes: r.notes.clone(),
+                })
+                .collect(),
+            fold_scheme: sbtg.map(|s| {
+                s.folds
+                    .unwrap_or_else(|| FoldScheme::default_for(panel.recordings.len()))
+            }),
+            hac: method.hac_tested().then(|| HacSummary {
+                kernel: "Bartlett (Newey-West)".into(),
+                bandwidth_rule: match cfg.tests.bandwidth {
+                    Bandwidth::NeweyWest => "Newey-West (1994) nonparametric plug-in pooled over the family of each lag and test".to_string(),
+                    Bandwidth::Andrews => "Andrews (1991) AR(1) plug-in pooled over the family of each lag and test".to_string(),
+                    Bandwidth::Fixed(b) => format!("fixed {b}"),
+                },
+                small_sample_correction: "variance divided by N-1; Student t with N-1 degrees of freedom".into(),
+            }),
+            fdr: FdrSummary {
+                method: cfg.tests.fdr,
+                alpha: cfg.tests.alpha,
+                family: format!(
+                    "all ordered pairs source != target at every lag ({}), {}",
+                    cfg.lags
+                        .iter()
+                        .map(|l| l.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if volatility {
+                        "mean and volatility tests together"
+                    } else {
+                        "mean test"
+                    }
+                ),
+                family_size: rows.len(),
+            },
+            edges_selected: SelectedCounts::of(rows.iter()),
+            per_lag,
+            seconds,
+            stimulus_window: None,
+            scored_with: None,
+        }
+    }
+}

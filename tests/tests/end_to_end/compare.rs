@@ -1,0 +1,186 @@
+//! End to end: simulate a network, write its true graph as a connectome file, infer a
+//! circuit, compare the two and check the report files.
+
+use std::path::{Path, PathBuf};
+
+use sbtg_core::data::simulate::{tanh_network, NetworkSpec};
+use sbtg_core::data::{Panel, PanelConfig};
+use sbtg_core::estimate::{FitContext, InferConfig, Method};
+use sbtg_core::infer;
+use sbtg_core::io::connectome::{self, CellAtlas};
+use sbtg_core::io::{read_table, write_outputs};
+use sbtg_core::report::compare::{compare, markdown, CompareConfig, RankBy};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sbtg-compare-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Writes the support of `coupling` (`[target, source]`) as `pre,post,type,weight`,
+/// or its transpose.
+fn write_truth(path: &Path, neurons: &[String], coupling: &ndarray::Array2<f64>, transpose: bool) {
+    let mut s = String::from("pre,post,type,weight\n");
+    for ((j, i), &a) in coupling.indexed_iter() {
+        if i != j && a != 0.0 {
+            let (pre, post) = if transpose { (j, i) } else { (i, j) };
+            s.push_str(&format!(
+                "{},{},chemical,{}\n",
+                neurons[pre],
+                neurons[post],
+                1.0 + (10.0 * a.abs()).round()
+            ));
+        }
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+/// PNG width and height from the IHDR chunk.
+fn png_size(path: &Path) -> (u32, u32) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[1..4], b"PNG", "{} is not a PNG", path.display());
+    let be = |k: usize| u32::from_be_bytes([b[k], b[k + 1], b[k + 2], b[k + 3]]);
+    (be(16), be(20))
+}
+
+#[test]
+fn simulated_network_is_found_against_its_own_connectome_and_the_report_is_complete() {
+    let sim = tanh_network(&NetworkSpec::default()).unwrap();
+    let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
+    let cfg = sbtg_tests::config_with_epochs(20);
+    let inf = infer(&panel, &cfg, &FitContext::quiet()).unwrap();
+    let dir = tmp("run");
+    write_outputs(&dir, &inf).unwrap();
+    let truth = dir.join("truth.csv");
+    write_truth(&truth, &panel.neurons, &sim.coupling, false);
+
+    let circuit = read_table(&dir, Some(1)).unwrap();
+    assert_eq!(circuit.recording_tests.len(), 3);
+    let conn = connectome::read(&truth).unwrap();
+    let atlas = CellAtlas::cook2019().unwrap();
+    let cc = CompareConfig {
+        bootstrap: 200,
+        ..CompareConfig::default()
+    };
+    let c = compare(&circuit, 1, &conn, &atlas, &cc).unwrap();
+    // An edge list names only neurons with an edge; the others are reported unmatched.
+    let n = panel.neurons.len();
+    let isolated: Vec<String> = (0..n)
+        .filter(|&k| {
+            (0..n).all(|m| m == k || (sim.coupling[[k, m]] == 0.0 && sim.coupling[[m, k]] == 0.0))
+        })
+        .map(|k| connectome::normalise_name(&panel.neurons[k]))
+        .collect();
+    let unmatched: Vec<String> = c.unmatched.iter().map(|u| u.0.clone()).collect();
+    assert_eq!(unmatched, isolated);
+    let chem = &c.layers[0];
+    assert_eq!(chem.layer, "chemical");
+    eprintln!(
+        "AUROC {:.3} CI {:?} null {:.3} p {:.4}; precision {:.3} (chance {:.3}); F1 p {:.4}",
+        chem.auroc,
+        chem.auroc_ci95,
+        chem.auroc_null_mean,
+        chem.auroc_p,
+        chem.precision,
+        chem.chance_precision,
+        chem.f1_p
+    );
+    assert!(chem.auroc >= 0.9, "AUROC {}", chem.auroc);
+    assert!(chem.auroc_p < 0.01, "permutation p {}", chem.auroc_p);
+    assert_eq!(
+        chem.auroc_p,
+        1.0 / 1001.0,
+        "no rewired graph should reach it"
+    );
+    assert!(chem.f1_p < 0.01 && chem.precision > 2.0 * chem.chance_precision);
+    let (lo, hi) = chem.auroc_ci95.unwrap();
+    assert!(lo <= hi && lo > 0.8, "CI {lo} {hi}");
+    let d = c.direction.as_ref().unwrap();
+    assert!(d.accuracy > 0.8, "direction accuracy {}", d.accuracy);
+
+    // Orientation: the transposed truth scores far lower.
+    let transposed = dir.join("transposed.csv");
+    write_truth(&transposed, &panel.neurons, &sim.coupling, true);
+    let ct = compare(
+        &circuit,
+        1,
+        &connectome::read(&transposed).unwrap(),
+        &atlas,
+        &cc,
+    )
+    .unwrap();
+    assert!(
+        ct.layers[0].auroc < chem.auroc - 0.2,
+        "transposed AUROC {}",
+        ct.layers[0].auroc
+    );
+
+    // The same code ranks the lagged-correlation baseline.
+    let corr_cfg = InferConfig::of(Method::LaggedCorrelation);
+    let corr = infer(&panel, &corr_cfg, &FitContext::quiet()).unwrap();
+    let cdir = tmp("corr");
+    write_outputs(&cdir, &corr).unwrap();
+    let ctab = read_table(&cdir, Some(1)).unwrap();
+    assert_eq!(ctab.method(), Method::LaggedCorrelation);
+    let by_effect = CompareConfig {
+        rank_by: RankBy::Effect,
+        bootstrap: 0,
+        permutations: 100,
+        ..CompareConfig::default()
+    };
+    let cc2 = compare(&ctab, 1, &conn, &atlas, &by_effect).unwrap();
+    assert!(
+        cc2.layers[0].auroc > 0.7,
+        "lagged correlation AUROC {}",
+        cc2.layers[0].auroc
+    );
+    assert!(cc2.layers[0].auroc_ci95.is_none());
+
+    // The report: every file, figures of the declared size with their labels.
+    let out = dir.join("compare");
+    let written = markdown::write_report(&out, &c).unwrap();
+    assert_eq!(written.len(), 13);
+    for stem in ["roc", "pr", "confusion", "adjacency", "weights"] {
+        let (w, h) = png_size(&out.join(format!("{stem}.png")));
+        assert!(w >= 700 && h >= 500, "{stem}: {w}×{h}");
+        let svg = std::fs::read_to_string(out.join(format!("{stem}.svg"))).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("</svg>"),
+            "{stem}.svg"
+        );
+    }
+    let adjacency = std::fs::read_to_string(out.join("adjacency.svg")).unwrap();
+    for name in &c.nodes {
+        // Each label is a <text> element of its own (once per axis).
+        let label = format!(">\n{name}\n</text>");
+        assert_eq!(
+            adjacency.matches(&label).count(),
+            2,
+            "{name} labels in adjacency.svg"
+        );
+    }
+    let roc = std::fs::read_to_string(out.join("roc.svg")).unwrap();
+    assert!(
+        roc.contains(&format!("\nchemical: AUROC {:.3}", chem.auroc)),
+        "ROC legend"
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.starts_with("# SBTG circuit vs"));
+    assert!(
+        md.contains(&format!("| chemical | {} | {} (", chem.pairs, chem.wired)),
+        "{md}"
+    );
+    assert!(
+        md.contains("significantly above the degree-preserving null"),
+        "{md}"
+    );
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["layers"][0]["auroc"].as_f64().unwrap(), chem.auroc);
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(csv.starts_with("section,layer,metric,value,chance,ci_low,ci_high,p_value"));
+    assert!(csv.contains("layer,chemical,auroc,"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&cdir);
+}

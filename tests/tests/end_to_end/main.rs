@@ -1,0 +1,16 @@
+//! End-to-end tests of the toolkit, in one test binary (one link instead of one per
+//! file): simulated networks with known truth, float64 references, file formats,
+//! connectomes, checkpoints, calibration under the null.
+
+mod baselines;
+mod calibration;
+mod checkpoints;
+mod compare;
+mod connectome;
+mod couplings;
+mod formats;
+mod fuzz_readers;
+mod lags;
+mod output;
+mod recovery;
+mod reproducibility;
