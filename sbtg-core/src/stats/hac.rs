@@ -119,7 +119,10 @@ fn autocov_sums(
             let pairs: Vec<(usize, usize)> = (0..terms.len())
                 .flat_map(|a| (0..terms.len()).map(move |b| (a, b)))
                 .collect();
-            pairs
+            // Term pairs in parallel, summed in a fixed order afterwards: a parallel
+            // reduce would associate the floating-point sums differently from run to
+            // run (work stealing), and the tables would not be bit-identical.
+            let products: Vec<Array2<f64>> = pairs
                 .par_iter()
                 .map(|&(a, b)| {
                     let p = &now[a].0 * &later[b].0;
@@ -133,7 +136,10 @@ fn autocov_sums(
                     }
                     g
                 })
-                .reduce(|| Array2::zeros(shape), |x, y| x + y)
+                .collect();
+            products
+                .into_iter()
+                .fold(Array2::zeros(shape), |acc, g| acc + g)
         })
         .collect()
 }
