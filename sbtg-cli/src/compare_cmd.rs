@@ -20,9 +20,10 @@ pub struct CompareArgs {
     /// .xlsx, White 1986 .tsv, Bentley 2016 .csv, or a pre,post,type,weight CSV.
     #[arg(long)]
     connectome: PathBuf,
-    /// Compare individual cells, or Cook cell classes.
-    #[arg(long, value_enum, default_value = "cell")]
-    level: Level,
+    /// Compare individual cells, or Cook cell classes (default: the connectome file's
+    /// own level, so class for Cook SI 7 and cell for every other file).
+    #[arg(long, value_enum)]
+    level: Option<Level>,
     /// Statistic that ranks the pairs.
     #[arg(long, value_enum, default_value = "t")]
     rank_by: RankBy,
@@ -32,6 +33,7 @@ pub struct CompareArgs {
     /// Bootstrap resamples of recordings (0 = none).
     #[arg(long, default_value_t = 1000)]
     bootstrap: usize,
+    /// Seed of the degree-preserving null draws and of the bootstrap resamples.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Lag of the circuit to compare.
@@ -41,7 +43,8 @@ pub struct CompareArgs {
     #[arg(long, short)]
     out: Option<PathBuf>,
     /// Compare even when some circuit neurons are no C. elegans cell name (they are
-    /// left out of the comparison).
+    /// left out of the comparison). C. elegans cells that the connectome does not
+    /// contain are always left out and listed in the report.
     #[arg(long)]
     allow_unknown: bool,
     /// Replace the results already in the output folder (kept until the new run has
@@ -56,7 +59,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
     let table = read_table(&args.circuit, Some(args.lag))?;
     let conn = connectome::read(&args.connectome)?;
     let atlas = CellAtlas::cook2019()?;
-    let level = args.level;
+    let level = args.level.unwrap_or(conn.level);
     let cfg = CompareConfig {
         level,
         rank_by: args.rank_by,

@@ -14,6 +14,7 @@ use sbtg_core::estimate::{
 };
 use sbtg_core::io::checkpoint::CheckpointDir;
 use sbtg_core::io::manifest::{digest_files, Manifest, StageTimer};
+use sbtg_core::io::recording::names::normalise_label;
 use sbtg_core::io::run_folder::{Overwrite, RunFolder};
 use sbtg_core::model::{CouplingKind, ScoreModelConfig};
 use sbtg_core::results::summary::StimulusCut;
@@ -247,11 +248,26 @@ impl InferArgs {
         Ok(cfg)
     }
 
+    /// The neuron selection; `--neurons` names are trimmed and, unless
+    /// `--any-names`, spelt as the readers spell them (`aval` → AVAL).
     pub(crate) fn panel_config(&self) -> PanelConfig {
+        let any = self.recording.any_names;
         PanelConfig {
             min_recordings: self.min_recordings,
             keep_uncertain: self.keep_uncertain,
-            neurons: self.neurons.clone(),
+            neurons: self.neurons.as_ref().map(|list| {
+                list.iter()
+                    .map(|n| n.trim())
+                    .filter(|n| !n.is_empty())
+                    .map(|n| {
+                        if any {
+                            n.to_string()
+                        } else {
+                            normalise_label(n)
+                        }
+                    })
+                    .collect()
+            }),
         }
     }
 }
@@ -400,12 +416,13 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
     let recs = args.recording.load(&input)?;
     timer.lap("read");
     args.check_method_flags(matches)?;
+    let recs = crate::recording_args::long_enough(recs, args.config(1)?.window_frames())?;
     let cfg = args.config(recs.len())?;
     let panel = Panel::build(&recs, &args.panel_config())?;
     timer.lap("panel");
     eprintln!(
-        "read {} recordings from {}; {} neurons kept",
-        recs.len(),
+        "read {} from {}; {} neurons kept",
+        crate::recording_args::count(recs.len(), "recording"),
         input.display(),
         panel.neurons.len()
     );

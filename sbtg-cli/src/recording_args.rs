@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::Args;
 use sbtg_core::data::{select_stimulus, Recording, StimulusWindow};
-use sbtg_core::io::recording::{load_recordings_with, LoadOptions};
+use sbtg_core::io::recording::{load, LoadOptions, NameCheck};
 
 #[derive(Args, Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -18,9 +18,27 @@ pub struct RecordingArgs {
     /// `<stem>.names.txt` beside the array).
     #[arg(long)]
     pub names: Option<PathBuf>,
-    /// Frame rate (frames per second) for arrays that carry no time stamps.
+    /// Frame rate (frames per second) for arrays that carry no time stamps, and for a
+    /// CSV whose time column counts frames (`frame`).
     #[arg(long)]
     pub fps: Option<f64>,
+    /// The time column of a wide CSV (seconds, or frames with --fps), if it is not the
+    /// first column or has another name than time_s/time/t/frame.
+    #[arg(long)]
+    pub time_column: Option<String>,
+    /// In a folder, read only the files whose name matches this pattern (e.g.
+    /// '*.traces.csv'); other files are left alone.
+    #[arg(long)]
+    pub glob: Option<String>,
+    /// Refuse a column whose name is no C. elegans neuron (instead of a warning).
+    #[arg(long, conflicts_with = "any_names")]
+    #[serde(default)]
+    pub strict_names: bool,
+    /// Take neuron names as written, unchecked and unnormalised (recordings of another
+    /// animal).
+    #[arg(long)]
+    #[serde(default)]
+    pub any_names: bool,
     /// NWB: the RoiResponseSeries to read, where the file has several.
     #[arg(long)]
     pub series: Option<String>,
@@ -46,8 +64,21 @@ impl RecordingArgs {
             names: self.names.clone(),
             fps: self.fps,
             series: self.series.clone(),
+            time_column: self.time_column.clone(),
+            name_check: if self.any_names {
+                NameCheck::Any
+            } else if self.strict_names {
+                NameCheck::Strict
+            } else {
+                NameCheck::Worm
+            },
+            glob: self.glob.clone(),
         };
-        let recs = load_recordings_with(input, &opts)?;
+        let loaded = load(input, &opts)?;
+        for note in &loaded.notes {
+            eprintln!("{note}");
+        }
+        let recs = loaded.recordings;
         for r in &recs {
             for note in &r.notes {
                 eprintln!("{}: {note}", r.name);
@@ -68,4 +99,28 @@ impl RecordingArgs {
             _ => recs,
         })
     }
+}
+
+/// `n` and the noun, plural when `n` is not 1 (`1 recording`, `7 recordings`).
+pub fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The recordings long enough for windows of `window_frames` frames (printing a note
+/// for each one left out); an error if none is.
+pub fn long_enough(recs: Vec<Recording>, window_frames: usize) -> Result<Vec<Recording>> {
+    let total = recs.len();
+    let (kept, notes) = sbtg_core::data::long_enough(recs, window_frames);
+    for n in &notes {
+        eprintln!("note: {n}");
+    }
+    if kept.is_empty() {
+        return Err(sbtg_core::Error::Data(format!(
+            "none of the {} is long enough to test ({}); use fewer lags or more frames",
+            count(total, "recording"),
+            notes.join("; ")
+        ))
+        .into());
+    }
+    Ok(kept)
 }

@@ -85,6 +85,7 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     let models = read_models(&ck_dir, &cfg.lags)?;
     let neurons = models[0][0].neurons.clone();
     let recs = args.recording.load(&args.input)?;
+    let recs = crate::recording_args::long_enough(recs, cfg.window_frames())?;
     timer.lap("read");
     let panel = Panel::on_neurons(&recs, &neurons, trained.panel.keep_uncertain)?;
     let missing: Vec<&str> = neurons

@@ -2,26 +2,9 @@
 //! the setting), the field and the fix; never a panic, never a silent NaN result, and
 //! nothing written into the output folder.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
-fn sbtg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sbtg"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sbtg-bad-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use super::support::{refused, s, sbtg, tmp};
 
 /// A valid recording: AVAL drives AVAR, RIML independent; 400 frames at 4 fps.
 fn good_rows(nan_run: bool) -> String {
@@ -43,24 +26,6 @@ fn good_rows(nan_run: bool) -> String {
         rows.push_str(&format!("{},{a:.5},{bv},{c:.5}\n", t as f64 * 0.25));
     }
     rows
-}
-
-/// Runs `sbtg ARGS` expecting exit code 2 with every fragment in the message.
-fn refused(case: &str, args: &[&str], fragments: &[&str]) {
-    let o = sbtg(args);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{case}: {err}");
-    assert!(!err.contains("panicked"), "{case}: {err}");
-    for f in fragments {
-        assert!(err.contains(f), "{case}: `{f}` not in: {err}");
-    }
-    eprintln!(
-        "{case}: {}",
-        err.lines()
-            .filter(|l| l.starts_with("error"))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    );
 }
 
 #[test]

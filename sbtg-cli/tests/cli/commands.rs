@@ -1,7 +1,9 @@
 //! The `sbtg` binary end to end: files in, tables out, clear errors with exit code 2.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+use super::support::{tmp, write_wide};
 
 use sbtg_core::data::simulate::{var1, NetworkSpec};
 
@@ -19,13 +21,6 @@ fn run_infer(input: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sbtg-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// Writes simulated recordings as wide CSV (`time_s`, one column per neuron).
 fn write_recordings(dir: &Path) {
     let spec = NetworkSpec {
@@ -34,14 +29,7 @@ fn write_recordings(dir: &Path) {
         recordings: 2,
         ..NetworkSpec::default()
     };
-    for r in var1(&spec).unwrap().recordings {
-        let mut s = format!("time_s,{}\n", r.neurons.join(","));
-        for (t, row) in r.values.rows().into_iter().enumerate() {
-            let vals: Vec<String> = row.iter().map(|v| v.to_string()).collect();
-            s.push_str(&format!("{},{}\n", t as f64 * r.dt, vals.join(",")));
-        }
-        std::fs::write(dir.join(format!("{}.traces.csv", r.name)), s).unwrap();
-    }
+    write_wide(dir, &var1(&spec).unwrap().recordings);
 }
 
 #[test]
@@ -162,11 +150,12 @@ fn compare_refuses_bad_inputs_with_exit_2() {
     let o = run_compare(&dir, &conn, &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("edges.csv"));
-    // A class-level connectome compared at cell level.
+    // A class-level connectome compared at cell level on purpose.
     let circuit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../notebooks-out/dag2023-lag1");
     let si7 = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../datasets/connectomes/SI 7 Cell class connectome adjacency matrices, corrected July 2020.xlsx");
-    let o = run_compare(&circuit, &si7, &["--out", dir.join("x").to_str().unwrap()]);
+    let x = dir.join("x");
+    let o = run_compare(&circuit, &si7, &["--level", "cell", "--out", x.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--level class"));
     // A file in no known layout.

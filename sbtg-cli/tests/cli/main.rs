@@ -4,4 +4,6 @@
 
 mod bad_input;
 mod commands;
+mod first_use;
 mod reliability;
+mod support;

@@ -1,33 +1,13 @@
 //! Reproducible, resumable, non-destructive runs: `run.json`, `--config`, `--resume`,
 //! `--force`, `sbtg score`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::support::{s, sbtg, stderr, tmp, write_wide};
 use std::time::{Duration, Instant};
 
 use sbtg_core::data::simulate::{var1, NetworkSpec};
-
-fn sbtg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sbtg"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sbtg-rel-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// Simulated recordings as wide CSV; `skip` leaves out some recordings (new data).
 fn write_recordings(dir: &Path, frames: usize, take: std::ops::Range<usize>) {
@@ -39,14 +19,7 @@ fn write_recordings(dir: &Path, frames: usize, take: std::ops::Range<usize>) {
         weight: (0.3, 0.5),
         ..NetworkSpec::default()
     };
-    for r in &var1(&spec).unwrap().recordings[take] {
-        let mut s = format!("time_s,{}\n", r.neurons.join(","));
-        for (t, row) in r.values.rows().into_iter().enumerate() {
-            let vals: Vec<String> = row.iter().map(|v| v.to_string()).collect();
-            s.push_str(&format!("{},{}\n", t as f64 * r.dt, vals.join(",")));
-        }
-        std::fs::write(dir.join(format!("{}.traces.csv", r.name)), s).unwrap();
-    }
+    write_wide(dir, &var1(&spec).unwrap().recordings[take]);
 }
 
 fn read_json(p: &Path) -> serde_json::Value {

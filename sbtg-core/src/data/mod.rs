@@ -11,6 +11,6 @@ pub mod window;
 
 pub use fold::{make_folds, Fold, FoldBy, FoldScheme};
 pub use panel::{Panel, PanelConfig, PanelRecording};
-pub use recording::Recording;
+pub use recording::{long_enough, Recording};
 pub use stimulus::{select_stimulus, Stimulus, StimulusWindow};
 pub use window::{Standardiser, Windows};

@@ -12,6 +12,35 @@ use ndarray::Array2;
 use super::stimulus::Stimulus;
 use crate::{Error, Result};
 
+/// The recordings with at least `window_frames + MIN_WINDOWS_PER_RECORDING − 1`
+/// frames (so that each gives [`MIN_WINDOWS_PER_RECORDING`] windows), and a note for
+/// every recording left out.
+///
+/// [`MIN_WINDOWS_PER_RECORDING`]: crate::data::window::MIN_WINDOWS_PER_RECORDING
+pub fn long_enough(
+    recordings: Vec<Recording>,
+    window_frames: usize,
+) -> (Vec<Recording>, Vec<String>) {
+    let need = window_frames + crate::data::window::MIN_WINDOWS_PER_RECORDING - 1;
+    let mut notes = Vec::new();
+    let kept = recordings
+        .into_iter()
+        .filter(|r| {
+            let ok = r.frames() >= need;
+            if !ok {
+                notes.push(format!(
+                    "{}: {} frames, fewer than the {need} needed for {} windows of {window_frames} frames; left out (a file with neurons as rows and frames as columns looks like this: transpose it)",
+                    r.name,
+                    r.frames(),
+                    crate::data::window::MIN_WINDOWS_PER_RECORDING,
+                ));
+            }
+            ok
+        })
+        .collect();
+    (kept, notes)
+}
+
 /// One recording (one worm).
 #[derive(Clone, Debug)]
 pub struct Recording {

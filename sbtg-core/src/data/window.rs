@@ -9,6 +9,10 @@ use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 use crate::data::panel::Panel;
 use crate::{Error, Result};
 
+/// Windows a recording must give for its tests to mean anything: shorter recordings
+/// are left out of a run with a note ([`crate::data::recording::long_enough`]).
+pub const MIN_WINDOWS_PER_RECORDING: usize = 10;
+
 /// All windows of a panel, stacked recording after recording.
 #[derive(Clone, Debug)]
 pub struct Windows {

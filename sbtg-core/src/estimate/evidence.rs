@@ -36,6 +36,60 @@ impl SeriesBlock {
     }
 }
 
+/// One edge's closed-form test: the effect, its test statistic and p-value, its
+/// standard error and 95% interval.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EdgeEstimate {
+    pub effect: f64,
+    pub t: f64,
+    pub p: f64,
+    pub se: f64,
+    pub ci: (f64, f64),
+}
+
+impl EdgeEstimate {
+    /// An edge that could not be tested.
+    pub const UNTESTED: EdgeEstimate = EdgeEstimate {
+        effect: f64::NAN,
+        t: f64::NAN,
+        p: f64::NAN,
+        se: f64::NAN,
+        ci: (f64::NAN, f64::NAN),
+    };
+
+    /// A (partial) correlation `ρ` tested by `t`, `p`, with the Fisher-z interval
+    /// `tanh(atanh ρ ± 1.96/√dof_z)` and the delta-method standard error
+    /// `(1 − ρ²)/√dof_z` (`dof_z`: the degrees of freedom of Fisher's z).
+    pub fn correlation(rho: f64, t: f64, p: f64, dof_z: f64) -> Self {
+        if !rho.is_finite() || dof_z.is_nan() || dof_z <= 0.0 {
+            return EdgeEstimate::UNTESTED;
+        }
+        let z = rho.clamp(-1.0 + 1e-15, 1.0 - 1e-15).atanh();
+        let h = 1.959963984540054 / dof_z.sqrt();
+        EdgeEstimate {
+            effect: rho,
+            t,
+            p,
+            se: (1.0 - rho * rho) / dof_z.sqrt(),
+            ci: ((z - h).tanh(), (z + h).tanh()),
+        }
+    }
+
+    /// A regression coefficient `β` with standard error `se` and a Student-t test with
+    /// `df` degrees of freedom: `t = β/se`, interval `β ± t_{0.975, df}·se`.
+    pub fn coefficient(beta: f64, se: f64, df: f64) -> Self {
+        let t = beta / se;
+        let q = crate::stats::hac::t_quantile_975(df);
+        EdgeEstimate {
+            effect: beta,
+            t,
+            p: crate::stats::hac::two_sided_p(t, df),
+            se,
+            ci: (beta - q * se, beta + q * se),
+        }
+    }
+}
+
 /// A test with a closed-form null distribution, for every edge at one lag (NaN where
 /// the edge could not be tested).
 #[derive(Clone, Debug)]
@@ -44,6 +98,10 @@ pub struct ClosedFormTest {
     pub effect: Array2<f64>,
     pub t: Array2<f64>,
     pub p: Array2<f64>,
+    /// Standard error of the effect and its 95% interval.
+    pub se: Array2<f64>,
+    pub ci_low: Array2<f64>,
+    pub ci_high: Array2<f64>,
     /// Windows used for each edge.
     pub count: Array2<f64>,
 }
@@ -56,25 +114,34 @@ impl ClosedFormTest {
             effect: f(),
             t: f(),
             p: f(),
+            se: f(),
+            ci_low: f(),
+            ci_high: f(),
             count: Array2::zeros((n, n)),
         }
     }
 
-    /// Stores target j's `[effect, t, p]` of every (source i, lag), listed source-major
-    /// (all lags of source 0, then of source 1, …), into the per-lag tests `out`; the
-    /// diagonal is skipped.
-    pub(crate) fn store_target(out: &mut [Self], j: usize, values: Vec<[f64; 3]>, count: f64) {
+    /// Stores the test of edge `source i → target j`.
+    pub fn set(&mut self, j: usize, i: usize, e: EdgeEstimate, count: f64) {
+        self.effect[[j, i]] = e.effect;
+        self.t[[j, i]] = e.t;
+        self.p[[j, i]] = e.p;
+        self.se[[j, i]] = e.se;
+        self.ci_low[[j, i]] = e.ci.0;
+        self.ci_high[[j, i]] = e.ci.1;
+        self.count[[j, i]] = count;
+    }
+
+    /// Stores target j's tests of every (source i, lag), listed source-major (all lags
+    /// of source 0, then of source 1, …), into the per-lag tests `out`; the diagonal is
+    /// skipped.
+    pub(crate) fn store_target(out: &mut [Self], j: usize, values: Vec<EdgeEstimate>, count: f64) {
         let lags = out.len();
-        for (k, [effect, t, p]) in values.into_iter().enumerate() {
+        for (k, e) in values.into_iter().enumerate() {
             let (i, li) = (k / lags, k % lags);
-            if i == j {
-                continue;
+            if i != j {
+                out[li].set(j, i, e, count);
             }
-            let o = &mut out[li];
-            o.effect[[j, i]] = effect;
-            o.t[[j, i]] = t;
-            o.p[[j, i]] = p;
-            o.count[[j, i]] = count;
         }
     }
 }
@@ -91,7 +158,7 @@ pub enum MeanEvidence {
         estimate: Array2<f64>,
         blocks: Vec<SeriesBlock>,
     },
-    ClosedForm(ClosedFormTest),
+    ClosedForm(Box<ClosedFormTest>),
 }
 
 /// Diagnostics of one cross-fitted score model.

@@ -217,6 +217,12 @@ impl InferConfig {
         self.estimator.method()
     }
 
+    /// Frames one window spans (the largest lag plus one, or more for PCMCI).
+    pub fn window_frames(&self) -> usize {
+        let max_lag = self.lags.iter().copied().max().unwrap_or(1);
+        self.estimator.estimator().window_frames(max_lag)
+    }
+
     /// The SBTG settings, if the estimator is SBTG.
     pub fn sbtg_mut(&mut self) -> Option<&mut Sbtg> {
         match &mut self.estimator {

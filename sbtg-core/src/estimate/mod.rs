@@ -53,6 +53,10 @@ pub trait Estimator: Sync {
     fn validate(&self) -> Result<()>;
     /// How the windows are built, for `summary.json`.
     fn window_rule(&self) -> String;
+    /// Frames one window spans when the largest tested lag is `max_lag`.
+    fn window_frames(&self, max_lag: usize) -> usize {
+        max_lag + 1
+    }
     /// The evidence of every lag of `lags` (in that order).
     fn fit(&self, panel: &Panel, lags: &[usize], ctx: &FitContext) -> Result<Vec<LagEvidence>>;
 }

@@ -13,10 +13,9 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 use super::design::{column, submatrix, target_groups};
-use super::evidence::{ClosedFormTest, LagEvidence, MeanEvidence};
+use super::evidence::{ClosedFormTest, EdgeEstimate, LagEvidence, MeanEvidence};
 use super::{joint_lag_evidence, validate_ridge, Estimator, FitContext, Method};
 use crate::data::{Panel, Windows};
-use crate::stats::hac::two_sided_p;
 use crate::{Error, Result};
 
 /// Bivariate Granger F-tests (module docs).
@@ -47,7 +46,7 @@ impl Estimator for PairwiseGranger {
         joint_lag_evidence(panel, lags, 1, |w| {
             Ok(fit(w, lags, self.ridge)?
                 .into_iter()
-                .map(MeanEvidence::ClosedForm)
+                .map(|t| MeanEvidence::ClosedForm(Box::new(t)))
                 .collect())
         })
     }
@@ -70,7 +69,7 @@ pub fn fit(windows: &Windows, lags: &[usize], ridge: f64) -> Result<Vec<ClosedFo
     let mut out: Vec<ClosedFormTest> = lags.iter().map(|_| ClosedFormTest::untested(n)).collect();
     for g in &groups {
         let dof = g.residual_dof();
-        let rows: Vec<(usize, Vec<[f64; 3]>)> = g
+        let rows: Vec<(usize, Vec<EdgeEstimate>)> = g
             .targets
             .par_iter()
             .map(|&j| {
@@ -90,10 +89,9 @@ pub fn fit(windows: &Windows, lags: &[usize], ridge: f64) -> Result<Vec<ClosedFo
                             // Coefficient of x_i at block p − r.
                             Some((beta, se, df)) => {
                                 let k = p + (p - r);
-                                let t = beta[k] / se[k];
-                                [beta[k], t, two_sided_p(t, *df)]
+                                EdgeEstimate::coefficient(beta[k], se[k], *df)
                             }
-                            None => [f64::NAN; 3],
+                            None => EdgeEstimate::UNTESTED,
                         })
                     })
                     .collect();

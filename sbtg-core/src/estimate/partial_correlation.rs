@@ -10,7 +10,7 @@
 //! intercepts, two-sided normal p-value.
 
 use super::design::{column, spd_inverse, target_groups};
-use super::evidence::{ClosedFormTest, LagEvidence, MeanEvidence};
+use super::evidence::{ClosedFormTest, EdgeEstimate, LagEvidence, MeanEvidence};
 use super::{joint_lag_evidence, validate_ridge, Estimator, FitContext, Method};
 use crate::data::{Panel, Windows};
 use crate::{Error, Result};
@@ -43,7 +43,7 @@ impl Estimator for PartialCorrelation {
         joint_lag_evidence(panel, lags, 1, |w| {
             Ok(fit(w, lags, self.ridge)?
                 .into_iter()
-                .map(MeanEvidence::ClosedForm)
+                .map(|t| MeanEvidence::ClosedForm(Box::new(t)))
                 .collect())
         })
     }
@@ -76,11 +76,8 @@ pub fn fit(windows: &Windows, lags: &[usize], ridge: f64) -> Result<Vec<ClosedFo
                     let b = column(n, p - r, i);
                     let rho = -theta[[a, b]] / (theta[[a, a]] * theta[[b, b]]).sqrt();
                     let (z, pv) = fisher_z_test(rho, z_dof);
-                    let o = &mut out[li];
-                    o.effect[[j, i]] = rho;
-                    o.t[[j, i]] = z;
-                    o.p[[j, i]] = pv;
-                    o.count[[j, i]] = g.rows.len() as f64;
+                    let e = EdgeEstimate::correlation(rho, z, pv, z_dof);
+                    out[li].set(j, i, e, g.rows.len() as f64);
                 }
             }
         }

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use super::design::{
     column, partial_correlation, partial_correlation_test, target_groups, TargetGroup,
 };
-use super::evidence::{ClosedFormTest, LagEvidence, MeanEvidence};
+use super::evidence::{ClosedFormTest, EdgeEstimate, LagEvidence, MeanEvidence};
 use super::{joint_lag_evidence, Estimator, FitContext, Method};
 use crate::data::{Panel, Windows};
 use crate::{Error, Result};
@@ -56,6 +56,9 @@ impl Estimator for Pcmci {
         }
         Ok(())
     }
+    fn window_frames(&self, max_lag: usize) -> usize {
+        2 * max_lag + 1
+    }
     fn window_rule(&self) -> String {
         "one window [x_t, ..., x_{t+2p}] inside each recording for every lag (p = the largest lag), so the shifted parents of the MCI test exist".into()
     }
@@ -63,7 +66,7 @@ impl Estimator for Pcmci {
         joint_lag_evidence(panel, lags, 2, |w| {
             Ok(fit(w, lags, self.pc_alpha)?
                 .into_iter()
-                .map(MeanEvidence::ClosedForm)
+                .map(|t| MeanEvidence::ClosedForm(Box::new(t)))
                 .collect())
         })
     }
@@ -114,7 +117,7 @@ pub fn fit(windows: &Windows, lags: &[usize], pc_alpha: f64) -> Result<Vec<Close
         })
         .collect();
     let mut out: Vec<ClosedFormTest> = lags.iter().map(|_| ClosedFormTest::untested(n)).collect();
-    let rows: Vec<Vec<[f64; 3]>> = (0..n)
+    let rows: Vec<Vec<EdgeEstimate>> = (0..n)
         .into_par_iter()
         .map(|j| {
             let Some(g) = group_of[j] else {
@@ -124,7 +127,7 @@ pub fn fit(windows: &Windows, lags: &[usize], pc_alpha: f64) -> Result<Vec<Close
                 .flat_map(|i| lags.iter().map(move |&tau| (i, tau)))
                 .map(|(i, tau)| {
                     if i == j {
-                        return [f64::NAN; 3];
+                        return EdgeEstimate::UNTESTED;
                     }
                     let mut cond: Vec<Node> = parents[j]
                         .iter()
@@ -137,7 +140,11 @@ pub fn fit(windows: &Windows, lags: &[usize], pc_alpha: f64) -> Result<Vec<Close
                             cond.push(shifted);
                         }
                     }
-                    test(g, j, (i, tau), &cond).map_or([f64::NAN; 3], |(r, t, p)| [r, t, p])
+                    // The t-test has `dof` degrees of freedom; Fisher's z one fewer.
+                    let dof = g.residual_dof() - cond.len() as f64 - 1.0;
+                    test(g, j, (i, tau), &cond).map_or(EdgeEstimate::UNTESTED, |(r, t, p)| {
+                        EdgeEstimate::correlation(r, t, p, dof - 1.0)
+                    })
                 })
                 .collect()
         })

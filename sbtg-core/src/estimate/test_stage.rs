@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::evidence::{ClosedFormTest, FoldReport, LagEvidence, MeanEvidence, SeriesBlock};
 use crate::data::Panel;
-use crate::stats::hac::two_sided_p;
+use crate::stats::hac::{t_quantile_975, two_sided_p};
 use crate::stats::{hac_test, hac_test_blocks, Bandwidth, HacResult, ProductSeries, TargetBlock};
 
 /// The HAC details of a tested family.
@@ -33,6 +33,11 @@ pub struct TestMatrices {
     pub p: Array2<f64>,
     /// Observations behind each edge.
     pub count: Array2<f64>,
+    /// Standard error of the effect and its 95% interval (Student t with N − 1
+    /// degrees of freedom for HAC tests; the method's own for closed-form tests).
+    pub se: Array2<f64>,
+    pub ci_low: Array2<f64>,
+    pub ci_high: Array2<f64>,
     /// The HAC variance was non-positive or tiny and was floored (always false for
     /// closed-form tests).
     pub floored: Array2<bool>,
@@ -42,8 +47,18 @@ pub struct TestMatrices {
 
 impl TestMatrices {
     fn from_hac(h: HacResult, effect_sign: f64) -> Self {
+        let effect = &h.mean * effect_sign;
+        let se = Zip::from(&h.long_run_variance)
+            .and(&h.count)
+            .map_collect(|&v, &n| (v / n).sqrt());
+        let half = Zip::from(&se)
+            .and(&h.count)
+            .map_collect(|&s, &n| t_quantile_975(n - 1.0) * s);
         TestMatrices {
-            effect: &h.mean * effect_sign,
+            ci_low: &effect - &half,
+            ci_high: &effect + &half,
+            se,
+            effect,
             mean: h.mean,
             t: h.t,
             p: h.p,
@@ -59,6 +74,9 @@ impl TestMatrices {
     fn from_closed_form(c: ClosedFormTest) -> Self {
         TestMatrices {
             floored: Array2::from_elem(c.t.raw_dim(), false),
+            se: c.se,
+            ci_low: c.ci_low,
+            ci_high: c.ci_high,
             mean: c.effect.clone(),
             effect: c.effect,
             t: c.t,
@@ -131,7 +149,7 @@ pub fn test_lag(panel: &Panel, evidence: LagEvidence, bandwidth: Bandwidth) -> L
         fit_seconds,
     } = evidence;
     let (mean, recordings) = match mean {
-        MeanEvidence::ClosedForm(c) => (TestMatrices::from_closed_form(c), Vec::new()),
+        MeanEvidence::ClosedForm(c) => (TestMatrices::from_closed_form(*c), Vec::new()),
         MeanEvidence::Series {
             blocks,
             effect_sign,

@@ -3,6 +3,7 @@
 //! score-model checkpoints, the edge tables and circuit exports. Depends on every layer
 //! below it (data, stats, model, estimate, results).
 
+pub mod arrays;
 pub mod atomic;
 pub mod checkpoint;
 pub mod circuit;

@@ -11,6 +11,7 @@ use super::atomic::write_atomic;
 use super::connectome::normalise_name;
 use crate::estimate::RecordingTest;
 use crate::results::{EdgeRow, EdgeTable, Summary};
+use crate::stats::TestKind;
 use crate::{Error, Result};
 
 fn fmt(v: f64) -> String {
@@ -26,12 +27,15 @@ fn csv_encode(what: &'static str) -> impl Fn(csv::Error) -> Error {
 }
 
 /// The columns of `edges.csv` and `edges.parquet`, in order.
-pub const EDGE_COLUMNS: [&str; 11] = [
+pub const EDGE_COLUMNS: [&str; 14] = [
     "source",
     "target",
     "lag",
     "mu",
     "effect",
+    "se",
+    "ci_low",
+    "ci_high",
     "t",
     "p",
     "q",
@@ -40,9 +44,10 @@ pub const EDGE_COLUMNS: [&str; 11] = [
     "variance_floored",
 ];
 
-/// `edges.csv`: `source,target,lag,mu,effect,t,p,q,test,selected,variance_floored`, one
-/// row per tested (source → target, lag, test). `effect` of an SBTG mean test is `−mu`
-/// (positive = excitatory); `variance_floored` flags a HAC variance that was floored.
+/// `edges.csv`: `source,target,lag,mu,effect,se,ci_low,ci_high,t,p,q,test,selected,
+/// variance_floored`, one row per tested (source → target, lag, test). `effect` of an
+/// SBTG mean test is `−mu` (positive = excitatory), with its standard error and 95%
+/// interval; `variance_floored` flags a HAC variance that was floored.
 pub fn edges_csv(table: &EdgeTable) -> Result<Vec<u8>> {
     let err = csv_encode("edges.csv");
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -54,6 +59,9 @@ pub fn edges_csv(table: &EdgeTable) -> Result<Vec<u8>> {
             e.lag.to_string(),
             fmt(e.mu),
             fmt(e.effect),
+            fmt(e.se),
+            fmt(e.ci_low),
+            fmt(e.ci_high),
             fmt(e.t),
             fmt(e.p),
             fmt(e.q),
@@ -134,6 +142,9 @@ pub fn edges_parquet(table: &EdgeTable) -> Result<Vec<u8>> {
         "lag" => e.iter().map(|r| r.lag as u32).collect::<Vec<_>>(),
         "mu" => col(|r| r.mu),
         "effect" => col(|r| r.effect),
+        "se" => col(|r| r.se),
+        "ci_low" => col(|r| r.ci_low),
+        "ci_high" => col(|r| r.ci_high),
         "t" => col(|r| r.t),
         "p" => col(|r| r.p),
         "q" => col(|r| r.q),
@@ -151,7 +162,8 @@ pub fn edges_parquet(table: &EdgeTable) -> Result<Vec<u8>> {
 
 /// Writes `edges.csv` (and `edges.parquet` with the `parquet` feature),
 /// `recording_edges.csv`, the selected circuit as `circuit.graphml`, `circuit.dot` and
-/// `circuit.json`, `loss.csv` (methods that train) and `summary.json` into `dir`.
+/// `circuit.json` (and `volatility.graphml`/`.json`), `arrays.npz`, `loss.csv` (methods
+/// that train) and `summary.json` into `dir`.
 /// Returns the paths written.
 pub fn write_outputs(dir: &Path, table: &EdgeTable) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
@@ -161,7 +173,9 @@ pub fn write_outputs(dir: &Path, table: &EdgeTable) -> Result<Vec<PathBuf>> {
     files.push(("recording_edges.csv", recording_edges_csv(table)?));
     let atlas = super::connectome::CellAtlas::cook2019()?;
     let circuit = super::circuit::Circuit::from_table(table, &atlas);
-    files.extend(super::circuit::export::files(&circuit));
+    let volatility = table.rows.iter().any(|r| r.test == TestKind::Volatility);
+    files.extend(super::circuit::export::files(&circuit, volatility));
+    files.push(("arrays.npz", super::arrays::arrays_npz(table)?));
     if table.summary.per_lag.iter().any(|l| !l.folds.is_empty()) {
         files.push(("loss.csv", loss_csv(table)));
     }

@@ -47,6 +47,7 @@ pub fn infer(panel: &Panel, cfg: &InferConfig, ctx: &FitContext) -> Result<EdgeT
         .collect();
     let mut table = EdgeTable::assemble(panel, cfg, tests);
     table.summary.seconds.total = t0.elapsed().as_secs_f64();
+    table.check_tested()?;
     Ok(table)
 }
 
@@ -73,10 +74,29 @@ pub fn score_with_models(
         .collect();
     let mut table = EdgeTable::assemble(panel, cfg, tests);
     table.summary.seconds.total = t0.elapsed().as_secs_f64();
+    table.check_tested()?;
     Ok(table)
 }
 
 impl EdgeTable {
+    /// A table in which no edge could be tested is no result: an error that says why.
+    fn check_tested(&self) -> Result<()> {
+        if self.family_size() > 0 {
+            return Ok(());
+        }
+        let windows: Vec<String> = self
+            .summary
+            .per_lag
+            .iter()
+            .map(|l| format!("lag {}: {} windows", l.lag, l.windows))
+            .collect();
+        Err(Error::Data(format!(
+            "none of the {} edge tests could be run ({}); every pair needs at least 3 windows in which both neurons are observed: use longer recordings, fewer lags, or neurons observed together",
+            self.rows.len(),
+            windows.join(", ")
+        )))
+    }
+
     /// The rows of every lag's tests (mean test, then volatility test, lag after lag),
     /// FDR-adjusted over all of them, with the summary.
     pub fn assemble(panel: &Panel, cfg: &InferConfig, tests: Vec<LagTests>) -> EdgeTable {
@@ -225,6 +245,9 @@ fn push_rows(
                 lag,
                 mu: m.mean[[j, i]],
                 effect: m.effect[[j, i]],
+                se: m.se[[j, i]],
+                ci_low: m.ci_low[[j, i]],
+                ci_high: m.ci_high[[j, i]],
                 t: m.t[[j, i]],
                 p: m.p[[j, i]],
                 q: f64::NAN,

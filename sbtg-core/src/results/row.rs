@@ -14,6 +14,12 @@ pub struct EdgeRow {
     /// method's estimate for the baselines. Volatility test: `μ̂` (positive = the
     /// source's and target's variances rise together).
     pub effect: f64,
+    /// Standard error of `effect`.
+    pub se: f64,
+    /// 95% interval of `effect` (Student t with N − 1 degrees of freedom for HAC
+    /// tests; Fisher z for correlations; the regression's t for coefficients).
+    pub ci_low: f64,
+    pub ci_high: f64,
     pub t: f64,
     pub p: f64,
     pub q: f64,

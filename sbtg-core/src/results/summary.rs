@@ -84,7 +84,10 @@ pub struct FdrSummary {
     pub method: FdrMethod,
     pub alpha: f64,
     pub family: String,
+    /// Tests run (rows with a p-value): the m of the FDR procedure.
     pub family_size: usize,
+    /// Rows that could not be tested (no p-value), left out of the family.
+    pub untested: usize,
 }
 
 /// Seconds of the whole run.
@@ -149,6 +152,9 @@ pub fn column_docs() -> Vec<ColumnDoc> {
         ("lag", "lag in frames"),
         ("mu", "mean of the tested series (standardised units; held-out windows for SBTG)"),
         ("effect", "SBTG mean test: -mu (Jacobian sign); volatility test and baselines: mu, the method's estimate"),
+        ("se", "standard error of effect (HAC: sqrt(long-run variance / N))"),
+        ("ci_low", "lower end of the 95% interval of effect (Student t with N-1 df for HAC tests, Fisher z for correlations, the regression's t for coefficients)"),
+        ("ci_high", "upper end of the 95% interval of effect"),
         ("t", "test statistic: HAC t of mu (SBTG, lagged correlation, granger), Fisher z (partial-correlation), t (pairwise-granger, pcmci)"),
         ("p", "two-sided p-value (Student t, survival function)"),
         ("q", "FDR-adjusted p-value over the declared family"),
@@ -236,7 +242,7 @@ impl Summary {
                 method: cfg.tests.fdr,
                 alpha: cfg.tests.alpha,
                 family: format!(
-                    "all ordered pairs source != target at every lag ({}), {}",
+                    "every ordered pair source != target that could be tested, at every lag ({}), {}",
                     cfg.lags
                         .iter()
                         .map(|l| l.to_string())
@@ -248,7 +254,8 @@ impl Summary {
                         "mean test"
                     }
                 ),
-                family_size: rows.len(),
+                family_size: rows.iter().filter(|r| !r.p.is_nan()).count(),
+                untested: rows.iter().filter(|r| r.p.is_nan()).count(),
             },
             edges_selected: SelectedCounts::of(rows.iter()),
             per_lag,

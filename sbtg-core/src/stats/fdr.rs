@@ -4,8 +4,9 @@
 //! `q_(k) = min_{l ≥ k} min(1, m · p_(l) / l)` over the sorted p-values; rejecting
 //! `q ≤ α` is the BH step-up procedure at level α (valid under independence or PRDS).
 //! Benjamini–Yekutieli (2001) multiplies by `H_m = Σ_{i=1}^m 1/i`, valid under any
-//! dependence. Ties get equal q-values. A NaN p-value (an untestable edge) stays NaN, is
-//! never selected, but still counts in m (conservative).
+//! dependence. Ties get equal q-values. The family is the tests actually run: a NaN
+//! p-value (an edge that could not be tested, e.g. a pair never observed together) stays
+//! NaN, is never selected and does not count in m.
 
 /// Which FDR procedure to apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -34,14 +35,14 @@ pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
 
 /// BY q-values of `p` (same order as `p`).
 pub fn benjamini_yekutieli(p: &[f64]) -> Vec<f64> {
-    let m = p.len();
+    let m = p.iter().filter(|v| !v.is_nan()).count();
     let h: f64 = (1..=m).map(|i| 1.0 / i as f64).sum();
     step_up(p, h)
 }
 
 fn step_up(p: &[f64], factor: f64) -> Vec<f64> {
-    let m = p.len() as f64;
     let mut idx: Vec<usize> = (0..p.len()).filter(|&i| !p[i].is_nan()).collect();
+    let m = idx.len() as f64;
     idx.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
     let mut q = vec![f64::NAN; p.len()];
     let mut running = 1.0f64;
@@ -86,12 +87,21 @@ mod tests {
     }
 
     #[test]
-    fn ties_share_q_and_nan_counts_in_m() {
+    fn ties_share_q_and_untested_edges_leave_the_family() {
         let q = benjamini_hochberg(&[0.02, 0.02, f64::NAN, 0.9]);
-        // m = 4; the tied pair sits at ranks 1–2: q = 4·0.02/2 = 0.04
-        assert!((q[0] - 0.04).abs() < 1e-15 && q[0] == q[1]);
+        // m = 3 tested; the tied pair sits at ranks 1–2: q = 3·0.02/2 = 0.03
+        assert!((q[0] - 0.03).abs() < 1e-15 && q[0] == q[1]);
         assert!(q[2].is_nan());
-        assert!((q[3] - (4.0 * 0.9 / 3.0f64).min(1.0)).abs() < 1e-15);
+        assert!((q[3] - 0.9).abs() < 1e-15);
+        // Untested edges change nothing: the same as the tested ones alone.
+        let mut p = vec![0.001, 0.02, 0.04];
+        let alone = benjamini_hochberg(&p);
+        p.extend(std::iter::repeat_n(f64::NAN, 1000));
+        assert_eq!(&benjamini_hochberg(&p)[..3], &alone[..]);
+        assert_eq!(
+            &benjamini_yekutieli(&p)[..3],
+            &benjamini_yekutieli(&p[..3])[..]
+        );
     }
 
     #[test]

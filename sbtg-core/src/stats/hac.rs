@@ -233,6 +233,29 @@ impl EdgeTTest {
     }
 }
 
+/// The 97.5% quantile of Student's t with `df` degrees of freedom (the normal 1.959964
+/// for `df` ≥ 1e6 or non-finite), for 95% intervals; values are cached per `df`.
+pub fn t_quantile_975(df: f64) -> f64 {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static CACHE: RefCell<HashMap<u64, f64>> = RefCell::new(HashMap::new());
+    }
+    if df.is_nan() || df <= 0.0 {
+        return f64::NAN;
+    }
+    if !df.is_finite() || df >= 1e6 {
+        return 1.959963984540054;
+    }
+    CACHE.with(|c| {
+        *c.borrow_mut().entry(df.to_bits()).or_insert_with(|| {
+            StudentsT::new(0.0, 1.0, df)
+                .expect("df > 0")
+                .inverse_cdf(0.975)
+        })
+    })
+}
+
 /// Two-sided Student-t p-value from the survival function, never exactly 0.
 pub fn two_sided_p(t: f64, df: f64) -> f64 {
     if !t.is_finite() || df.is_nan() || df <= 0.0 {

@@ -27,7 +27,7 @@ use crate::stats::TestKind;
 use crate::{Error, Result};
 
 /// `(id, for, attr.name, attr.type)` of every GraphML key.
-const KEYS: [(&str, &str, &str, &str); 12] = [
+const KEYS: [(&str, &str, &str, &str); 15] = [
     ("method", "graph", "method", "string"),
     ("cell_type", "node", "cell_type", "string"),
     ("class", "node", "class", "string"),
@@ -36,6 +36,9 @@ const KEYS: [(&str, &str, &str, &str); 12] = [
     ("sign", "edge", "sign", "int"),
     ("effect", "edge", "effect", "double"),
     ("weight", "edge", "weight", "double"),
+    ("se", "edge", "se", "double"),
+    ("ci_low", "edge", "ci_low", "double"),
+    ("ci_high", "edge", "ci_high", "double"),
     ("mu", "edge", "mu", "double"),
     ("t", "edge", "t", "double"),
     ("p", "edge", "p", "double"),
@@ -93,6 +96,9 @@ pub fn to_graphml(c: &Circuit) -> String {
             ("sign", (if w.effect < 0.0 { -1 } else { 1 }).to_string()),
             ("effect", num(w.effect)),
             ("weight", num(w.effect.abs())),
+            ("se", num(w.se)),
+            ("ci_low", num(w.ci_low)),
+            ("ci_high", num(w.ci_high)),
             ("mu", num(w.mu)),
             ("t", num(w.t)),
             ("p", num(w.p)),
@@ -225,6 +231,14 @@ pub fn from_graphml(text: &str, label: &Path) -> Result<Circuit> {
                 .parse::<f64>()
                 .map_err(|_| Error::format(label, format!("edge {s} → {t}, {k}"), "not a number"))
         };
+        // Written by every version that has them; NaN when a file lacks them.
+        let optional = |k: &str| {
+            if d.contains_key(k) {
+                f(k)
+            } else {
+                Ok(f64::NAN)
+            }
+        };
         graph.add_edge(
             idx[i],
             idx[j],
@@ -236,6 +250,9 @@ pub fn from_graphml(text: &str, label: &Path) -> Result<Circuit> {
                     TestKind::Mean
                 },
                 effect: f("effect")?,
+                se: optional("se")?,
+                ci_low: optional("ci_low")?,
+                ci_high: optional("ci_high")?,
                 mu: f("mu")?,
                 t: f("t")?,
                 p: f("p")?,
@@ -295,6 +312,12 @@ struct NodeLinkEdge {
     sign: i32,
     effect: Option<f64>,
     weight: Option<f64>,
+    #[serde(default)]
+    se: Option<f64>,
+    #[serde(default)]
+    ci_low: Option<f64>,
+    #[serde(default)]
+    ci_high: Option<f64>,
     mu: Option<f64>,
     t: Option<f64>,
     p: Option<f64>,
@@ -319,7 +342,7 @@ pub fn to_json(c: &Circuit) -> String {
     let mut seen: BTreeMap<(usize, usize), usize> = BTreeMap::new();
     let doc = NodeLink {
         directed: true,
-        multigraph: true,
+        multigraph: c.has_parallel_edges(),
         graph: BTreeMap::from([("method".to_string(), c.method.clone())]),
         nodes: c
             .graph
@@ -348,6 +371,9 @@ pub fn to_json(c: &Circuit) -> String {
                     sign: if w.effect < 0.0 { -1 } else { 1 },
                     effect: finite(w.effect),
                     weight: finite(w.effect.abs()),
+                    se: finite(w.se),
+                    ci_low: finite(w.ci_low),
+                    ci_high: finite(w.ci_high),
                     mu: finite(w.mu),
                     t: finite(w.t),
                     p: finite(w.p),
@@ -392,6 +418,9 @@ pub fn from_json(text: &str, label: &Path) -> Result<Circuit> {
                 lag: l.lag,
                 test: l.test,
                 effect: v(l.effect),
+                se: v(l.se),
+                ci_low: v(l.ci_low),
+                ci_high: v(l.ci_high),
                 mu: v(l.mu),
                 t: v(l.t),
                 p: v(l.p),
@@ -405,13 +434,23 @@ pub fn from_json(text: &str, label: &Path) -> Result<Circuit> {
     })
 }
 
-/// The file names and bytes of `circuit.graphml`, `circuit.dot` and `circuit.json`.
-pub fn files(c: &Circuit) -> Vec<(&'static str, Vec<u8>)> {
-    vec![
-        ("circuit.graphml", to_graphml(c).into_bytes()),
-        ("circuit.dot", to_dot(c).into_bytes()),
-        ("circuit.json", to_json(c).into_bytes()),
-    ]
+/// The exports of a circuit: the mean-test (Jacobian) edges as `circuit.graphml`,
+/// `circuit.dot` and `circuit.json`, and, when the run had a volatility-transfer test,
+/// its edges on their own as `volatility.graphml` and `volatility.json` (the two tests'
+/// effects are on different scales and must not share one `weight`).
+pub fn files(c: &Circuit, volatility_tested: bool) -> Vec<(&'static str, Vec<u8>)> {
+    let mean = c.of_test(TestKind::Mean);
+    let mut out = vec![
+        ("circuit.graphml", to_graphml(&mean).into_bytes()),
+        ("circuit.dot", to_dot(&mean).into_bytes()),
+        ("circuit.json", to_json(&mean).into_bytes()),
+    ];
+    if volatility_tested {
+        let vol = c.of_test(TestKind::Volatility);
+        out.push(("volatility.graphml", to_graphml(&vol).into_bytes()));
+        out.push(("volatility.json", to_json(&vol).into_bytes()));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -428,6 +467,9 @@ mod tests {
             lag,
             mu: -effect,
             effect,
+            se: 0.1,
+            ci_low: effect - 0.196,
+            ci_high: effect + 0.196,
             t: 3.5 * effect.signum(),
             p: 1e-4,
             q: 0.01,
@@ -493,6 +535,7 @@ mod tests {
         let text = to_json(&c);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["directed"], true);
+        assert_eq!(v["multigraph"], true, "ASHL → AVAL at two lags");
         assert_eq!(v["links"].as_array().unwrap().len(), 3);
         // Two edges ASHL → AVAL (lags 1 and 2): keys 0 and 1, as networkx numbers them.
         assert_eq!(v["links"][1]["key"], 1);
@@ -501,5 +544,46 @@ mod tests {
         assert!(dot.starts_with("digraph {"));
         assert_eq!(dot.matches(" -> ").count(), 3);
         assert!(dot.contains("color=\"#2166ac\""), "a negative edge is blue");
+    }
+
+    /// The exports keep the two tests apart, and a circuit without parallel edges is no
+    /// multigraph.
+    #[test]
+    fn mean_and_volatility_edges_go_to_their_own_files() {
+        let c = small();
+        let files = files(&c, true);
+        let names: Vec<&str> = files.iter().map(|f| f.0).collect();
+        assert_eq!(
+            names,
+            [
+                "circuit.graphml",
+                "circuit.dot",
+                "circuit.json",
+                "volatility.graphml",
+                "volatility.json"
+            ]
+        );
+        let text = |k: usize| String::from_utf8(files[k].1.clone()).unwrap();
+        let mean = from_graphml(&text(0), Path::new("c")).unwrap();
+        assert_eq!(mean.graph.edge_count(), 2);
+        assert!(mean.graph.edge_weights().all(|e| e.test == TestKind::Mean));
+        let vol: serde_json::Value = serde_json::from_str(&text(4)).unwrap();
+        assert_eq!(vol["links"].as_array().unwrap().len(), 1);
+        assert_eq!(vol["links"][0]["test"], "volatility");
+        assert_eq!(vol["multigraph"], false);
+        let lag1 = {
+            let mut g = mean.graph.clone();
+            g.retain_edges(|g, e| g[e].lag == 1);
+            Circuit {
+                graph: g,
+                method: "sbtg".into(),
+            }
+        };
+        assert!(!lag1.has_parallel_edges());
+        assert_eq!(files_without_volatility_count(&c), 3);
+    }
+
+    fn files_without_volatility_count(c: &Circuit) -> usize {
+        files(c, false).len()
     }
 }

@@ -24,6 +24,10 @@ pub struct CircuitEdge {
     pub test: TestKind,
     /// Signed effect (Jacobian sign for SBTG mean tests).
     pub effect: f64,
+    /// Standard error of the effect and its 95% interval.
+    pub se: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
     pub mu: f64,
     pub t: f64,
     pub p: f64,
@@ -68,6 +72,9 @@ impl Circuit {
                         lag: e.lag,
                         test: e.test,
                         effect: e.effect,
+                        se: e.se,
+                        ci_low: e.ci_low,
+                        ci_high: e.ci_high,
                         mu: e.mu,
                         t: e.t,
                         p: e.p,
@@ -85,6 +92,26 @@ impl Circuit {
     /// The circuit of an edge table.
     pub fn from_table(table: &EdgeTable, atlas: &CellAtlas) -> Circuit {
         Self::from_edges(table.neurons(), &table.rows, table.method().name(), atlas)
+    }
+
+    /// The circuit of one test's edges (every node kept).
+    pub fn of_test(&self, test: TestKind) -> Circuit {
+        let mut graph = self.graph.clone();
+        graph.retain_edges(|g, e| g[e].test == test);
+        Circuit {
+            graph,
+            method: self.method.clone(),
+        }
+    }
+
+    /// Whether some ordered pair carries more than one edge (one per lag, say): a
+    /// multigraph for networkx.
+    pub fn has_parallel_edges(&self) -> bool {
+        let mut seen = std::collections::HashSet::new();
+        self.graph
+            .edge_indices()
+            .filter_map(|e| self.graph.edge_endpoints(e))
+            .any(|pair| !seen.insert(pair))
     }
 
     /// Lags present among the edges, ascending.

@@ -150,10 +150,16 @@ impl CellAtlas {
             .unwrap_or(CellType::Other)
     }
 
-    /// Whether `name` is a hermaphrodite cell of SI 4 or a class of SI 6.
+    /// Whether `name` is a hermaphrodite cell of SI 4, a class of SI 6, or a group of
+    /// cells that differ only by a side or sub-class suffix (`AVA` for AVAL/AVAR,
+    /// `IL2D` for IL2DL/IL2DR, as NeuroPAL files name classes).
     pub fn knows(&self, name: &str) -> bool {
         let name = normalise_name(name);
-        self.cell_type.contains_key(&name) || self.classes.contains(&name)
+        self.cell_type.contains_key(&name)
+            || self.classes.contains(&name)
+            || SUFFIXES
+                .iter()
+                .any(|s| self.cell_type.contains_key(&format!("{name}{s}")))
     }
 
     /// Every class name in SI 6.

@@ -1,7 +1,13 @@
-//! Text tables: the wide CSV layout (`time_s` then one column per neuron; `nan` or an
-//! empty cell marks a missing sample), as in the Dag et al. (2023) conversion shipped
-//! in `datasets/dag2023`, and the long layout (`time, neuron, value`, one row per
-//! sample, any order).
+//! Text tables: the wide CSV layout (a time column, `time_s` in seconds or a frame index
+//! `frame` with `--fps`, then one column per neuron; `nan` or an empty cell marks a
+//! missing sample), as in the Dag et al. (2023) conversion shipped in
+//! `datasets/dag2023`, and the long layout (`time, neuron, value`, one row per sample,
+//! any order, optionally with a `worm`/`recording` column for several recordings in
+//! one file). Commas, semicolons and tabs are all accepted as separators (the most
+//! frequent of them in the header line wins).
+//!
+//! The usual export mistakes get their own message: a pandas index column
+//! (`DataFrame.to_csv()` without `index=False`) and a transposed table (neurons as rows).
 
 use std::path::Path;
 
@@ -11,13 +17,183 @@ use super::recording_name;
 use crate::data::Recording;
 use crate::{Error, Result};
 
-/// Reads one wide CSV: a time column (`time_s`, `time` or `t`, seconds), then one
-/// column per neuron.
-pub fn read_wide_csv(path: &Path) -> Result<Recording> {
-    let mut rdr = csv::ReaderBuilder::new()
+/// What the user told the reader about a table's columns.
+#[derive(Clone, Debug, Default)]
+pub struct TableOptions {
+    /// The name of the time column (default: the first column, if it is called
+    /// `time_s`, `time`, `t`, `seconds` or `timestamp`, or `frame`).
+    pub time_column: Option<String>,
+    /// Frames per second, for a frame-index column.
+    pub fps: Option<f64>,
+}
+
+/// Names of a time column in seconds.
+const TIME_NAMES: [&str; 6] = ["time_s", "time", "t", "seconds", "timestamp", "time_sec"];
+/// Names of a frame-index column.
+const FRAME_NAMES: [&str; 4] = ["frame", "frames", "frame_index", "index"];
+
+/// The separator of a table: the most frequent of `,`, `;` and tab in its first line
+/// (a comma when none occurs).
+pub(crate) fn sniff_delimiter(path: &Path) -> Result<u8> {
+    use std::io::{BufRead, Read};
+    let f = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
+    let mut line = String::new();
+    std::io::BufReader::new(f.take(1 << 20))
+        .read_line(&mut line)
+        .map_err(|e| Error::read(path, e))?;
+    let count = |c: char| line.chars().filter(|&x| x == c).count();
+    let (comma, semi, tab) = (count(','), count(';'), count('\t'));
+    Ok(if tab > comma && tab >= semi {
+        b'\t'
+    } else if semi > comma {
+        b';'
+    } else {
+        b','
+    })
+}
+
+fn reader(path: &Path) -> Result<csv::Reader<std::fs::File>> {
+    csv::ReaderBuilder::new()
         .has_headers(true)
+        .delimiter(sniff_delimiter(path)?)
         .from_path(path)
-        .map_err(|e| csv_error(path, e))?;
+        .map_err(|e| csv_error(path, e))
+}
+
+/// How the wide table keeps time.
+enum Clock {
+    /// Column `index` holds times in seconds.
+    Seconds(usize),
+    /// Column `index` counts frames at `fps` frames per second.
+    Frames(usize, f64),
+}
+
+impl Clock {
+    fn column(&self) -> usize {
+        match *self {
+            Clock::Seconds(c) | Clock::Frames(c, _) => c,
+        }
+    }
+}
+
+/// Whether a header cell is a number (as in a transposed table's header of times).
+fn numeric(cell: &str) -> bool {
+    cell.trim().parse::<f64>().is_ok()
+}
+
+/// The time column of a wide table, or the message that says what the table looks
+/// like instead and how to fix it.
+fn clock(path: &Path, header: &csv::StringRecord, opts: &TableOptions) -> Result<Clock> {
+    let lower = |k: usize| header[k].trim().to_ascii_lowercase();
+    let frames = |c: usize| {
+        let fps = opts.fps.ok_or_else(|| {
+            Error::format(
+                path,
+                format!("column {}", &header[c]),
+                "counts frames, not seconds; give the frame rate with --fps (frames per second)",
+            )
+        })?;
+        Ok(Clock::Frames(c, fps))
+    };
+    if let Some(want) = &opts.time_column {
+        let c = (0..header.len())
+            .find(|&k| header[k].trim().eq_ignore_ascii_case(want.trim()))
+            .ok_or_else(|| {
+                Error::format(
+                    path,
+                    "--time-column",
+                    format!(
+                        "no column `{want}`; the header is `{}`",
+                        header.iter().collect::<Vec<_>>().join(",")
+                    ),
+                )
+            })?;
+        return if FRAME_NAMES.contains(&lower(c).as_str()) {
+            frames(c)
+        } else {
+            Ok(Clock::Seconds(c))
+        };
+    }
+    let first = lower(0);
+    if TIME_NAMES.contains(&first.as_str()) {
+        return Ok(Clock::Seconds(0));
+    }
+    if FRAME_NAMES.contains(&first.as_str()) {
+        return frames(0);
+    }
+    let rest: Vec<&str> = header.iter().skip(1).collect();
+    let looks_like_index = first.is_empty() || first.starts_with("unnamed");
+    if looks_like_index {
+        let second_is_time = rest
+            .first()
+            .is_some_and(|h| TIME_NAMES.contains(&h.trim().to_ascii_lowercase().as_str()));
+        let numbered_header = !rest.is_empty() && rest.iter().all(|h| numeric(h));
+        if numbered_header {
+            return Err(Error::format(
+                path,
+                "header",
+                "the header holds numbers and the first column has no name: the table looks transposed (neurons as rows, frames as columns); transpose it so that each neuron is a column (pandas: df.T.to_csv(path, index_label=\"time_s\") with the times as the index)",
+            ));
+        }
+        return Err(Error::format(
+            path,
+            "header",
+            format!(
+                "the first column has no name{}: it looks like a pandas index written by DataFrame.to_csv() without index=False; write the file with to_csv(path, index=False), or delete the first column",
+                if second_is_time { " and the time column comes second" } else { "" }
+            ),
+        ));
+    }
+    let numbers = rest.iter().filter(|h| numeric(h)).count();
+    if rest.len() >= 3 && numbers * 2 > rest.len() {
+        return Err(Error::format(
+            path,
+            "header",
+            format!(
+                "the header holds numbers ({}, …) after `{}`: the table looks transposed (neurons as rows, time as columns); transpose it so that each neuron is a column and the first column is the time in seconds (`time_s`)",
+                rest.iter().take(3).copied().collect::<Vec<_>>().join(", "),
+                &header[0]
+            ),
+        ));
+    }
+    Err(Error::format(
+        path,
+        "header",
+        format!(
+            "first column is `{}`; expected the time in seconds as `time_s` (then one column per neuron); rename the time column, pass --time-column NAME, or use a frame index column `frame` with --fps",
+            &header[0]
+        ),
+    ))
+}
+
+/// Whether a CSV file's header names a time (or frame) column a wide table can use,
+/// or a long table: what a folder loader takes for a recording.
+pub(crate) fn looks_like_recording(path: &Path, opts: &TableOptions) -> Result<bool> {
+    let header = csv_header(path)?;
+    if header.is_empty() || long_columns(&header).is_some() {
+        return Ok(true);
+    }
+    let record = csv::StringRecord::from(header);
+    Ok(match clock(path, &record, opts) {
+        Ok(_) => true,
+        // A transposed table or a pandas index is a recording written the wrong way:
+        // say so rather than skip it.
+        Err(Error::Format { message, .. }) => {
+            message.contains("transposed") || message.contains("pandas")
+        }
+        Err(e) => return Err(e),
+    })
+}
+
+/// Reads one wide CSV: a time column (`time_s`, `time` or `t` in seconds, or `frame`
+/// with a frame rate), then one column per neuron.
+pub fn read_wide_csv(path: &Path) -> Result<Recording> {
+    read_wide_csv_with(path, &TableOptions::default())
+}
+
+/// [`read_wide_csv`] with the user's column options.
+pub fn read_wide_csv_with(path: &Path, opts: &TableOptions) -> Result<Recording> {
+    let mut rdr = reader(path)?;
     let header = rdr.headers().map_err(|e| csv_error(path, e))?.clone();
     if header.is_empty() || (header.len() == 1 && header[0].trim().is_empty()) {
         return Err(Error::format(
@@ -26,23 +202,17 @@ pub fn read_wide_csv(path: &Path) -> Result<Recording> {
             "the file is empty; expected `time_s,<neuron>,<neuron>,…`",
         ));
     }
-    let time_col = header[0].trim().to_ascii_lowercase();
-    if !matches!(time_col.as_str(), "time_s" | "time" | "t") {
-        return Err(Error::format(path, "header", format!(
-            "first column is `{}`; expected the time in seconds as `time_s` (then one column per neuron)",
-            &header[0]
-        )));
-    }
-    let neurons: Vec<String> = header
-        .iter()
-        .skip(1)
-        .map(|s| s.trim().to_string())
+    let clock = clock(path, &header, opts)?;
+    let tc = clock.column();
+    let neurons: Vec<String> = (0..header.len())
+        .filter(|&k| k != tc)
+        .map(|k| header[k].trim().to_string())
         .collect();
     if neurons.is_empty() {
         return Err(Error::format(
             path,
             "header",
-            "no neuron columns after the time column",
+            "no neuron columns besides the time column",
         ));
     }
     let mut times = Vec::new();
@@ -75,15 +245,18 @@ pub fn read_wide_csv(path: &Path) -> Result<Recording> {
                     ))
                 })?
             };
-            if c == 0 {
+            if c == tc {
                 if !v.is_finite() {
                     return Err(Error::format(
                         path,
-                        format!("line {line}, column {}", &header[0]),
+                        format!("line {line}, column {}", &header[tc]),
                         "every row needs a finite time",
                     ));
                 }
-                times.push(v);
+                times.push(match clock {
+                    Clock::Seconds(_) => v,
+                    Clock::Frames(_, fps) => v / fps,
+                });
             } else {
                 data.push(v);
             }
@@ -99,21 +272,32 @@ pub fn read_wide_csv(path: &Path) -> Result<Recording> {
             ),
         ));
     }
-    let dt = interval_from_times(path, &header[0], &times, |k| {
-        format!("line {}, column {}", k + 2, &header[0])
+    let dt = interval_from_times(path, &header[tc], &times, |k| {
+        format!("line {}, column {}", k + 2, &header[tc])
     })?;
     let values = Array2::from_shape_vec((times.len(), neurons.len()), data).expect("rows checked");
     Recording::from_file(path, recording_name(path), neurons, dt, values)
 }
 
-/// Whether a CSV header is the long layout `time, neuron, value` (in any order).
+/// Whether a CSV header is the long layout `time, neuron, value` (in any order, with an
+/// optional recording column).
 pub fn is_long_header(header: &[String]) -> bool {
     long_columns(header).is_some()
 }
 
-/// Positions of the time, neuron and value columns of a long table.
-pub(crate) fn long_columns(header: &[String]) -> Option<(usize, usize, usize)> {
-    if header.len() != 3 {
+/// Columns of a long table: time, neuron, value and, for several recordings in one
+/// file, the recording.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LongColumns {
+    pub time: usize,
+    pub neuron: usize,
+    pub value: usize,
+    pub recording: Option<usize>,
+}
+
+/// Positions of the time, neuron, value (and recording) columns of a long table.
+pub(crate) fn long_columns(header: &[String]) -> Option<LongColumns> {
+    if header.len() != 3 && header.len() != 4 {
         return None;
     }
     let find = |names: &[&str]| {
@@ -121,19 +305,18 @@ pub(crate) fn long_columns(header: &[String]) -> Option<(usize, usize, usize)> {
             .iter()
             .position(|h| names.contains(&h.trim().to_ascii_lowercase().as_str()))
     };
-    Some((
-        find(&["time", "time_s", "t", "timestamp"])?,
-        find(&["neuron", "name", "label", "roi"])?,
-        find(&["value", "trace", "activity", "signal", "dff"])?,
-    ))
+    let cols = LongColumns {
+        time: find(&["time", "time_s", "t", "timestamp"])?,
+        neuron: find(&["neuron", "name", "label", "roi"])?,
+        value: find(&["value", "trace", "activity", "signal", "dff"])?,
+        recording: find(&["worm", "recording", "animal", "individual", "session"]),
+    };
+    (header.len() == 3 || cols.recording.is_some()).then_some(cols)
 }
 
-/// First line of a CSV file, split at commas.
+/// First line of a CSV file, split at its separator.
 pub(crate) fn csv_header(path: &Path) -> Result<Vec<String>> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_path(path)
-        .map_err(|e| csv_error(path, e))?;
+    let mut rdr = reader(path)?;
     Ok(rdr
         .headers()
         .map_err(|e| csv_error(path, e))?
@@ -142,29 +325,28 @@ pub(crate) fn csv_header(path: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Reads a long CSV: `time, neuron, value`, one row per sample in any order.
-pub fn read_long_csv(path: &Path) -> Result<Recording> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_path(path)
-        .map_err(|e| csv_error(path, e))?;
+/// Reads a long CSV: `time, neuron, value`, one row per sample in any order. With a
+/// recording column (`worm`, `recording`, …) the file holds several recordings, named
+/// by that column, in order of first appearance.
+pub fn read_long_csv(path: &Path) -> Result<Vec<Recording>> {
+    let mut rdr = reader(path)?;
     let header: Vec<String> = rdr
         .headers()
         .map_err(|e| csv_error(path, e))?
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let (ti, ni, vi) = long_columns(&header).ok_or_else(|| {
+    let cols = long_columns(&header).ok_or_else(|| {
         Error::format(
             path,
             "header",
             format!(
-                "`{}`; a long table has exactly the columns time, neuron, value",
+                "`{}`; a long table has the columns time, neuron, value (and optionally worm or recording)",
                 header.join(",")
             ),
         )
     })?;
-    let mut samples = LongSamples::default();
+    let mut groups: Vec<(String, LongSamples)> = Vec::new();
     for (row, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| csv_error(path, e))?;
         let line = row + 2;
@@ -182,15 +364,43 @@ pub fn read_long_csv(path: &Path) -> Result<Recording> {
                 )
             })
         };
-        samples.push(
+        let name = match cols.recording {
+            Some(c) if cell(c).is_empty() => {
+                return Err(Error::format(
+                    path,
+                    format!("line {line}, column {}", header[c]),
+                    "empty recording name; name the recording of every row",
+                ))
+            }
+            Some(c) => cell(c).to_string(),
+            None => recording_name(path),
+        };
+        let k = match groups.iter().position(|(n, _)| *n == name) {
+            Some(k) => k,
+            None => {
+                groups.push((name, LongSamples::default()));
+                groups.len() - 1
+            }
+        };
+        groups[k].1.push(
             path,
             &format!("line {line}"),
-            number(ti, false)?,
-            cell(ni),
-            number(vi, true)?,
+            number(cols.time, false)?,
+            cell(cols.neuron),
+            number(cols.value, true)?,
         )?;
     }
-    samples.into_recording(path)
+    if groups.is_empty() {
+        return Err(Error::format(path, "rows", "no samples below the header"));
+    }
+    groups
+        .into_iter()
+        .map(|(name, samples)| {
+            let mut r = samples.into_recording(path)?;
+            r.name = name;
+            Ok(r)
+        })
+        .collect()
 }
 
 /// Samples of a long table, assembled into a frames × neurons grid.
@@ -424,7 +634,7 @@ mod long_tests {
             "neuron,time,value\nRIS,0.5,2\nAVAL,0,1\nAVAL,0.5,3\nRIS,0,nan\nAVAL,1.0,4\n",
         )
         .unwrap();
-        let r = read_long_csv(&p).unwrap();
+        let r = read_long_csv(&p).unwrap().remove(0);
         assert_eq!(r.name, "w");
         assert_eq!(r.neurons, ["AVAL", "RIS"]);
         assert_eq!(r.dt, 0.5);

@@ -123,6 +123,22 @@ fn hdf5_kind(path: &Path, _ext: &str) -> Result<Format> {
     ))
 }
 
+/// How neuron names are read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum NameCheck {
+    /// C. elegans names: normalised (upper case, inner spaces removed, no
+    /// zero-padding: `aval` → `AVAL`, `AVA L` → `AVAL`, `VB02` → `VB2`); a column that is
+    /// no C. elegans cell or class (Cook et al. 2019 cell lists) is kept with a warning.
+    #[default]
+    Worm,
+    /// As `worm`, but a column that is no C. elegans name is an error.
+    Strict,
+    /// Names as written, unchecked (recordings of other animals).
+    Any,
+}
+
 /// Options the readers need from the user for some formats.
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
@@ -136,6 +152,20 @@ pub struct LoadOptions {
     pub fps: Option<f64>,
     /// Which `RoiResponseSeries` of an NWB file to read (name or path), where it has several.
     pub series: Option<String>,
+    /// The time column of a wide CSV (default: the first column).
+    pub time_column: Option<String>,
+    /// How neuron names are normalised and checked.
+    pub name_check: NameCheck,
+    /// In a folder, read only the files whose name matches this pattern (`*`, `?`).
+    pub glob: Option<String>,
+}
+
+/// Recordings read from a file or folder, with what the loader did on the user's
+/// behalf (files skipped, names normalised, names that are no C. elegans neuron).
+#[derive(Clone, Debug, Default)]
+pub struct Loaded {
+    pub recordings: Vec<Recording>,
+    pub notes: Vec<String>,
 }
 
 /// Reads one file with the reader its format needs. A NeuroPAL file gives one
@@ -150,8 +180,8 @@ pub fn read_file(path: &Path, opts: &LoadOptions) -> Result<Vec<Recording>> {
         }
     }
     match Format::detect(path)? {
-        Format::WideCsv => Ok(vec![csv::read_wide_csv(path)?]),
-        Format::LongCsv => Ok(vec![csv::read_long_csv(path)?]),
+        Format::WideCsv => Ok(vec![csv::read_wide_csv_with(path, &table_options(opts))?]),
+        Format::LongCsv => csv::read_long_csv(path),
         Format::NeuroPalMat => {
             let m = mat::MatFile::open(path)?;
             if !neuropal::is_neuropal(&m) {
@@ -182,9 +212,21 @@ pub fn read_file(path: &Path, opts: &LoadOptions) -> Result<Vec<Recording>> {
     }
 }
 
-/// Loads recordings with default options; see [`load_recordings_with`].
+fn table_options(opts: &LoadOptions) -> csv::TableOptions {
+    csv::TableOptions {
+        time_column: opts.time_column.clone(),
+        fps: opts.fps,
+    }
+}
+
+/// Loads recordings with default options; see [`load`].
 pub fn load_recordings(path: &Path) -> Result<Vec<Recording>> {
     load_recordings_with(path, &LoadOptions::default())
+}
+
+/// The recordings of [`load`], without its notes.
+pub fn load_recordings_with(path: &Path, opts: &LoadOptions) -> Result<Vec<Recording>> {
+    Ok(load(path, opts)?.recordings)
 }
 
 /// Files in a folder that hold something other than traces.
@@ -207,12 +249,58 @@ const RECORDING_EXTENSIONS: [&str; 9] = [
     "csv", "mat", "h5", "hdf5", "nwb", "npy", "npz", "parquet", "pq",
 ];
 
-/// Loads recordings from one file, or from every recording file of a folder: the
-/// `*.traces.csv` files if there are any, otherwise every file with a recording
-/// extension (`csv mat h5 hdf5 nwb npy npz parquet`) that is not a labels, behaviour,
-/// names or metadata file. Recordings are returned sorted by file, then in file order;
+/// The files of a folder that may hold recordings: the `*.traces.csv` files if there
+/// are any, otherwise every file with a recording extension that is not a labels,
+/// behaviour, names or metadata file; with `glob`, the files matching it.
+fn recording_files(path: &Path, glob: Option<&str>) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(path).map_err(|e| Error::read(path, e))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let name = |p: &PathBuf| {
+        p.file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    if let Some(g) = glob {
+        let pattern = ::glob::Pattern::new(g)
+            .map_err(|e| Error::param("glob", format!("`{g}` is not a file pattern: {e}")))?;
+        return Ok(files
+            .into_iter()
+            .filter(|p| pattern.matches(&name(p)))
+            .collect());
+    }
+    let traces: Vec<PathBuf> = files
+        .iter()
+        .filter(|p| name(p).ends_with(".traces.csv"))
+        .cloned()
+        .collect();
+    if !traces.is_empty() {
+        return Ok(traces);
+    }
+    Ok(files
+        .into_iter()
+        .filter(|p| {
+            let ext = p
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            RECORDING_EXTENSIONS.contains(&ext.as_str()) && !is_sidecar(&name(p))
+        })
+        .collect())
+}
+
+/// Loads recordings from one file, or from every recording file of a folder
+/// ([`recording_files`]). In a folder, a CSV file whose header is no recording (no
+/// time or frame column, not a long table) is skipped with a note; a file that is a
+/// recording with a defect is an error. Neuron names are normalised and checked as
+/// `opts.name_check` says. Recordings are returned sorted by file, then in file order;
 /// two recordings with the same name are an error.
-pub fn load_recordings_with(path: &Path, opts: &LoadOptions) -> Result<Vec<Recording>> {
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
     if !path.exists() {
         return Err(Error::read(
             path,
@@ -222,50 +310,50 @@ pub fn load_recordings_with(path: &Path, opts: &LoadOptions) -> Result<Vec<Recor
             ),
         ));
     }
-    let recordings = if path.is_file() {
+    let mut notes = Vec::new();
+    let mut recordings = if path.is_file() {
         read_file(path, opts)?
     } else {
-        let entries = std::fs::read_dir(path).map_err(|e| Error::read(path, e))?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
-        let traces: Vec<PathBuf> = files
-            .iter()
-            .filter(|p| p.to_string_lossy().ends_with(".traces.csv"))
-            .cloned()
-            .collect();
-        let files: Vec<PathBuf> = if traces.is_empty() {
-            files
-                .into_iter()
-                .filter(|p| {
-                    let name = p.file_name().and_then(|s| s.to_str()).unwrap_or_default();
-                    let ext = p
-                        .extension()
-                        .and_then(|e| e.to_str())
-                        .unwrap_or_default()
-                        .to_ascii_lowercase();
-                    RECORDING_EXTENSIONS.contains(&ext.as_str()) && !is_sidecar(name)
-                })
-                .collect()
-        } else {
-            traces
-        };
+        let files = recording_files(path, opts.glob.as_deref())?;
         if files.is_empty() {
             return Err(Error::format(
                 path,
                 "folder",
-                "no recording files found (*.traces.csv, .csv, .mat, .h5, .nwb, .npy, .npz, .parquet); \
-                 point to a folder of recordings or to one file",
+                match &opts.glob {
+                    Some(g) => format!("no file matches --glob `{g}`"),
+                    None => "no recording files found (*.traces.csv, .csv, .mat, .h5, .nwb, .npy, .npz, .parquet); \
+                             point to a folder of recordings or to one file".to_string(),
+                },
             ));
         }
         let mut out = Vec::new();
         for f in &files {
+            let is_csv = matches!(Format::detect(f)?, Format::WideCsv);
+            if is_csv
+                && f.metadata().map_or(0, |m| m.len()) > 0
+                && !csv::looks_like_recording(f, &table_options(opts))?
+            {
+                let first = csv::csv_header(f)?.into_iter().next().unwrap_or_default();
+                notes.push(format!(
+                    "{}: not a recording (its first column is `{first}`, not a time or frame column); skipped. Pass --glob PATTERN to choose the files, or --time-column NAME if it is one",
+                    f.display()
+                ));
+                continue;
+            }
             out.extend(read_file(f, opts)?);
+        }
+        if out.is_empty() {
+            return Err(Error::format(
+                path,
+                "folder",
+                format!("none of its files is a recording ({})", notes.join("; ")),
+            ));
         }
         out
     };
+    for r in &mut recordings {
+        notes.extend(super::names::check_names(r, opts.name_check)?);
+    }
     let mut seen: HashMap<&str, &Path> = HashMap::new();
     for r in &recordings {
         if let Some(first) = seen.insert(r.name.as_str(), r.path.as_path()) {
@@ -277,5 +365,5 @@ pub fn load_recordings_with(path: &Path, opts: &LoadOptions) -> Result<Vec<Recor
             )));
         }
     }
-    Ok(recordings)
+    Ok(Loaded { recordings, notes })
 }

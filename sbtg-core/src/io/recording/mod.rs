@@ -21,14 +21,17 @@ mod format;
 #[cfg(feature = "hdf5")]
 pub mod lab_hdf5;
 pub mod mat;
+pub mod names;
 pub mod neuropal;
 pub mod npy;
 #[cfg(feature = "hdf5")]
 pub mod nwb;
 pub mod parquet;
 
-pub use self::csv::{read_long_csv, read_wide_csv};
-pub use format::{load_recordings, load_recordings_with, read_file, Format, LoadOptions};
+pub use self::csv::{read_long_csv, read_wide_csv, read_wide_csv_with, TableOptions};
+pub use format::{
+    load, load_recordings, load_recordings_with, read_file, Format, LoadOptions, Loaded, NameCheck,
+};
 
 /// Recording id from a file name: the name without its extension and without the
 /// suffixes `.traces`, `.long` and `-data` that the shipped layouts add.

@@ -303,6 +303,11 @@ fn npz_text(path: &Path, entry: &str) -> Result<Vec<String>> {
     let (unit, width) = match descr.as_bytes().first() {
         Some(b'<') if descr[1..].starts_with('U') => (4usize, &descr[2..]),
         Some(b'|') if descr[1..].starts_with('S') => (1usize, &descr[2..]),
+        Some(b'|') if descr[1..].starts_with('O') => {
+            return Err(bad(
+                "an array of Python objects (dtype object, as np.array(df.columns) gives), which NumPy stores pickled; save the names as text: np.savez(..., names=np.array(df.columns).astype(str))".into(),
+            ))
+        }
         _ => return Err(not_text()),
     };
     let width: usize = width.parse().map_err(|_| not_text())?;

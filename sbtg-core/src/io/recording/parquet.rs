@@ -101,7 +101,8 @@ pub fn read_parquet(path: &Path) -> Result<Recording> {
             .collect::<Result<Vec<_>>>()?;
         table.push(cells);
     }
-    if let Some((ti, ni, vi)) = long_columns(&header) {
+    if let Some(cols) = long_columns(&header).filter(|c| c.recording.is_none()) {
+        let (ti, ni, vi) = (cols.time, cols.neuron, cols.value);
         let mut samples = LongSamples::default();
         for (r, row) in table.iter().enumerate() {
             let at = format!("row {r}");

@@ -210,6 +210,25 @@ fn pval(p: f64) -> String {
     }
 }
 
+/// A permutation p-value of `draws` null draws: at its floor `1/(draws + 1)` (no draw
+/// reached the observed value) it is shown as `< 1/draws`.
+fn perm_p(p: f64, draws: usize) -> String {
+    if !p.is_nan() && p <= 1.0 / (draws as f64 + 1.0) * (1.0 + 1e-12) {
+        format!("< {}", 1.0 / draws as f64)
+    } else {
+        pval(p)
+    }
+}
+
+/// `= 0.003`, or `< 0.001` as it is: a p-value for a sentence.
+fn with_relation(p: &str) -> String {
+    if p.starts_with('<') {
+        p.to_string()
+    } else {
+        format!("= {p}")
+    }
+}
+
 /// How a value stands against a null distribution (mean, sd) with one-sided
 /// permutation p-value `p` for "greater".
 fn compare_word(value: f64, mean: f64, sd: f64, p: f64) -> &'static str {
@@ -281,7 +300,7 @@ fn summary_table(s: &mut String, c: &Comparison) {
             ci,
             f3(l.auroc_null_mean),
             f3(l.auroc_null_sd),
-            pval(l.auroc_p),
+            perm_p(l.auroc_p, c.config.permutations),
             f3(l.auprc),
             f3(l.base_rate),
             l.selected,
@@ -291,7 +310,7 @@ fn summary_table(s: &mut String, c: &Comparison) {
             f3(l.chance_recall),
             f3(l.f1),
             f3(l.chance_f1),
-            pval(l.f1_p),
+            perm_p(l.f1_p, c.config.permutations),
         );
     }
     let _ = writeln!(s);
@@ -328,13 +347,13 @@ fn findings(s: &mut String, c: &Comparison) {
     for l in &c.layers {
         let _ = writeln!(
             s,
-            "- **{}**: AUROC {} is {} the degree-preserving null ({} ± {}, p = {}, {} rewired connectomes; chance 0.5); ranked by {} instead it is {}. {} of {} pairs are selected, {} of them wired (precision {} against {} for a random selection of the same size).",
+            "- **{}**: AUROC {} is {} the degree-preserving null ({} ± {}, p {}, {} rewired connectomes; chance 0.5); ranked by {} instead it is {}. {} of {} pairs are selected, {} of them wired (precision {} against {} for a random selection of the same size).",
             l.layer,
             f3(l.auroc),
             compare_word(l.auroc, l.auroc_null_mean, l.auroc_null_sd, l.auroc_p),
             f3(l.auroc_null_mean),
             f3(l.auroc_null_sd),
-            pval(l.auroc_p),
+            with_relation(&perm_p(l.auroc_p, c.config.permutations)),
             c.config.permutations,
             if c.config.rank_by == super::RankBy::T { "|effect|" } else { "|t|" },
             f3(l.auroc_other_statistic),
@@ -368,12 +387,12 @@ fn findings(s: &mut String, c: &Comparison) {
     if let Some(t) = &c.two_step {
         let _ = writeln!(
             s,
-            "- **Two-step paths**: {} of {} selected pairs without a direct connection ({:.1}%) are joined by a path through one intermediate neuron of the connectome; in rewired connectomes the fraction is {:.1}% on average (p = {}).",
+            "- **Two-step paths**: {} of {} selected pairs without a direct connection ({:.1}%) are joined by a path through one intermediate neuron of the connectome; in rewired connectomes the fraction is {:.1}% on average (p {}).",
             t.explained,
             t.unwired_selected,
             100.0 * t.fraction,
             100.0 * t.null_fraction_mean,
-            pval(t.p)
+            with_relation(&perm_p(t.p, c.config.permutations))
         );
     }
     let _ = writeln!(s);
