@@ -75,8 +75,10 @@ pub struct InferArgs {
     /// DSM noise level σ (standardised units).
     #[arg(long, default_value_t = 0.1)]
     sigma: f64,
+    /// Adam step size of the score-model training.
     #[arg(long, default_value_t = 1e-3)]
     learning_rate: f64,
+    /// Windows per training step (each used twice, with antithetic noise).
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
     /// Hidden width of every MLP.
@@ -472,9 +474,8 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
     timer.lap("write");
     folder.finish(&mut manifest, written, timer.to_json())?;
     eprintln!(
-        "{} mean-test and {} volatility edges selected at {} q ≤ {} (family of {}); wrote {}/edges.csv, recording_edges.csv, summary.json, run.json in {:.1} s",
-        table.selected_count(TestKind::Mean),
-        table.selected_count(TestKind::Volatility),
+        "{} selected at {} q ≤ {} (family of {} tests); wrote {}/edges.csv, recording_edges.csv, arrays.npz, summary.json, run.json in {:.1} s",
+        selected_counts(&table),
         match cfg.tests.fdr {
             FdrMethod::Bh => "Benjamini-Hochberg",
             FdrMethod::By => "Benjamini-Yekutieli",
@@ -485,6 +486,22 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
         timer.total()
     );
     Ok(())
+}
+
+/// `12 mean-test edges` and, when the volatility test ran, `and 3 volatility edges`.
+pub(crate) fn selected_counts(table: &EdgeTable) -> String {
+    let mean = crate::recording_args::count(table.selected_count(TestKind::Mean), "mean-test edge");
+    if table.rows.iter().any(|r| r.test == TestKind::Volatility) {
+        format!(
+            "{mean} and {}",
+            crate::recording_args::count(
+                table.selected_count(TestKind::Volatility),
+                "volatility edge"
+            )
+        )
+    } else {
+        mean
+    }
 }
 
 /// The stimulus cut of `--stimulus` and `--window`, for the summary.

@@ -8,8 +8,9 @@ use sbtg_core::io::circuit::Circuit;
 use sbtg_core::io::connectome::CellAtlas;
 use sbtg_core::io::manifest::{digest_existing, Manifest, StageTimer};
 use sbtg_core::io::read_table;
+use sbtg_core::io::recording::names::normalise_label;
 use sbtg_core::io::run_folder::{Overwrite, RunFolder};
-use sbtg_core::report::plot::circuit::{read_loss, write_figures};
+use sbtg_core::report::plot::circuit::{read_loss, write_figures, CircuitView};
 
 #[derive(Args, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -19,6 +20,14 @@ pub struct PlotArgs {
     /// Edges drawn per lag panel of the circuit figure (the strongest by |t|).
     #[arg(long, default_value_t = 300)]
     max_edges: usize,
+    /// Also draw the circuit of these neurons only (comma-separated; with --classes,
+    /// class names such as AVA,AVE,RIM,AIB) as circuit_view.png.
+    #[arg(long, value_delimiter = ',')]
+    neurons: Option<Vec<String>>,
+    /// Also draw the circuit with left/right (and dorsal/ventral) members merged into
+    /// Cook et al. (2019) classes, as circuit_view.png.
+    #[arg(long)]
+    classes: bool,
     /// Folder for the figures (default: CIRCUIT/figures).
     #[arg(long, short)]
     out: Option<PathBuf>,
@@ -49,7 +58,17 @@ pub fn run(args: PlotArgs) -> Result<()> {
         None,
     );
     timer.lap("read");
-    let files = write_figures(&table, &circuit, &loss, args.max_edges, &out)?;
+    let view = CircuitView {
+        neurons: args.neurons.as_ref().map(|list| {
+            list.iter()
+                .map(|n| n.trim())
+                .filter(|n| !n.is_empty())
+                .map(normalise_label)
+                .collect()
+        }),
+        classes: args.classes,
+    };
+    let files = write_figures(&table, &circuit, &loss, args.max_edges, &view, &out)?;
     timer.lap("draw");
     folder.finish(&mut manifest, files.clone(), timer.to_json())?;
     eprintln!(

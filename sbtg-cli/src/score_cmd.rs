@@ -10,7 +10,6 @@ use sbtg_core::io::checkpoint::{self, read_models};
 use sbtg_core::io::manifest::{digest_files, Manifest, StageTimer};
 use sbtg_core::io::run_folder::{Overwrite, RunFolder};
 use sbtg_core::results::summary::{ScoredWith, Summary};
-use sbtg_core::stats::TestKind;
 use sbtg_core::Error;
 use serde::Serialize;
 
@@ -154,9 +153,8 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     timer.lap("write");
     folder.finish(&mut manifest, written, timer.to_json())?;
     eprintln!(
-        "{} mean-test and {} volatility edges selected at q ≤ {} (family of {}); wrote {}",
-        table.selected_count(TestKind::Mean),
-        table.selected_count(TestKind::Volatility),
+        "{} selected at q ≤ {} (family of {} tests run); wrote {}",
+        crate::infer_cmd::selected_counts(&table),
         cfg.tests.alpha,
         table.family_size(),
         args.out.display()

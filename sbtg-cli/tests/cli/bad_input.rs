@@ -71,7 +71,9 @@ fn bad_recordings_are_refused_with_file_field_and_fix() {
         ),
         (
             "constant neuron",
-            format!("{header}0,1,2,3\n0.25,2,2,4\n0.5,3,2,5\n0.75,1,2,3\n"),
+            (0..20)
+                .map(|t| format!("{},{},2,{}\n", t as f64 * 0.25, t % 3 + 1, (t * 7) % 5))
+                .fold(header.to_string(), |s, row| s + &row),
             &[],
             vec!["column AVAR", "constant (zero variance)", "--neurons"],
         ),
@@ -91,7 +93,10 @@ fn bad_recordings_are_refused_with_file_field_and_fix() {
             "shorter than the window",
             format!("{header}0,1,2,3\n0.25,2,1,4\n0.5,3,2,1\n"),
             &["--lags", "3"],
-            vec!["3 frames, fewer than the 4-frame window", "--lags"],
+            vec![
+                "3 frames, fewer than the 13 needed",
+                "use fewer lags or more frames",
+            ],
         ),
         (
             "fewer than two neurons",
@@ -151,10 +156,11 @@ fn a_run_of_missing_samples_is_masked_not_propagated() {
     let mut found = false;
     for line in edges.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        for v in &f[3..8] {
+        // mu, effect, se, ci_low, ci_high, t, p, q
+        for v in &f[3..11] {
             assert!(v.parse::<f64>().unwrap().is_finite(), "{line}");
         }
-        found |= f[0] == "AVAL" && f[1] == "AVAR" && f[8] == "mean" && f[9] == "true";
+        found |= f[0] == "AVAL" && f[1] == "AVAR" && f[11] == "mean" && f[12] == "true";
     }
     assert!(found, "AVAL → AVAR not selected:\n{edges}");
     std::fs::remove_dir_all(&d).unwrap();

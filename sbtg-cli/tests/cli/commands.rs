@@ -41,7 +41,7 @@ fn infer_writes_edges_summary_and_loss() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
-        stderr.contains("5 neurons kept") && stderr.contains("edges selected"),
+        stderr.contains("5 neurons kept") && stderr.contains("selected at"),
         "{stderr}"
     );
     for f in ["edges.csv", "summary.json", "loss.csv"] {
@@ -150,17 +150,18 @@ fn compare_refuses_bad_inputs_with_exit_2() {
     let o = run_compare(&dir, &conn, &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("edges.csv"));
-    // A class-level connectome compared at cell level on purpose.
-    let circuit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../notebooks-out/dag2023-lag1");
-    let si7 = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../datasets/connectomes/SI 7 Cell class connectome adjacency matrices, corrected July 2020.xlsx");
-    let x = dir.join("x");
-    let o = run_compare(&circuit, &si7, &["--level", "cell", "--out", x.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--level class"));
     // A file in no known layout.
     let odd = dir.join("odd.csv");
     std::fs::write(&odd, "from;to\nA;B\n").unwrap();
+    let circuit = dir.join("circuit");
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    write_recordings(&dir.join("in"));
+    let o = run_infer(
+        &dir.join("in"),
+        &circuit,
+        &["--method", "lagged-correlation"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = run_compare(&circuit, &odd, &["--out", dir.join("y").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -209,11 +210,22 @@ fn infer_at_several_lags_exports_the_circuit_and_plot_draws_every_figure() {
     assert_eq!(summary["per_lag"].as_array().unwrap().len(), 2);
     assert_eq!(summary["fdr"]["family_size"], 80);
     assert_eq!(summary["per_lag"][1]["folds"].as_array().unwrap().len(), 2);
-    // The exports hold the selected rows and read back.
-    let selected = rows
-        .iter()
-        .filter(|r| r.split(',').nth(9) == Some("true"))
-        .count();
+    // The exports hold the selected rows, one file per test, and read back.
+    let header: Vec<&str> = edges.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let selected_of = |test: &str| {
+        rows.iter()
+            .filter(|r| {
+                let f: Vec<&str> = r.split(',').collect();
+                f[col("selected")] == "true" && f[col("test")] == test
+            })
+            .count()
+    };
+    let selected = selected_of("mean");
+    let vol = std::fs::read_to_string(out.join("volatility.graphml")).unwrap();
+    let v = sbtg_core::io::circuit::export::from_graphml(&vol, &out.join("volatility.graphml"))
+        .unwrap();
+    assert_eq!(v.graph.edge_count(), selected_of("volatility"));
     let graphml = std::fs::read_to_string(out.join("circuit.graphml")).unwrap();
     let g = sbtg_core::io::circuit::export::from_graphml(&graphml, &out.join("circuit.graphml"))
         .unwrap();

@@ -80,6 +80,22 @@ fn comparisons_with_every_shipped_connectome_run_on_a_real_circuit() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(run.join("compare-cook2019-class/metrics.json").is_file());
     assert!(!run.join("compare-cook2019-cell").exists());
+    // A class-level file compared at cell level on purpose says what to do.
+    let cell = run.join("cell-si7");
+    let mut args = vec![
+        "compare",
+        s(&run),
+        "--connectome",
+        s(&si7),
+        "--level",
+        "cell",
+    ];
+    args.extend(["--out", s(&cell)]);
+    refused(
+        "SI 7 at cell level",
+        &args,
+        &["class-level connectome", "--level class"],
+    );
     // A name that is no C. elegans cell stays an error, with its fix.
     let odd = tmp("odd-names");
     let mut recs = worms(["AVAL", "AVAR", "RIML", "NEURONX"]);

@@ -1,6 +1,7 @@
 //! Score models: structured energies, their explicit input-gradients, and DSM training.
 
 pub mod energy;
+pub mod fused;
 pub mod mlp;
 pub mod train;
 

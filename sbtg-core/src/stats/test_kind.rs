@@ -1,7 +1,9 @@
 //! The kinds of test in one FDR family.
 
 /// Which test produced an edge row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TestKind {
     /// `E[Y] = 0` for the cross-block score statistic (Jacobian test), or the

@@ -257,6 +257,7 @@ pub fn from_graphml(text: &str, label: &Path) -> Result<Circuit> {
                 t: f("t")?,
                 p: f("p")?,
                 q: f("q")?,
+                members: 1,
             },
         );
     }
@@ -425,6 +426,7 @@ pub fn from_json(text: &str, label: &Path) -> Result<Circuit> {
                 t: v(l.t),
                 p: v(l.p),
                 q: v(l.q),
+                members: 1,
             },
         );
     }

@@ -6,6 +6,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use crate::io::connectome::{CellAtlas, CellType};
 use crate::results::{EdgeRow, EdgeTable};
 use crate::stats::TestKind;
+use crate::{Error, Result};
 
 /// A neuron of the circuit.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -32,6 +33,14 @@ pub struct CircuitEdge {
     pub t: f64,
     pub p: f64,
     pub q: f64,
+    /// Selected edges this edge stands for (1; more in a class view, see
+    /// [`Circuit::by_class`]).
+    #[serde(default = "one")]
+    pub members: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// A signed, lag-resolved circuit.
@@ -79,6 +88,7 @@ impl Circuit {
                         t: e.t,
                         p: e.p,
                         q: e.q,
+                        members: 1,
                     },
                 );
             }
@@ -112,6 +122,87 @@ impl Circuit {
             .edge_indices()
             .filter_map(|e| self.graph.edge_endpoints(e))
             .any(|pair| !seen.insert(pair))
+    }
+
+    /// The circuit of some neurons only (names as in the circuit, in that order); an
+    /// error names a neuron the circuit does not have.
+    pub fn restrict(&self, names: &[String]) -> Result<Circuit> {
+        let find = |n: &str| self.graph.node_indices().find(|&k| self.graph[k].name == n);
+        let mut graph = DiGraph::new();
+        let mut map = std::collections::HashMap::new();
+        for name in names {
+            let k = find(name).ok_or_else(|| {
+                Error::param(
+                    "neurons",
+                    format!(
+                        "`{name}` is not a neuron of this circuit; its neurons are {}",
+                        self.graph
+                            .node_weights()
+                            .map(|n| n.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+            map.insert(k, graph.add_node(self.graph[k].clone()));
+        }
+        for e in self.graph.edge_indices() {
+            let (a, b) = self.graph.edge_endpoints(e).expect("edge");
+            if let (Some(&x), Some(&y)) = (map.get(&a), map.get(&b)) {
+                graph.add_edge(x, y, self.graph[e].clone());
+            }
+        }
+        Ok(Circuit {
+            graph,
+            method: self.method.clone(),
+        })
+    }
+
+    /// The circuit of Cook et al. (2019) cell classes: left and right (and dorsal and
+    /// ventral) members merged. A class edge `A → B` at a lag and test exists when some
+    /// member edge was selected; its effect, t, p and q are those of its strongest
+    /// member edge (by |t|), and `members` counts the member edges behind it. Edges
+    /// within one class are left out; a neuron without a class keeps its name.
+    pub fn by_class(&self, atlas: &CellAtlas) -> Circuit {
+        let class_of = |name: &str| atlas.class_of(name).unwrap_or(name).to_string();
+        let mut graph: DiGraph<CircuitNode, CircuitEdge> = DiGraph::new();
+        let mut node_of: std::collections::BTreeMap<String, NodeIndex> = Default::default();
+        for n in self.graph.node_weights() {
+            let class = class_of(&n.name);
+            node_of.entry(class.clone()).or_insert_with(|| {
+                graph.add_node(CircuitNode {
+                    name: class.clone(),
+                    cell_type: atlas.type_of(&class),
+                    class: class.clone(),
+                })
+            });
+        }
+        let mut best: std::collections::BTreeMap<
+            (usize, usize, usize, TestKind),
+            (CircuitEdge, usize),
+        > = Default::default();
+        for e in self.graph.edge_indices() {
+            let (a, b) = self.graph.edge_endpoints(e).expect("edge");
+            let (ca, cb) = (class_of(&self.graph[a].name), class_of(&self.graph[b].name));
+            if ca == cb {
+                continue;
+            }
+            let w = &self.graph[e];
+            let key = (node_of[&ca].index(), node_of[&cb].index(), w.lag, w.test);
+            let slot = best.entry(key).or_insert_with(|| (w.clone(), 0));
+            slot.1 += 1;
+            if w.t.abs() > slot.0.t.abs() {
+                slot.0 = w.clone();
+            }
+        }
+        for ((a, b, _, _), (mut w, members)) in best {
+            w.members = members;
+            graph.add_edge(NodeIndex::new(a), NodeIndex::new(b), w);
+        }
+        Circuit {
+            graph,
+            method: self.method.clone(),
+        }
     }
 
     /// Lags present among the edges, ascending.

@@ -131,6 +131,13 @@ impl CellAtlas {
         })
     }
 
+    /// The shipped atlas, built once per process (`None` if the embedded workbooks could
+    /// not be read, which [`CellAtlas::cook2019`] reports as an error).
+    pub fn cook2019_shared() -> Option<&'static CellAtlas> {
+        static ATLAS: std::sync::OnceLock<Option<CellAtlas>> = std::sync::OnceLock::new();
+        ATLAS.get_or_init(|| CellAtlas::cook2019().ok()).as_ref()
+    }
+
     /// The class of a cell (or the class itself if `name` is a class).
     pub fn class_of(&self, name: &str) -> Option<&str> {
         let name = normalise_name(name);

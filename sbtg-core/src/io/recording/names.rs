@@ -7,16 +7,28 @@ use crate::data::Recording;
 use crate::io::connectome::{normalise_name, CellAtlas};
 use crate::{Error, Result};
 
-/// The WormAtlas spelling of a label: inner white space removed, upper case, no
-/// zero-padding (`aval` → `AVAL`, `AVA L` → `AVAL`, `VB02` → `VB2`); a trailing `?`
-/// (an uncertain NeuroPAL identity) is kept.
+/// The WormAtlas spelling of a label: inner white space removed, upper case, and the
+/// zero-padding of a C. elegans name removed (`aval` → `AVAL`, `AVA L` → `AVAL`,
+/// `VB02` → `VB2`; `N00`, no C. elegans name, stays `N00`); a trailing `?` (an
+/// uncertain NeuroPAL identity) is kept.
 pub fn normalise_label(label: &str) -> String {
-    let compact: String = label.chars().filter(|c| !c.is_whitespace()).collect();
+    let atlas = CellAtlas::cook2019_shared();
+    let compact: String = label
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
     let (base, uncertain) = match compact.find('?') {
         Some(k) => (&compact[..k], &compact[k..]),
         None => (compact.as_str(), ""),
     };
-    format!("{}{uncertain}", normalise_name(base))
+    let unpadded = normalise_name(base);
+    let name = if atlas.is_some_and(|a| a.knows(&unpadded)) {
+        unpadded
+    } else {
+        base.to_string()
+    };
+    format!("{name}{uncertain}")
 }
 
 /// Normalises and checks the names of `r` (module docs); returns the notes for the
@@ -27,6 +39,7 @@ pub fn check_names(r: &mut Recording, check: NameCheck) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     let atlas = CellAtlas::cook2019()?;
+    let atlas = &atlas;
     let mut notes = Vec::new();
     let renamed: Vec<String> = r.neurons.iter().map(|n| normalise_label(n)).collect();
     let changes: Vec<String> = r

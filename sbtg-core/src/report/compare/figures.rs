@@ -104,6 +104,7 @@ impl Figure for PrecisionRecall<'_> {
         let mut chart = ChartBuilder::on(root)
             .caption(format!("Precision–recall — {}", short_title(c)), font(18))
             .margin(20)
+            .margin_top(40)
             .x_label_area_size(55)
             .y_label_area_size(65)
             .build_cartesian_2d(0f64..1f64, 0f64..top)
@@ -123,7 +124,8 @@ impl Figure for PrecisionRecall<'_> {
             .map_err(err)?;
         for (k, l) in c.layers.iter().enumerate() {
             let col = PALETTE[k % PALETTE.len()];
-            let pts: Vec<(f64, f64)> = l.pr.iter().map(|&(r, p)| (r, p.min(top))).collect();
+            // Clipped just below the frame, so the curve never runs along it.
+            let pts: Vec<(f64, f64)> = l.pr.iter().map(|&(r, p)| (r, p.min(0.98 * top))).collect();
             chart
                 .draw_series(LineSeries::new(pts, col.stroke_width(2)))
                 .map_err(err)?

@@ -7,221 +7,15 @@ use std::path::{Path, PathBuf};
 use ndarray::Array2;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::circuit_graph::{node_order, LagCircuit};
 use super::heatmap::SignedHeatmap;
 use super::{diverging, err, font, legend, save, Figure, PALETTE};
 use crate::io::circuit::Circuit;
-use crate::io::connectome::CellType;
+use crate::io::connectome::{CellAtlas, CellType};
 use crate::results::EdgeTable;
 use crate::stats::TestKind;
 use crate::Result;
-
-/// Node order shared by every figure: by cell type, then name.
-fn node_order(c: &Circuit) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..c.graph.node_count()).collect();
-    let node = |k: usize| &c.graph[petgraph::graph::NodeIndex::new(k)];
-    order.sort_by(|&a, &b| {
-        (node(a).cell_type, &node(a).name).cmp(&(node(b).cell_type, &node(b).name))
-    });
-    order
-}
-
-/// 95th percentile of |effect| over the selected mean-test edges of every lag: where
-/// colours and widths saturate.
-fn effect_scale(c: &Circuit) -> f64 {
-    let v: Vec<f64> = c
-        .graph
-        .edge_weights()
-        .filter(|e| e.test == TestKind::Mean)
-        .map(|e| e.effect.abs())
-        .collect();
-    crate::stats::metrics::quantile(&v, 0.95).max(1e-12)
-}
-
-/// The lag-resolved circuit: one panel per lag; nodes in one column per cell type,
-/// sorted by name, at the same place in every panel; edges (selected mean tests) drawn
-/// as arcs bending to their left, colour = sign (red excitatory, blue inhibitory), width
-/// = |effect|, arrowhead at the target. Labels sit left of their node, one per row, so
-/// they cannot overlap.
-pub struct LagCircuit<'a> {
-    pub circuit: &'a Circuit,
-    pub lags: Vec<usize>,
-    /// At most this many edges per panel, the strongest by |t| (a figure of thousands
-    /// of edges shows nothing); the panel title says how many are drawn.
-    pub max_edges: usize,
-}
-
-impl LagCircuit<'_> {
-    /// (column, row, rows in column) of every node.
-    fn layout(&self) -> (Vec<(usize, usize, usize)>, Vec<CellType>) {
-        let c = self.circuit;
-        let order = node_order(c);
-        let mut types: Vec<CellType> = Vec::new();
-        for &k in &order {
-            let t = c.graph[petgraph::graph::NodeIndex::new(k)].cell_type;
-            if !types.contains(&t) {
-                types.push(t);
-            }
-        }
-        let mut pos = vec![(0, 0, 0); c.graph.node_count()];
-        for (col, t) in types.iter().enumerate() {
-            let members: Vec<usize> = order
-                .iter()
-                .copied()
-                .filter(|&k| c.graph[petgraph::graph::NodeIndex::new(k)].cell_type == *t)
-                .collect();
-            for (row, &k) in members.iter().enumerate() {
-                pos[k] = (col, row, members.len());
-            }
-        }
-        (pos, types)
-    }
-
-    fn rows(&self) -> usize {
-        self.layout().0.iter().map(|p| p.2).max().unwrap_or(1)
-    }
-}
-
-impl Figure for LagCircuit<'_> {
-    fn size(&self) -> (u32, u32) {
-        let h = (self.rows() as u32 * 16 + 170).max(700);
-        (760 * self.lags.len().max(1) as u32, h)
-    }
-    fn draw<DB: DrawingBackend>(
-        &self,
-        root: &DrawingArea<DB, Shift>,
-    ) -> std::result::Result<(), String> {
-        let c = self.circuit;
-        let (pos, types) = self.layout();
-        let scale = effect_scale(c);
-        let panels = root.split_evenly((1, self.lags.len().max(1)));
-        let (w, h) = panels[0].dim_in_pixel();
-        let (top, bottom) = (95.0, 40.0);
-        let ncol = types.len().max(1) as f64;
-        let rows = self.rows().max(1) as f64;
-        let spacing = (h as f64 - top - bottom) / rows;
-        let label = ((spacing * 0.8) as u32).clamp(7, 14);
-        let xy = |k: usize| -> (f64, f64) {
-            let (col, row, count) = pos[k];
-            let colw = (w as f64 - 40.0) / ncol;
-            let x = 20.0 + colw * (col as f64 + 0.62);
-            // Centre shorter columns vertically.
-            let y = top + spacing * (row as f64 + 0.5) + spacing * (rows - count as f64) / 2.0;
-            (x, y)
-        };
-        for (panel, &lag) in panels.iter().zip(&self.lags) {
-            let mut edges = c.edges_at(lag, TestKind::Mean);
-            let pos_count = edges.iter().filter(|e| e.2.effect > 0.0).count();
-            let total = edges.len();
-            edges.sort_by(|a, b| b.2.t.abs().total_cmp(&a.2.t.abs()));
-            edges.truncate(self.max_edges);
-            // Weakest first, so the strongest are drawn on top.
-            edges.reverse();
-            panel
-                .draw(&Text::new(
-                    format!(
-                        "lag {lag}: {total} selected edges ({pos_count} excitatory, {} inhibitory)",
-                        total - pos_count
-                    ),
-                    (15, 12),
-                    font(18),
-                ))
-                .map_err(err)?;
-            if total > edges.len() {
-                panel
-                    .draw(&Text::new(
-                        format!("drawn: the {} strongest by |t|", edges.len()),
-                        (15, 36),
-                        font(14),
-                    ))
-                    .map_err(err)?;
-            }
-            for (col, t) in types.iter().enumerate() {
-                let colw = (w as f64 - 40.0) / ncol;
-                panel
-                    .draw(&Text::new(
-                        t.name(),
-                        ((20.0 + colw * (col as f64 + 0.62)) as i32, 62),
-                        font(16).pos(Pos::new(HPos::Center, VPos::Center)),
-                    ))
-                    .map_err(err)?;
-            }
-            for (s, t, e) in &edges {
-                let (p0, p1) = (xy(*s), xy(*t));
-                let (dx, dy) = (p1.0 - p0.0, p1.1 - p0.1);
-                let len = (dx * dx + dy * dy).sqrt().max(1e-9);
-                // Control point: to the left of the direction of travel.
-                let ctrl = (
-                    (p0.0 + p1.0) / 2.0 + 0.2 * dy,
-                    (p0.1 + p1.1) / 2.0 - 0.2 * dx,
-                );
-                let pts: Vec<(i32, i32)> = (0..=16)
-                    .map(|k| {
-                        let u = k as f64 / 16.0;
-                        let a = (1.0 - u) * (1.0 - u);
-                        let b = 2.0 * u * (1.0 - u);
-                        let cc = u * u;
-                        (
-                            (a * p0.0 + b * ctrl.0 + cc * p1.0) as i32,
-                            (a * p0.1 + b * ctrl.1 + cc * p1.1) as i32,
-                        )
-                    })
-                    .collect();
-                let strength = (e.effect.abs() / scale).min(1.0);
-                let col = diverging(e.effect.signum() * (0.55 + 0.45 * strength));
-                let style = col.mix(0.55).stroke_width(1 + (2.5 * strength) as u32);
-                panel
-                    .draw(&PathElement::new(pts.clone(), style))
-                    .map_err(err)?;
-                // Arrowhead along the last segment.
-                let (a, b) = (pts[14], pts[16]);
-                let (ux, uy) = ((b.0 - a.0) as f64, (b.1 - a.1) as f64);
-                let ul = (ux * ux + uy * uy).sqrt().max(1e-9);
-                let (ux, uy) = (ux / ul, uy / ul);
-                let head = 7.0f64.min(len / 3.0);
-                for ang in [0.45f64, -0.45] {
-                    let (cs, sn) = (ang.cos(), ang.sin());
-                    let hx = b.0 as f64 - head * (ux * cs - uy * sn);
-                    let hy = b.1 as f64 - head * (ux * sn + uy * cs);
-                    panel
-                        .draw(&PathElement::new(
-                            vec![b, (hx as i32, hy as i32)],
-                            col.mix(0.8).stroke_width(1),
-                        ))
-                        .map_err(err)?;
-                }
-            }
-            for k in 0..c.graph.node_count() {
-                let (x, y) = xy(k);
-                panel
-                    .draw(&Circle::new((x as i32, y as i32), 3, BLACK.filled()))
-                    .map_err(err)?;
-                // A white box behind the label keeps it legible over the edges.
-                let name = &c.graph[petgraph::graph::NodeIndex::new(k)].name;
-                let tw = (name.chars().count() as f64 * label as f64 * 0.62) as i32;
-                let th = label as i32;
-                panel
-                    .draw(&Rectangle::new(
-                        [
-                            (x as i32 - 8 - tw, y as i32 - th / 2 - 1),
-                            (x as i32 - 5, y as i32 + th / 2 + 1),
-                        ],
-                        WHITE.mix(0.85).filled(),
-                    ))
-                    .map_err(err)?;
-                panel
-                    .draw(&Text::new(
-                        c.graph[petgraph::graph::NodeIndex::new(k)].name.clone(),
-                        (x as i32 - 6, y as i32),
-                        font(label).pos(Pos::new(HPos::Right, VPos::Center)),
-                    ))
-                    .map_err(err)?;
-            }
-        }
-        Ok(())
-    }
-}
 
 /// Edge counts (excitatory, inhibitory, volatility) and median |effect| per lag.
 pub struct LagProfile<'a>(pub &'a Circuit);
@@ -379,7 +173,7 @@ impl Figure for Degrees<'_> {
             .iter()
             .map(|a| a.1.len().max(a.2.len()))
             .max()
-            .unwrap_or(1) as f64;
+            .unwrap_or(1) as i32;
         let ymax = all
             .iter()
             .flat_map(|a| a.1.iter().chain(a.2.iter()).copied())
@@ -391,11 +185,12 @@ impl Figure for Degrees<'_> {
             .margin(20)
             .x_label_area_size(50)
             .y_label_area_size(60)
-            .build_cartesian_2d(0.0..xmax, 0.0..ymax)
+            .build_cartesian_2d(0..xmax.max(1), 0.0..ymax)
             .map_err(err)?;
         chart
             .configure_mesh()
             .x_desc("degree")
+            .x_labels((xmax as usize).clamp(2, 12))
             .y_desc("neurons")
             .y_label_formatter(&|v| format!("{v:.0}"))
             .label_style(font(14))
@@ -408,7 +203,7 @@ impl Figure for Degrees<'_> {
             let pts = |h: &Vec<usize>| {
                 h.iter()
                     .enumerate()
-                    .map(|(d, &c)| (d as f64, c as f64))
+                    .map(|(d, &c)| (d as i32, c as f64))
                     .collect::<Vec<_>>()
             };
             chart
@@ -441,7 +236,7 @@ impl Figure for LossCurves {
         &self,
         root: &DrawingArea<DB, Shift>,
     ) -> std::result::Result<(), String> {
-        let epochs = self.0.iter().map(|s| s.2.len()).max().unwrap_or(1) as f64;
+        let epochs = self.0.iter().map(|s| s.2.len()).max().unwrap_or(1) as i32;
         let vals = || {
             self.0
                 .iter()
@@ -460,11 +255,12 @@ impl Figure for LossCurves {
             .margin(20)
             .x_label_area_size(50)
             .y_label_area_size(70)
-            .build_cartesian_2d(1.0..epochs.max(2.0), lo..hi)
+            .build_cartesian_2d(1..epochs.max(2), lo..hi)
             .map_err(err)?;
         chart
             .configure_mesh()
             .x_desc("epoch")
+            .x_labels((epochs as usize).clamp(2, 10))
             .y_desc("training loss (per coordinate)")
             .label_style(font(14))
             .axis_desc_style(font(16))
@@ -478,7 +274,7 @@ impl Figure for LossCurves {
             let col = PALETTE[k % PALETTE.len()];
             let s = chart
                 .draw_series(LineSeries::new(
-                    loss.iter().enumerate().map(|(e, &v)| (e as f64 + 1.0, v)),
+                    loss.iter().enumerate().map(|(e, &v)| (e as i32 + 1, v)),
                     col.mix(0.8).stroke_width(1),
                 ))
                 .map_err(err)?;
@@ -646,12 +442,51 @@ pub fn read_loss(dir: &Path) -> Result<Vec<(usize, usize, Vec<f64>)>> {
     Ok(out)
 }
 
-/// Writes every circuit figure of `table` into `dir`; returns the files.
+/// Which part of a circuit a figure shows besides the whole.
+#[derive(Clone, Debug, Default)]
+pub struct CircuitView {
+    /// Only these neurons (or classes, with `classes`).
+    pub neurons: Option<Vec<String>>,
+    /// Left and right (and dorsal and ventral) members merged into Cook classes.
+    pub classes: bool,
+}
+
+impl CircuitView {
+    /// Whether the view differs from the whole circuit.
+    pub fn is_whole(&self) -> bool {
+        self.neurons.is_none() && !self.classes
+    }
+
+    /// The circuit of the view, with a line that says what it shows.
+    pub fn apply(&self, circuit: &Circuit, atlas: &CellAtlas) -> Result<(Circuit, String)> {
+        let mut c = circuit.clone();
+        let mut what = Vec::new();
+        if self.classes {
+            c = c.by_class(atlas);
+            what.push(
+                "left/right members merged into Cook classes (strongest member edge)".to_string(),
+            );
+        }
+        if let Some(names) = &self.neurons {
+            c = c.restrict(names)?;
+            what.push(format!(
+                "{} of {} nodes",
+                c.graph.node_count(),
+                circuit.graph.node_count()
+            ));
+        }
+        Ok((c, what.join("; ")))
+    }
+}
+
+/// Writes every circuit figure of `table` into `dir`; returns the files. Besides the
+/// whole circuit (`circuit_lags`), a `view` other than the whole adds `circuit_view`.
 pub fn write_figures(
     table: &EdgeTable,
     circuit: &Circuit,
     loss: &[(usize, usize, Vec<f64>)],
     max_edges: usize,
+    view: &CircuitView,
     dir: &Path,
 ) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| crate::Error::write(dir, e))?;
@@ -666,9 +501,22 @@ pub fn write_figures(
             circuit,
             lags: lags.clone(),
             max_edges,
+            subtitle: None,
         },
         &dir.join("circuit_lags"),
     )?);
+    if !view.is_whole() {
+        let (part, what) = view.apply(circuit, &CellAtlas::cook2019()?)?;
+        push(save(
+            &LagCircuit {
+                circuit: &part,
+                lags: lags.clone(),
+                max_edges,
+                subtitle: Some(what),
+            },
+            &dir.join("circuit_view"),
+        )?);
+    }
     for &lag in &lags {
         let (nodes, types, effect, selected) = lag_heatmap(circuit, lag);
         let fig = SignedHeatmap {

@@ -7,6 +7,7 @@
 
 pub mod benchmark;
 pub mod circuit;
+pub mod circuit_graph;
 pub mod heatmap;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,848 @@
+//! The denoising score-matching step of the linear-coupling energy, written out as a
+//! few GEMMs on preallocated f32 buffers.
+//!
+//! The energy is `U(z) = g_P(x_P) + g_F(x_F) + x_Fᵀ W x_P` with self energies
+//! `g(x) = ½ xᵀSx + w₃ᵀ silu(W₂ silu(W₁x + b₁) + b₂)`, `S = (A + Aᵀ)/2`
+//! ([`super::energy`]). For a batch `Y` of noisy windows the score is `s = −G`,
+//!
+//! `G_P = Y_P S_P + u_P(Y_P) + Y_F W`,   `G_F = Y_F S_F + u_F(Y_F) + Y_P Wᵀ`,
+//!
+//! with `u = ∂MLP/∂x = δ₁W₁`, `δ₁ = (δ₂W₂) ⊙ silu′(a₁)`, `δ₂ = w₃ ⊙ silu′(a₂)`. The loss
+//! is `Σ ((s + T) ⊙ M)² / Σ M` and `D = ∂loss/∂G = −2(s + T) ⊙ M / Σ M`. Its gradient
+//! with respect to every parameter is written out by hand (the "double backprop" of the
+//! input gradient), with `silu″(a) = σ(a)(1 − σ(a))(2 + a(1 − 2σ(a)))`:
+//!
+//! - `∂S = YᵀD` (and `∂A = (∂S + ∂Sᵀ)/2`), `∂W = D_Fᵀ Y_P + Y_Fᵀ D_P`;
+//! - `∂W₁ = δ₁ᵀD + (∂a₁)ᵀY`, `Gδ₁ = D W₁ᵀ`, `∂p = Gδ₁ ⊙ silu′(a₁)`, `∂W₂ = δ₂ᵀ∂p + (∂a₂)ᵀh₁`,
+//!   `∂δ₂ = ∂p W₂ᵀ`, `∂w₃ = Σ_rows ∂δ₂ ⊙ silu′(a₂)`, `∂a₂ = ∂δ₂ ⊙ w₃ ⊙ silu″(a₂)`,
+//!   `∂b₂ = Σ_rows ∂a₂`, `∂a₁ = Gδ₁ ⊙ p ⊙ silu″(a₁) + (∂a₂W₂) ⊙ silu′(a₁)`,
+//!   `∂b₁ = Σ_rows ∂a₁` (`p = δ₂W₂`, `h₁ = silu(a₁)`).
+//!
+//! candle computes the same step from about a hundred small tensor operations, each
+//! allocating its result; here the batch is written into reused buffers and every
+//! product is one call of the `gemm` crate (the kernel candle uses) with strides, so no
+//! transpose or block is ever copied. The gradients are checked against central
+//! differences of the f64 loss and against candle's.
+
+use gemm::Parallelism;
+use ndarray::{Array1, Array2};
+
+use super::energy::{CouplingParams, EnergyModel, SelfEnergy};
+use super::mlp::Mlp;
+
+/// A matrix view of an f32 buffer: element `(i, j)` at `offset + i·rs + j·cs`.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    data: &'a [f32],
+    offset: usize,
+    rows: usize,
+    cols: usize,
+    rs: isize,
+    cs: isize,
+}
+
+impl<'a> View<'a> {
+    /// A row-major matrix.
+    fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        View::block(data, rows, cols, cols, 0)
+    }
+    /// Columns `offset .. offset + cols` of a row-major matrix of `stride` columns.
+    fn block(data: &'a [f32], rows: usize, cols: usize, stride: usize, offset: usize) -> Self {
+        assert!(rows == 0 || offset + (rows - 1) * stride + cols <= data.len());
+        View {
+            data,
+            offset,
+            rows,
+            cols,
+            rs: stride as isize,
+            cs: 1,
+        }
+    }
+    fn t(self) -> Self {
+        View {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
+    }
+}
+
+/// `dst[.., offset .. offset + n]` (row-major, `stride` columns) `:= acc·dst + a·b`.
+fn gemm_into(dst: &mut [f32], stride: usize, offset: usize, a: View, b: View, acc: bool) {
+    assert_eq!(a.cols, b.rows, "inner dimensions");
+    let (m, n, k) = (a.rows, b.cols, a.cols);
+    assert!(m == 0 || offset + (m - 1) * stride + n <= dst.len());
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the asserts above and in `View` keep every index the kernel touches
+    // inside the slices; `dst` is borrowed mutably and cannot alias `a` or `b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr().add(offset),
+            1,
+            stride as isize,
+            acc,
+            a.data.as_ptr().add(a.offset),
+            a.cs,
+            a.rs,
+            b.data.as_ptr().add(b.offset),
+            b.cs,
+            b.rs,
+            if acc { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
+    }
+}
+
+fn sigmoid(a: f32) -> f32 {
+    1.0 / (1.0 + (-a).exp())
+}
+
+/// Parameters of a self energy, flat f32, with their gradients and Adam moments laid
+/// out the same way.
+#[derive(Clone, Debug)]
+pub(crate) struct SelfParams {
+    pub a: Vec<f32>,
+    pub w1: Vec<f32>,
+    pub b1: Vec<f32>,
+    pub w2: Vec<f32>,
+    pub b2: Vec<f32>,
+    pub w3: Vec<f32>,
+}
+
+impl SelfParams {
+    fn from(g: &SelfEnergy) -> Self {
+        let v = |a: &Array2<f64>| a.iter().map(|&x| x as f32).collect::<Vec<_>>();
+        let b = |a: &Array1<f64>| a.iter().map(|&x| x as f32).collect::<Vec<_>>();
+        SelfParams {
+            a: v(&g.a),
+            w1: v(&g.mlp.weights[0]),
+            b1: b(&g.mlp.biases[0]),
+            w2: v(&g.mlp.weights[1]),
+            b2: b(&g.mlp.biases[1]),
+            w3: v(&g.mlp.weights[2]),
+        }
+    }
+
+    fn zeros_like(&self) -> Self {
+        let z = |v: &Vec<f32>| vec![0.0; v.len()];
+        SelfParams {
+            a: z(&self.a),
+            w1: z(&self.w1),
+            b1: z(&self.b1),
+            w2: z(&self.w2),
+            b2: z(&self.b2),
+            w3: z(&self.w3),
+        }
+    }
+
+    fn slices_mut(&mut self) -> [&mut Vec<f32>; 6] {
+        [
+            &mut self.a,
+            &mut self.w1,
+            &mut self.b1,
+            &mut self.w2,
+            &mut self.b2,
+            &mut self.w3,
+        ]
+    }
+
+    fn slices(&self) -> [&Vec<f32>; 6] {
+        [&self.a, &self.w1, &self.b1, &self.w2, &self.b2, &self.w3]
+    }
+
+    /// The f64 self energy, keeping `keep`'s output bias (which no score sees).
+    fn to_energy(&self, n: usize, h: usize, keep: &SelfEnergy) -> SelfEnergy {
+        let m = |v: &[f32], r: usize, c: usize| {
+            Array2::from_shape_vec((r, c), v.iter().map(|&x| x as f64).collect()).expect("shape")
+        };
+        let b = |v: &[f32]| Array1::from(v.iter().map(|&x| x as f64).collect::<Vec<_>>());
+        SelfEnergy {
+            a: m(&self.a, n, n),
+            mlp: Mlp {
+                weights: vec![m(&self.w1, h, n), m(&self.w2, h, h), m(&self.w3, 1, h)],
+                biases: vec![b(&self.b1), b(&self.b2), keep.mlp.biases[2].clone()],
+            },
+        }
+    }
+}
+
+/// Every trainable parameter of the linear-coupling energy.
+#[derive(Clone, Debug)]
+pub(crate) struct Params {
+    pub past: SelfParams,
+    pub future: SelfParams,
+    /// `n_F × n_P`.
+    pub w: Vec<f32>,
+}
+
+impl Params {
+    fn zeros_like(&self) -> Self {
+        Params {
+            past: self.past.zeros_like(),
+            future: self.future.zeros_like(),
+            w: vec![0.0; self.w.len()],
+        }
+    }
+    /// Every parameter slot with whether it takes weight decay (the MLP weights).
+    fn slices_mut(&mut self) -> impl Iterator<Item = (&mut Vec<f32>, bool)> {
+        const DECAYS: [bool; 6] = [false, true, false, true, false, true];
+        self.past
+            .slices_mut()
+            .into_iter()
+            .zip(DECAYS)
+            .chain(self.future.slices_mut().into_iter().zip(DECAYS))
+            .chain(std::iter::once((&mut self.w, false)))
+    }
+
+    fn slices(&self) -> impl Iterator<Item = &Vec<f32>> {
+        self.past
+            .slices()
+            .into_iter()
+            .chain(self.future.slices())
+            .chain(std::iter::once(&self.w))
+    }
+}
+
+/// A batch of windows: `rows × width`, row-major.
+#[derive(Clone, Copy)]
+struct Batch<'a> {
+    y: &'a [f32],
+    rows: usize,
+    width: usize,
+}
+
+/// The columns `offset .. offset + n` of one block of the window.
+#[derive(Clone, Copy)]
+struct Block {
+    offset: usize,
+    n: usize,
+}
+
+/// Whether the fused step can train `model` (linear coupling, two hidden layers).
+pub fn supports(model: &EnergyModel) -> bool {
+    matches!(model.coupling, CouplingParams::Linear { .. })
+        && model.past.mlp.weights.len() == 3
+        && model.future.mlp.weights.len() == 3
+}
+
+/// Per-block forward and backward buffers (rows = the batch, `2B` with antithetic pairs).
+struct BlockBuffers {
+    a1: Vec<f32>,
+    s1p: Vec<f32>,
+    s1pp: Vec<f32>,
+    h1: Vec<f32>,
+    a2: Vec<f32>,
+    s2p: Vec<f32>,
+    s2pp: Vec<f32>,
+    delta2: Vec<f32>,
+    p: Vec<f32>,
+    delta1: Vec<f32>,
+    g_delta1: Vec<f32>,
+    dp: Vec<f32>,
+    d_delta2: Vec<f32>,
+    da2: Vec<f32>,
+    dh1: Vec<f32>,
+    da1: Vec<f32>,
+    sym: Vec<f32>,
+    ds: Vec<f32>,
+}
+
+impl BlockBuffers {
+    fn new(rows: usize, h: usize, n: usize) -> Self {
+        let z = |k: usize| vec![0.0f32; k];
+        BlockBuffers {
+            a1: z(rows * h),
+            s1p: z(rows * h),
+            s1pp: z(rows * h),
+            h1: z(rows * h),
+            a2: z(rows * h),
+            s2p: z(rows * h),
+            s2pp: z(rows * h),
+            delta2: z(rows * h),
+            p: z(rows * h),
+            delta1: z(rows * h),
+            g_delta1: z(rows * h),
+            dp: z(rows * h),
+            d_delta2: z(rows * h),
+            da2: z(rows * h),
+            dh1: z(rows * h),
+            da1: z(rows * h),
+            sym: z(n * n),
+            ds: z(n * n),
+        }
+    }
+}
+
+/// The fused trainer of one model: parameters, gradients, Adam moments and buffers.
+pub(crate) struct FusedEnergy {
+    pub n_past: usize,
+    pub n_future: usize,
+    pub hidden: usize,
+    pub params: Params,
+    grads: Params,
+    m: Params,
+    v: Params,
+    step: i32,
+    rows: usize,
+    past_buf: BlockBuffers,
+    future_buf: BlockBuffers,
+    /// `rows × width`: the gradient `G` of the energy, then `D = ∂loss/∂G`.
+    g: Vec<f32>,
+}
+
+/// Adam's settings (candle's `AdamW` with decoupled weight decay).
+#[derive(Clone, Copy, Debug)]
+pub struct Adam {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// Decoupled weight decay of the MLP weights (not of `A` or `W`).
+    pub weight_decay: f64,
+}
+
+impl Default for Adam {
+    fn default() -> Self {
+        Adam {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+impl FusedEnergy {
+    /// A trainer starting from `model`, for batches of at most `max_rows` rows.
+    pub fn new(model: &EnergyModel, max_rows: usize) -> Self {
+        let CouplingParams::Linear { w } = &model.coupling else {
+            panic!("the fused step trains the linear coupling only");
+        };
+        let params = Params {
+            past: SelfParams::from(&model.past),
+            future: SelfParams::from(&model.future),
+            w: w.iter().map(|&x| x as f32).collect(),
+        };
+        let hidden = model.past.mlp.weights[0].nrows();
+        FusedEnergy {
+            n_past: model.n_past,
+            n_future: model.n_future,
+            hidden,
+            grads: params.zeros_like(),
+            m: params.zeros_like(),
+            v: params.zeros_like(),
+            params,
+            step: 0,
+            rows: max_rows,
+            past_buf: BlockBuffers::new(max_rows, hidden, model.n_past),
+            future_buf: BlockBuffers::new(max_rows, hidden, model.n_future),
+            g: vec![0.0; max_rows * (model.n_past + model.n_future)],
+        }
+    }
+
+    /// The f64 model of the current parameters (`template` gives the unused output
+    /// biases).
+    pub fn model(&self, template: &EnergyModel) -> EnergyModel {
+        let (np, nf, h) = (self.n_past, self.n_future, self.hidden);
+        EnergyModel {
+            n_past: np,
+            n_future: nf,
+            past: self.params.past.to_energy(np, h, &template.past),
+            future: self.params.future.to_energy(nf, h, &template.future),
+            coupling: CouplingParams::Linear {
+                w: Array2::from_shape_vec(
+                    (nf, np),
+                    self.params.w.iter().map(|&x| x as f64).collect(),
+                )
+                .expect("shape"),
+            },
+        }
+    }
+
+    fn width(&self) -> usize {
+        self.n_past + self.n_future
+    }
+
+    /// Forward pass of one self energy's MLP input gradient on block columns
+    /// `offset .. offset + n` of `y`, added into `g` with `Y S`.
+    fn forward_block(
+        batch: Batch,
+        Block { offset, n }: Block,
+        par: &SelfParams,
+        buf: &mut BlockBuffers,
+        g: &mut [f32],
+    ) {
+        let Batch { y, rows, width } = batch;
+        let h = par.b1.len();
+        let yb = View::block(y, rows, n, width, offset);
+        // a1 = Y W1ᵀ + b1
+        gemm_into(&mut buf.a1, h, 0, yb, View::new(&par.w1, h, n).t(), false);
+        for r in 0..rows {
+            let row = r * h..(r + 1) * h;
+            let (a1, h1) = (&mut buf.a1[row.clone()], &mut buf.h1[row.clone()]);
+            let (s1p, s1pp) = (&mut buf.s1p[row.clone()], &mut buf.s1pp[row]);
+            for k in 0..h {
+                let a = a1[k] + par.b1[k];
+                a1[k] = a;
+                let s = sigmoid(a);
+                h1[k] = a * s;
+                s1p[k] = s * (1.0 + a * (1.0 - s));
+                s1pp[k] = s * (1.0 - s) * (2.0 + a * (1.0 - 2.0 * s));
+            }
+        }
+        // a2 = h1 W2ᵀ + b2
+        gemm_into(
+            &mut buf.a2,
+            h,
+            0,
+            View::new(&buf.h1[..rows * h], rows, h),
+            View::new(&par.w2, h, h).t(),
+            false,
+        );
+        for r in 0..rows {
+            let row = r * h..(r + 1) * h;
+            let (a2, s2p) = (&mut buf.a2[row.clone()], &mut buf.s2p[row.clone()]);
+            let (s2pp, d2) = (&mut buf.s2pp[row.clone()], &mut buf.delta2[row]);
+            for k in 0..h {
+                let a = a2[k] + par.b2[k];
+                a2[k] = a;
+                let s = sigmoid(a);
+                s2p[k] = s * (1.0 + a * (1.0 - s));
+                s2pp[k] = s * (1.0 - s) * (2.0 + a * (1.0 - 2.0 * s));
+                d2[k] = par.w3[k] * s2p[k];
+            }
+        }
+        // p = δ2 W2, δ1 = p ⊙ silu′(a1)
+        gemm_into(
+            &mut buf.p,
+            h,
+            0,
+            View::new(&buf.delta2[..rows * h], rows, h),
+            View::new(&par.w2, h, h),
+            false,
+        );
+        for i in 0..rows * h {
+            buf.delta1[i] = buf.p[i] * buf.s1p[i];
+        }
+        // G_blk = Y S + δ1 W1
+        for i in 0..n {
+            for j in 0..n {
+                buf.sym[i * n + j] = 0.5 * (par.a[i * n + j] + par.a[j * n + i]);
+            }
+        }
+        gemm_into(g, width, offset, yb, View::new(&buf.sym, n, n), false);
+        gemm_into(
+            g,
+            width,
+            offset,
+            View::new(&buf.delta1[..rows * h], rows, h),
+            View::new(&par.w1, h, n),
+            true,
+        );
+    }
+
+    /// Backward pass of one self energy given `D` on its block columns.
+    fn backward_block(
+        batch: Batch,
+        d: &[f32],
+        Block { offset, n }: Block,
+        par: &SelfParams,
+        buf: &mut BlockBuffers,
+        grad: &mut SelfParams,
+    ) {
+        let Batch { y, rows, width } = batch;
+        let h = par.b1.len();
+        let yb = View::block(y, rows, n, width, offset);
+        let db = View::block(d, rows, n, width, offset);
+        // ∂S = Yᵀ D, ∂A = (∂S + ∂Sᵀ)/2
+        gemm_into(&mut buf.ds, n, 0, yb.t(), db, false);
+        for i in 0..n {
+            for j in 0..n {
+                grad.a[i * n + j] = 0.5 * (buf.ds[i * n + j] + buf.ds[j * n + i]);
+            }
+        }
+        let rh = rows * h;
+        // ∂W1 = δ1ᵀ D ; Gδ1 = D W1ᵀ
+        gemm_into(
+            &mut grad.w1,
+            n,
+            0,
+            View::new(&buf.delta1[..rh], rows, h).t(),
+            db,
+            false,
+        );
+        gemm_into(
+            &mut buf.g_delta1,
+            h,
+            0,
+            db,
+            View::new(&par.w1, h, n).t(),
+            false,
+        );
+        // ∂p = Gδ1 ⊙ silu′(a1)
+        for i in 0..rh {
+            buf.dp[i] = buf.g_delta1[i] * buf.s1p[i];
+        }
+        // ∂W2 = δ2ᵀ ∂p ; ∂δ2 = ∂p W2ᵀ
+        gemm_into(
+            &mut grad.w2,
+            h,
+            0,
+            View::new(&buf.delta2[..rh], rows, h).t(),
+            View::new(&buf.dp[..rh], rows, h),
+            false,
+        );
+        gemm_into(
+            &mut buf.d_delta2,
+            h,
+            0,
+            View::new(&buf.dp[..rh], rows, h),
+            View::new(&par.w2, h, h).t(),
+            false,
+        );
+        grad.w3.iter_mut().for_each(|x| *x = 0.0);
+        grad.b2.iter_mut().for_each(|x| *x = 0.0);
+        for r in 0..rows {
+            for k in 0..h {
+                let i = r * h + k;
+                grad.w3[k] += buf.d_delta2[i] * buf.s2p[i];
+                let da2 = buf.d_delta2[i] * par.w3[k] * buf.s2pp[i];
+                buf.da2[i] = da2;
+                grad.b2[k] += da2;
+            }
+        }
+        // ∂W2 += ∂a2ᵀ h1 ; ∂h1 = ∂a2 W2
+        gemm_into(
+            &mut grad.w2,
+            h,
+            0,
+            View::new(&buf.da2[..rh], rows, h).t(),
+            View::new(&buf.h1[..rh], rows, h),
+            true,
+        );
+        gemm_into(
+            &mut buf.dh1,
+            h,
+            0,
+            View::new(&buf.da2[..rh], rows, h),
+            View::new(&par.w2, h, h),
+            false,
+        );
+        // ∂a1 = Gδ1 ⊙ p ⊙ silu″(a1) + ∂h1 ⊙ silu′(a1)
+        grad.b1.iter_mut().for_each(|x| *x = 0.0);
+        for r in 0..rows {
+            for k in 0..h {
+                let i = r * h + k;
+                let da1 = buf.g_delta1[i] * buf.p[i] * buf.s1pp[i] + buf.dh1[i] * buf.s1p[i];
+                buf.da1[i] = da1;
+                grad.b1[k] += da1;
+            }
+        }
+        // ∂W1 += ∂a1ᵀ Y
+        gemm_into(
+            &mut grad.w1,
+            n,
+            0,
+            View::new(&buf.da1[..rh], rows, h).t(),
+            yb,
+            true,
+        );
+    }
+
+    /// The score `−G` of `rows` windows `y` (row-major, `rows × width`), in `self.g`.
+    fn energy_gradient(&mut self, y: &[f32], rows: usize) {
+        assert!(rows <= self.rows, "batch larger than the buffers");
+        let (np, nf, w) = (self.n_past, self.n_future, self.width());
+        let g = &mut self.g[..rows * w];
+        let batch = Batch { y, rows, width: w };
+        let (past, future) = (Block { offset: 0, n: np }, Block { offset: np, n: nf });
+        Self::forward_block(batch, past, &self.params.past, &mut self.past_buf, g);
+        Self::forward_block(batch, future, &self.params.future, &mut self.future_buf, g);
+        // Coupling: G_P += Y_F W ; G_F += Y_P Wᵀ
+        let wv = View::new(&self.params.w, nf, np);
+        gemm_into(g, w, 0, View::block(y, rows, nf, w, np), wv, true);
+        gemm_into(g, w, np, View::block(y, rows, np, w, 0), wv.t(), true);
+    }
+
+    /// The loss `Σ((s + T) ⊙ M)² / Σ M` of one batch (`n_obs = Σ M`), and its gradient
+    /// with respect to every parameter in `self.grads` (plus `l1 · sign(W)`).
+    pub fn loss_and_gradient(
+        &mut self,
+        y: &[f32],
+        target: &[f32],
+        mask: &[f32],
+        rows: usize,
+        n_obs: f64,
+        l1: f64,
+    ) -> f64 {
+        self.energy_gradient(y, rows);
+        let (np, nf, w) = (self.n_past, self.n_future, self.width());
+        let n_obs = n_obs.max(1.0) as f32;
+        // s = −G; residual r = (s + T) ⊙ M; D = ∂loss/∂G = −2 r / n_obs. Eight partial
+        // sums keep the reduction vectorised.
+        let mut lanes = [0.0f32; 8];
+        let scale = -2.0 / n_obs;
+        let n = rows * w;
+        for ((g, t), m) in self.g[..n]
+            .chunks_mut(8)
+            .zip(target[..n].chunks(8))
+            .zip(mask[..n].chunks(8))
+        {
+            for k in 0..g.len() {
+                let r = (t[k] - g[k]) * m[k];
+                lanes[k] += r * r;
+                g[k] = scale * r;
+            }
+        }
+        let loss: f64 = lanes.iter().map(|&v| v as f64).sum();
+        let d = &self.g[..rows * w];
+        let batch = Batch { y, rows, width: w };
+        let (past, future) = (Block { offset: 0, n: np }, Block { offset: np, n: nf });
+        let (par, grads) = (&self.params, &mut self.grads);
+        Self::backward_block(
+            batch,
+            d,
+            past,
+            &par.past,
+            &mut self.past_buf,
+            &mut grads.past,
+        );
+        Self::backward_block(
+            batch,
+            d,
+            future,
+            &par.future,
+            &mut self.future_buf,
+            &mut grads.future,
+        );
+        // ∂W = D_Fᵀ Y_P + Y_Fᵀ D_P
+        gemm_into(
+            &mut self.grads.w,
+            np,
+            0,
+            View::block(d, rows, nf, w, np).t(),
+            View::block(y, rows, np, w, 0),
+            false,
+        );
+        gemm_into(
+            &mut self.grads.w,
+            np,
+            0,
+            View::block(y, rows, nf, w, np).t(),
+            View::block(d, rows, np, w, 0),
+            true,
+        );
+        if l1 > 0.0 {
+            for (g, &p) in self.grads.w.iter_mut().zip(&self.params.w) {
+                *g += l1 as f32
+                    * if p > 0.0 {
+                        1.0
+                    } else if p < 0.0 {
+                        -1.0
+                    } else {
+                        0.0
+                    };
+            }
+        }
+        loss / n_obs as f64
+    }
+
+    /// One Adam step with the gradients of the last [`Self::loss_and_gradient`].
+    pub fn adam_step(&mut self, opt: &Adam) {
+        self.step += 1;
+        let (b1, b2) = (opt.beta1, opt.beta2);
+        let scale_m = (1.0 / (1.0 - b1.powi(self.step))) as f32;
+        let scale_v = (1.0 / (1.0 - b2.powi(self.step))) as f32;
+        let (lr, eps) = (opt.lr as f32, opt.eps as f32);
+        let (b1, b2) = (b1 as f32, b2 as f32);
+        let decay = 1.0 - (opt.lr * opt.weight_decay) as f32;
+        let Self {
+            params,
+            grads,
+            m,
+            v,
+            ..
+        } = self;
+        let slots = params
+            .slices_mut()
+            .zip(m.slices_mut())
+            .zip(v.slices_mut())
+            .zip(grads.slices());
+        for ((((p, decays), (m, _)), (v, _)), g) in slots {
+            let decay = if decays { decay } else { 1.0 };
+            for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                *m = b1 * *m + (1.0 - b1) * g;
+                *v = b2 * *v + (1.0 - b2) * g * g;
+                let step = (*m * scale_m) / ((*v * scale_v).sqrt() + eps);
+                *p = *p * decay - lr * step;
+            }
+        }
+    }
+
+    /// Scores of `z` (f32), for tests.
+    #[cfg(test)]
+    fn score(&mut self, z: ndarray::ArrayView2<f64>) -> Array2<f64> {
+        let rows = z.nrows();
+        let y: Vec<f32> = z.iter().map(|&v| v as f32).collect();
+        self.energy_gradient(&y, rows);
+        Array2::from_shape_fn((rows, self.width()), |(r, c)| {
+            -(self.g[r * self.width() + c] as f64)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::energy::Coupling;
+    use crate::rng::stream;
+    use rand_distr::{Distribution, StandardNormal};
+
+    /// A model with every parameter non-zero.
+    fn model(seed: u64) -> EnergyModel {
+        let mut rng = stream(seed, 3);
+        let mut m = EnergyModel::init(5, 4, Coupling::Linear, 6, 2, &mut rng);
+        let mut fill = |a: &mut Array2<f64>, s: f64| {
+            a.mapv_inplace(|_| {
+                let e: f64 = StandardNormal.sample(&mut rng);
+                s * e
+            })
+        };
+        if let CouplingParams::Linear { w } = &mut m.coupling {
+            fill(w, 0.3);
+        }
+        fill(&mut m.past.a, 0.3);
+        fill(&mut m.future.a, 0.3);
+        m
+    }
+
+    fn batch(rows: usize, width: usize, seed: u64) -> (Array2<f64>, Array2<f64>, Array2<f64>) {
+        let mut rng = stream(seed, 4);
+        let mut g = |s: f64| {
+            Array2::from_shape_fn((rows, width), |_| {
+                let e: f64 = StandardNormal.sample(&mut rng);
+                s * e
+            })
+        };
+        let y = g(1.0);
+        let t = g(2.0);
+        let mask = Array2::from_shape_fn((rows, width), |(r, c)| f64::from((r + 2 * c) % 7 != 0));
+        (y, t, mask)
+    }
+
+    /// The f64 loss of the model at given parameters.
+    fn loss64(m: &EnergyModel, y: &Array2<f64>, t: &Array2<f64>, mask: &Array2<f64>) -> f64 {
+        let r = (m.score(y.view()) + t) * mask;
+        (&r * &r).sum() / mask.sum()
+    }
+
+    #[test]
+    fn fused_score_equals_the_energys_score() {
+        let m = model(1);
+        let (y, _, _) = batch(7, 9, 2);
+        let mut f = FusedEnergy::new(&m, 7);
+        let s = f.score(y.view());
+        let s64 = m.score(y.view());
+        for (a, b) in s.iter().zip(s64.iter()) {
+            assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
+
+    /// Every gradient entry against central differences of the f64 loss.
+    #[test]
+    fn gradients_match_central_differences() {
+        let m = model(5);
+        let (y, t, mask) = batch(6, 9, 6);
+        let mut f = FusedEnergy::new(&m, 6);
+        let y32: Vec<f32> = y.iter().map(|&v| v as f32).collect();
+        let t32: Vec<f32> = t.iter().map(|&v| v as f32).collect();
+        let m32: Vec<f32> = mask.iter().map(|&v| v as f32).collect();
+        let l = f.loss_and_gradient(&y32, &t32, &m32, 6, mask.sum(), 0.0);
+        assert!((l - loss64(&f.model(&m), &y, &t, &mask)).abs() < 1e-4 * l);
+        let base = f.model(&m);
+        let grads = f.grads.clone();
+        let h = 1e-5;
+        // Perturb each parameter of the f64 model and compare.
+        let mut checked = 0;
+        let mut check = |name: &str, g: f64, perturb: &dyn Fn(&mut EnergyModel, f64)| {
+            let mut p = base.clone();
+            perturb(&mut p, h);
+            let mut q = base.clone();
+            perturb(&mut q, -h);
+            let fd = (loss64(&p, &y, &t, &mask) - loss64(&q, &y, &t, &mask)) / (2.0 * h);
+            assert!(
+                (g - fd).abs() < 2e-3 * (1.0 + fd.abs()),
+                "{name}: fused {g} vs finite difference {fd}"
+            );
+            checked += 1;
+        };
+        fn pick(m: &mut EnergyModel, past: bool) -> &mut SelfEnergy {
+            if past {
+                &mut m.past
+            } else {
+                &mut m.future
+            }
+        }
+        for (blk, gp) in [("past", &grads.past), ("future", &grads.future)] {
+            let past = blk == "past";
+            let n = if past { 5 } else { 4 };
+            for (i, j) in [(0, 1), (2, 2), (n - 1, 0)] {
+                // A enters through S = (A + Aᵀ)/2.
+                check(
+                    &format!("{blk}.a[{i},{j}]"),
+                    gp.a[i * n + j] as f64,
+                    &|m, e| pick(m, past).a[[i, j]] += e,
+                );
+            }
+            for (i, j) in [(0, 0), (3, n - 1), (5, 2)] {
+                check(
+                    &format!("{blk}.w1[{i},{j}]"),
+                    gp.w1[i * n + j] as f64,
+                    &|m, e| pick(m, past).mlp.weights[0][[i, j]] += e,
+                );
+            }
+            for (i, j) in [(0, 0), (4, 1), (5, 5)] {
+                check(
+                    &format!("{blk}.w2[{i},{j}]"),
+                    gp.w2[i * 6 + j] as f64,
+                    &|m, e| pick(m, past).mlp.weights[1][[i, j]] += e,
+                );
+            }
+            for k in [0, 3, 5] {
+                check(&format!("{blk}.b1[{k}]"), gp.b1[k] as f64, &|m, e| {
+                    pick(m, past).mlp.biases[0][k] += e
+                });
+                check(&format!("{blk}.b2[{k}]"), gp.b2[k] as f64, &|m, e| {
+                    pick(m, past).mlp.biases[1][k] += e
+                });
+                check(&format!("{blk}.w3[{k}]"), gp.w3[k] as f64, &|m, e| {
+                    pick(m, past).mlp.weights[2][[0, k]] += e
+                });
+            }
+        }
+        for (i, j) in [(0, 0), (3, 4), (1, 2)] {
+            check(
+                &format!("w[{i},{j}]"),
+                grads.w[i * 5 + j] as f64,
+                &|m, e| {
+                    if let CouplingParams::Linear { w } = &mut m.coupling {
+                        w[[i, j]] += e
+                    }
+                },
+            );
+        }
+        assert_eq!(checked, 2 * (3 + 3 + 3 + 9) + 3);
+    }
+}
