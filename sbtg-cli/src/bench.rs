@@ -9,19 +9,22 @@ use anyhow::Result;
 use clap::Args;
 use ndarray::Array2;
 use rand::Rng;
-use sbtg_core::data::{Panel, PanelConfig};
+use sbtg_core::data::Recording;
+use sbtg_core::data::{FoldBy, FoldScheme, Panel, PanelConfig};
 use sbtg_core::estimate::{FitContext, InferConfig, Method, MethodConfig};
 use sbtg_core::infer;
-use sbtg_core::io::connectome::{self, CellAtlas, Level};
+use sbtg_core::io::connectome::{self, CellAtlas, Connectome, Level};
 use sbtg_core::io::{load_recordings, write_atomic, write_outputs};
 use sbtg_core::report::benchmark::{
-    results_csv, results_markdown, score, Family, FamilySize, ResultRow,
+    cook_wiring, results_csv, results_markdown, score, Family, FamilySize, ResultRow, Wiring,
 };
 use sbtg_core::report::compare::{compare, markdown, CompareConfig};
 use sbtg_core::report::plot::benchmark::AurocByDataset;
 use sbtg_core::stats::hac_reference::hac_test_per_edge;
 use sbtg_core::stats::metrics::mean_sd;
-use sbtg_core::stats::{hac_test, Bandwidth, EdgeStatistic, HeldOutScores, ProductTerm, TestKind};
+use sbtg_core::stats::{
+    hac_test, Bandwidth, EdgeStatistic, EffectScale, HeldOutScores, ProductTerm,
+};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -38,6 +41,10 @@ pub struct BenchArgs {
     /// Methods to run (comma-separated; default all).
     #[arg(long, value_delimiter = ',', value_parser = parse_method)]
     methods: Vec<Method>,
+    /// Simulated families to run (comma-separated; default all): var1, var2-lag2, tanh,
+    /// regime-switching, calcium-like, null, worm-like, worm-null.
+    #[arg(long, value_delimiter = ',', value_parser = parse_family)]
+    families: Vec<Family>,
     /// Recordings of the real-data benchmark.
     #[arg(long, default_value = "datasets/dag2023")]
     data: PathBuf,
@@ -57,6 +64,13 @@ pub struct BenchArgs {
     /// SBTG training epochs (default: `sbtg infer`'s 100; 20 with --quick).
     #[arg(long)]
     epochs: Option<usize>,
+    /// SBTG cross-fitting: hold out whole recordings (default, as `sbtg infer`) or
+    /// contiguous blocks of every recording.
+    #[arg(long, value_enum)]
+    fold_by: Option<FoldBy>,
+    /// SBTG's effect scale (default: `sbtg infer`'s, precision).
+    #[arg(long, value_enum)]
+    effect_scale: Option<EffectScale>,
     /// Instead: time the edge tests' GEMM path against a per-edge loop.
     #[arg(long)]
     edge_tests: bool,
@@ -76,6 +90,18 @@ fn parse_method(s: &str) -> std::result::Result<Method, String> {
             format!(
                 "unknown method {s:?}; use one of {}",
                 Method::ALL.map(|m| m.name()).join(", ")
+            )
+        })
+}
+
+fn parse_family(s: &str) -> std::result::Result<Family, String> {
+    Family::ALL
+        .into_iter()
+        .find(|f| f.name() == s)
+        .ok_or_else(|| {
+            format!(
+                "unknown family {s:?}; use one of {}",
+                Family::ALL.map(|f| f.name()).join(", ")
             )
         })
 }
@@ -110,6 +136,68 @@ fn synthetic_scores(n: usize, t_len: usize) -> HeldOutScores {
             .collect(),
         source: 0..n,
         future: n..2 * n,
+        future_scale: None,
+    }
+}
+
+/// What one benchmark run does, resolved from the flags once.
+struct Plan {
+    size: FamilySize,
+    seeds: u64,
+    epochs: usize,
+    methods: Vec<Method>,
+    families: Vec<Family>,
+    fold_by: Option<FoldBy>,
+    effect_scale: Option<EffectScale>,
+}
+
+impl Plan {
+    fn new(args: &BenchArgs) -> Self {
+        Plan {
+            size: if args.quick {
+                FamilySize::quick()
+            } else {
+                FamilySize::full()
+            },
+            seeds: args.seeds.unwrap_or(if args.quick { 1 } else { 3 }),
+            epochs: args.epochs.unwrap_or(if args.quick { 20 } else { 100 }),
+            methods: if args.methods.is_empty() {
+                Method::ALL.to_vec()
+            } else {
+                args.methods.clone()
+            },
+            families: if args.families.is_empty() {
+                Family::ALL.to_vec()
+            } else {
+                args.families.clone()
+            },
+            fold_by: args.fold_by,
+            effect_scale: args.effect_scale,
+        }
+    }
+
+    /// `sbtg infer`'s defaults for `method` at `lags`, with the benchmark's seed, epochs
+    /// and fold scheme (`recordings` in the panel).
+    fn config(
+        &self,
+        method: Method,
+        lags: Vec<usize>,
+        seed: u64,
+        recordings: usize,
+    ) -> InferConfig {
+        let mut cfg = InferConfig {
+            lags,
+            ..InferConfig::of(method)
+        };
+        if let MethodConfig::Sbtg(s) = &mut cfg.estimator {
+            s.seed = seed;
+            s.model.epochs = self.epochs;
+            s.folds = self.fold_by.map(|by| FoldScheme::new(by, None, recordings));
+            if let Some(scale) = self.effect_scale {
+                s.effect_scale = scale;
+            }
+        }
+        cfg
     }
 }
 
@@ -118,47 +206,83 @@ pub fn run(args: BenchArgs) -> Result<()> {
         return edge_tests(&args);
     }
     let t_all = Instant::now();
-    let size = if args.quick {
-        FamilySize::quick()
-    } else {
-        FamilySize::full()
-    };
-    let seeds = args.seeds.unwrap_or(if args.quick { 1 } else { 3 });
-    let epochs = args.epochs.unwrap_or(if args.quick { 20 } else { 100 });
-    let methods: Vec<Method> = if args.methods.is_empty() {
-        Method::ALL.to_vec()
-    } else {
-        args.methods.clone()
-    };
-    let config = |method: Method, lags: Vec<usize>, seed: u64| {
-        let mut cfg = InferConfig {
-            lags,
-            ..InferConfig::of(method)
-        };
-        if let MethodConfig::Sbtg(s) = &mut cfg.estimator {
-            s.seed = seed;
-            s.model.epochs = epochs;
-        }
-        cfg
-    };
+    let mut plan = Plan::new(&args);
+    if plan.families.iter().any(|f| f.needs_wiring()) {
+        plan.size.wiring = Some(std::sync::Arc::new(worm_wiring(&args)?));
+    }
     std::fs::create_dir_all(&args.out)?;
     eprintln!(
-        "sbtg bench: {} methods × {} families × {seeds} seeds ({} neurons), lags 1 and 2; {} threads",
-        methods.len(),
-        Family::ALL.len(),
-        size.neurons,
+        "sbtg bench: {} methods × {} families × {} seeds ({} neurons), lags 1 and 2; {} threads",
+        plan.methods.len(),
+        plan.families.len(),
+        plan.seeds,
+        plan.size.neurons,
         rayon::current_num_threads()
     );
+    let mut rows = simulated_rows(&plan)?;
+    let real_name = (!args.no_real_data).then(|| {
+        args.data
+            .file_name()
+            .map_or("real data".into(), |s| s.to_string_lossy().into_owned())
+    });
+    if let Some(name) = &real_name {
+        rows.extend(real_data_rows(&args, &plan, name)?);
+    }
+    write_atomic(&args.out.join("results.csv"), &results_csv(&rows)?)?;
+    let header = results_header(&plan, t_all.elapsed().as_secs_f64());
+    let md = results_markdown(&rows, real_name.as_deref(), &header);
+    write_atomic(&args.out.join("results.md"), md.as_bytes())?;
+    let figure = auroc_figure(&rows, &plan.methods);
+    sbtg_core::report::plot::save(&figure, &args.out.join("auroc"))?;
+    println!("{md}");
+    eprintln!(
+        "wrote {}/results.csv, results.md and auroc.png/.svg in {:.0} s",
+        args.out.display(),
+        t_all.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The real data set's recordings, their panel, and the connectome.
+fn real_data(args: &BenchArgs) -> Result<(Vec<Recording>, Panel, Connectome)> {
+    let recs = load_recordings(&args.data)?;
+    let panel = Panel::build(
+        &recs,
+        &PanelConfig {
+            min_recordings: args.min_recordings,
+            ..PanelConfig::default()
+        },
+    )?;
+    let conn = connectome::read(&args.connectome)?;
+    Ok((recs, panel, conn))
+}
+
+/// The worm-like families' wiring: the connectome among the real data set's neurons.
+fn worm_wiring(args: &BenchArgs) -> Result<Wiring> {
+    let (_, panel, conn) = real_data(args)?;
+    let wiring = cook_wiring(&conn, &panel.neurons);
+    eprintln!(
+        "worm-like families: the wiring of {} among the {} neurons of {} it names",
+        args.connectome.display(),
+        wiring.names.len(),
+        args.data.display()
+    );
+    Ok(wiring)
+}
+
+/// Every method on every simulated family and seed, at lags 1 and 2 in one FDR family,
+/// scored against the simulation's true graph.
+fn simulated_rows(plan: &Plan) -> Result<Vec<ResultRow>> {
     let mut rows = Vec::new();
-    for family in Family::ALL {
-        for seed in 0..seeds {
-            let instance = family.simulate(&size, seed)?;
+    for &family in &plan.families {
+        for seed in 0..plan.seeds {
+            let instance = family.simulate(&plan.size, seed)?;
             let panel = Panel::build(&instance.simulation.recordings, &PanelConfig::default())?;
-            for &method in &methods {
+            for &method in &plan.methods {
                 let t0 = Instant::now();
                 let inf = infer(
                     &panel,
-                    &config(method, vec![1, 2], seed),
+                    &plan.config(method, vec![1, 2], seed, panel.recordings.len()),
                     &FitContext::quiet(),
                 )?;
                 let seconds = t0.elapsed().as_secs_f64();
@@ -176,96 +300,67 @@ pub fn run(args: BenchArgs) -> Result<()> {
             }
         }
     }
-    let real_name = (!args.no_real_data).then(|| {
-        args.data
-            .file_name()
-            .map_or("real data".into(), |s| s.to_string_lossy().into_owned())
-    });
-    if let Some(name) = &real_name {
-        let recs = load_recordings(&args.data)?;
-        let panel = Panel::build(
-            &recs,
-            &PanelConfig {
-                min_recordings: args.min_recordings,
-                ..PanelConfig::default()
-            },
-        )?;
-        let conn = connectome::read(&args.connectome)?;
-        let atlas = CellAtlas::cook2019()?;
-        let compare_cfg = CompareConfig {
-            level: Level::Cell,
-            permutations: if args.quick { 100 } else { 1000 },
-            bootstrap: if args.quick { 50 } else { 1000 },
-            ..CompareConfig::default()
-        };
+    Ok(rows)
+}
+
+/// Every method at lag 1 on the real recordings, compared with the connectome at cell
+/// level; each circuit and its report are written to `OUT/<data>-<method>/`.
+fn real_data_rows(args: &BenchArgs, plan: &Plan, name: &str) -> Result<Vec<ResultRow>> {
+    let (recs, panel, conn) = real_data(args)?;
+    let atlas = CellAtlas::cook2019()?;
+    let compare_cfg = CompareConfig {
+        level: Level::Cell,
+        permutations: if args.quick { 100 } else { 1000 },
+        bootstrap: if args.quick { 50 } else { 1000 },
+        ..CompareConfig::default()
+    };
+    eprintln!(
+        "{name}: {} recordings, {} neurons, lag 1, against {}",
+        recs.len(),
+        panel.neurons.len(),
+        args.connectome.display()
+    );
+    let mut rows = Vec::new();
+    for &method in &plan.methods {
+        let t0 = Instant::now();
+        let cfg = plan.config(method, vec![1], 0, panel.recordings.len());
+        let mut inf = infer(&panel, &cfg, &FitContext::quiet())?;
+        let seconds = t0.elapsed().as_secs_f64();
+        let dir = args.out.join(format!("{name}-{}", method.name()));
+        write_outputs(&dir, &inf)?;
+        inf.origin = Some(dir.clone());
+        let c = compare(&inf, 1, &conn, &atlas, &compare_cfg)?;
+        markdown::write_report(&dir.join("compare-cook2019-cell"), &c)?;
+        let row = ResultRow::real(name, method.name(), &inf, &c, seconds);
         eprintln!(
-            "{name}: {} recordings, {} neurons, lag 1, against {}",
-            recs.len(),
-            panel.neurons.len(),
-            args.connectome.display()
+            "  {:<19} AUROC {:.3} (null {:.3}, p {:.3})  selected {} ({:.1}%)  {seconds:.1} s",
+            method.name(),
+            row.auroc,
+            row.auroc_null,
+            row.auroc_p,
+            row.selected,
+            100.0 * row.selected_fraction
         );
-        for &method in &methods {
-            let cfg = config(method, vec![1], 0);
-            let t0 = Instant::now();
-            let mut inf = infer(&panel, &cfg, &FitContext::quiet())?;
-            let seconds = t0.elapsed().as_secs_f64();
-            let dir = args.out.join(format!("{name}-{}", method.name()));
-            write_outputs(&dir, &inf)?;
-            inf.origin = Some(dir.clone());
-            let c = compare(&inf, 1, &conn, &atlas, &compare_cfg)?;
-            markdown::write_report(&dir.join("compare-cook2019-cell"), &c)?;
-            let combined = c
-                .layers
-                .iter()
-                .find(|l| l.layer == "combined")
-                .expect("combined layer");
-            let n = inf.neurons().len();
-            let selected = inf.selected_count(TestKind::Mean);
-            eprintln!(
-                "  {:<19} AUROC {:.3} (null {:.3}, p {:.3})  selected {selected} ({:.1}%)  {seconds:.1} s",
-                method.name(),
-                combined.auroc,
-                combined.auroc_null_mean,
-                combined.auroc_p,
-                100.0 * selected as f64 / (n * (n - 1)) as f64
-            );
-            rows.push(ResultRow {
-                dataset: name.clone(),
-                seed: 0,
-                method: method.name().into(),
-                neurons: n,
-                windows: inf.summary.per_lag[0].windows,
-                true_edges: combined.wired,
-                auroc: combined.auroc,
-                auprc: combined.auprc,
-                selected,
-                false_selected: selected - (combined.precision * selected as f64).round() as usize,
-                precision: combined.precision,
-                recall: combined.recall,
-                f1: combined.f1,
-                sign_accuracy: f64::NAN,
-                direction_accuracy: c.direction.as_ref().map_or(f64::NAN, |d| d.accuracy),
-                lag_attribution: f64::NAN,
-                auroc_null: combined.auroc_null_mean,
-                auroc_p: combined.auroc_p,
-                selected_fraction: selected as f64 / (n * (n - 1)) as f64,
-                seconds,
-            });
-        }
+        rows.push(row);
     }
-    write_atomic(&args.out.join("results.csv"), &results_csv(&rows)?)?;
-    let header = format!(
-        "# sbtg benchmark\n\nProduced by `sbtg bench{}` in {:.0} s on {} threads (sbtg {}). \
-         Simulated families: {} neurons, {} × {} frames (calcium-like: {} × {}), {seeds} seeds, \
-         every method at lags 1 and 2 in one FDR family (BH, q ≤ 0.1); SBTG trains {epochs} epochs. \
+    Ok(rows)
+}
+
+/// The paragraph above the results tables: how they were made and what each column means.
+fn results_header(plan: &Plan, seconds: f64) -> String {
+    let size = &plan.size;
+    format!(
+        "# sbtg benchmark\n\nProduced by `sbtg {}` in {:.0} s on {} threads (sbtg {}). \
+         Simulated families: {} neurons, {} × {} frames (calcium-like: {} × {}{}), {} seeds, \
+         every method at lags 1 and 2 in one FDR family (BH, q ≤ 0.1); SBTG trains at most {} epochs{}. \
          AUROC/AUPRC rank |t| at the true lag over all ordered pairs; F1 is of the selected \
          mean-test edges at the true lag; sign accuracy is over true edges; direction accuracy \
          over one-way true edges (|t| of i→j above j→i); lag attribution is the fraction of true \
          edges whose |t| is larger at the true lag than at the other; selected (false) counts \
          selected mean-test rows at both lags and those that are not a true edge at its lag. \
          Seconds are wall time per run, measured in this run.\n",
-        if args.quick { " --quick" } else { "" },
-        t_all.elapsed().as_secs_f64(),
+        std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+        seconds,
         rayon::current_num_threads(),
         env!("CARGO_PKG_VERSION"),
         size.neurons,
@@ -273,18 +368,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
         size.frames,
         size.calcium_recordings,
         size.calcium_frames,
-    );
-    let md = results_markdown(&rows, real_name.as_deref(), &header);
-    write_atomic(&args.out.join("results.md"), md.as_bytes())?;
-    let figure = auroc_figure(&rows, &methods);
-    sbtg_core::report::plot::save(&figure, &args.out.join("auroc"))?;
-    println!("{md}");
-    eprintln!(
-        "wrote {}/results.csv, results.md and auroc.png/.svg in {:.0} s",
-        args.out.display(),
-        t_all.elapsed().as_secs_f64()
-    );
-    Ok(())
+        size.wiring.as_ref().map_or(String::new(), |w| format!(
+            "; worm-like: {} neurons on the connectome's wiring, 7 × {} frames",
+            w.names.len(),
+            size.worm_frames
+        )),
+        plan.seeds,
+        plan.epochs,
+        match plan.fold_by {
+            Some(FoldBy::Blocks) => " and holds out contiguous blocks of every recording",
+            Some(FoldBy::Recordings) | None => " and holds out whole recordings",
+        },
+    )
 }
 
 /// Mean ± SD AUROC per data set (null family left out: it has no true edges).

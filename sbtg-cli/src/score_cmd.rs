@@ -99,8 +99,8 @@ pub fn run(args: ScoreArgs) -> Result<()> {
         .map(|(_, n)| n.as_str())
         .collect();
     eprintln!(
-        "scoring {} recordings from {} with the {} score models of {} ({} neurons{})",
-        recs.len(),
+        "scoring {} from {} with the {} score models of {} ({} neurons{})",
+        crate::recording_args::count(recs.len(), "recording"),
         args.input.display(),
         models.iter().map(Vec::len).sum::<usize>(),
         args.model.display(),

@@ -305,6 +305,8 @@ fn quick_benchmark_runs_every_method_on_every_data_set() {
         "regime-switching",
         "calcium-like",
         "null",
+        "worm-like",
+        "worm-null",
         "dag2023",
     ];
     assert_eq!(rows.len(), methods.len() * datasets.len());

@@ -533,6 +533,13 @@ fn neuron_lists_with_spaces_and_stray_files_in_a_folder() {
         ],
         &["no file matches --glob `*.mat`"],
     );
+    // Item 16: a run folder whose edge table was left out says so and how to get it back.
+    std::fs::remove_file(dir.join("g/edges.csv")).unwrap();
+    refused(
+        "plot of a run without its edge table",
+        &["plot", s(&dir.join("g"))],
+        &["edge table is absent", "run.json"],
+    );
 }
 
 /// `arrays.npz` read back with numpy alone (`tests/python/check_arrays.py`), its

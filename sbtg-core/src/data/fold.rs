@@ -155,6 +155,29 @@ pub fn make_folds(w: &Windows, scheme: FoldScheme) -> Result<Vec<Fold>> {
     Ok(folds)
 }
 
+/// An inner split of a fold's training rows for model selection (ridge, early
+/// stopping), so that nothing is chosen on the fold's test windows: with training
+/// windows from two or more recordings, the last of those recordings is the validation
+/// set; within one recording, its last fifth, after a purge of the windows that share
+/// a frame with it. Returns `(inner training rows, validation rows)`.
+pub fn inner_split(w: &Windows, train: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let mut recordings: Vec<usize> = train.iter().map(|&t| w.recording[t]).collect();
+    recordings.sort_unstable();
+    recordings.dedup();
+    if let [.., _, last] = recordings[..] {
+        return train.iter().partition(|&&t| w.recording[t] != last);
+    }
+    let cut = train.len() - train.len() / 5;
+    let first_valid = train.get(cut).map_or(usize::MAX, |&t| w.start[t]);
+    let span = w.offsets.last().copied().unwrap_or(0);
+    let inner = train[..cut]
+        .iter()
+        .copied()
+        .filter(|&t| w.start[t] + span < first_valid)
+        .collect();
+    (inner, train[cut..].to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

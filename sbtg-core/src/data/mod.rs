@@ -9,7 +9,7 @@ pub mod simulate;
 pub mod stimulus;
 pub mod window;
 
-pub use fold::{make_folds, Fold, FoldBy, FoldScheme};
+pub use fold::{inner_split, make_folds, Fold, FoldBy, FoldScheme};
 pub use panel::{Panel, PanelConfig, PanelRecording};
 pub use recording::{long_enough, Recording};
 pub use stimulus::{select_stimulus, Stimulus, StimulusWindow};

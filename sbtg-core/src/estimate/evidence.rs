@@ -171,11 +171,29 @@ pub struct FoldReport {
     pub final_train_loss: Option<f64>,
     /// Held-out DSM loss (fixed noise draw) of the final model.
     pub heldout_loss: f64,
+    /// The same held-out loss of the fold's Gaussian window model (closed form, ridge
+    /// chosen on the inner split) and of a standard normal score `s(z) = −z`: the
+    /// references a trained model has to beat. Absent for saved models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gaussian_heldout_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normal_heldout_loss: Option<f64>,
+    /// The Gaussian model's ridge, and the inner-split validation loss of every ridge tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gaussian_ridge: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ridge_path: Vec<crate::model::gaussian::RidgePoint>,
+    /// With early stopping: the epoch whose parameters were kept (0 = the start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_epoch: Option<usize>,
     /// The model was loaded from a checkpoint, not trained in this run.
     pub loaded_from_checkpoint: bool,
     /// Mean DSM loss of every epoch (written to `loss.csv`, not to the summary).
     #[serde(skip)]
     pub epoch_loss: Vec<f64>,
+    /// Inner-split validation loss after every epoch, with early stopping (`loss.csv`).
+    #[serde(skip)]
+    pub validation_loss: Vec<f64>,
 }
 
 /// Everything an estimator found at one lag, before the shared test stage.

@@ -17,9 +17,15 @@ use rayon::prelude::*;
 
 use super::evidence::{FoldReport, LagEvidence, MeanEvidence, SeriesBlock};
 use super::{Estimator, FitContext, Method, Progress};
-use crate::data::{make_folds, FoldScheme, Panel, Standardiser, Windows};
-use crate::model::{train, EnergyModel, ScoreModelConfig, TrainedModel};
-use crate::stats::{EdgeStatistic, HeldOutScores, ProductSeries};
+use crate::data::{inner_split, make_folds, Fold, FoldScheme, Panel, Standardiser, Windows};
+use crate::model::gaussian::{
+    gaussian_energy, second_moment, select_ridge, window_precision, GaussianStart, RidgePoint,
+};
+use crate::model::{
+    dsm_loss, train, Coupling, EnergyModel, ScoreModelConfig, Start, TrainedModel, Validation,
+};
+use crate::stats::linalg::spd_inverse;
+use crate::stats::{EdgeStatistic, EffectScale, HeldOutScores, ProductSeries};
 use crate::{Error, Result};
 
 /// The format tag of a trained fold model, hashed into its fingerprint.
@@ -48,6 +54,10 @@ pub struct Sbtg {
     /// recordings.
     pub folds: Option<FoldScheme>,
     pub statistic: EdgeStatistic,
+    /// The scale of the mean test's effect (absent in runs saved before it existed:
+    /// precision-weighted).
+    #[serde(default)]
+    pub effect_scale: EffectScale,
     /// Also run the volatility-transfer test (its p-values join the same FDR family).
     pub volatility: bool,
     /// Windows of lags above 1.
@@ -62,6 +72,7 @@ impl Default for Sbtg {
             model: ScoreModelConfig::default(),
             folds: None,
             statistic: EdgeStatistic::Orthogonal,
+            effect_scale: EffectScale::Precision,
             volatility: true,
             lag_windows: LagWindows::Minimal,
             seed: 0,
@@ -87,6 +98,9 @@ pub struct FoldModel {
     pub model: EnergyModel,
     /// Mean DSM loss per training epoch.
     pub epoch_loss: Vec<f64>,
+    /// With early stopping: the validation loss per epoch and the epoch kept.
+    pub validation_loss: Vec<f64>,
+    pub best_epoch: Option<usize>,
 }
 
 /// Where trained fold models are kept ([`crate::io::checkpoint`] keeps them as
@@ -168,7 +182,8 @@ impl Estimator for Sbtg {
     }
 
     fn validate(&self) -> Result<()> {
-        self.model.validate()
+        self.model.validate()?;
+        Ok(())
     }
 
     fn window_rule(&self) -> String {
@@ -212,6 +227,18 @@ impl Estimator for Sbtg {
     }
 }
 
+/// One fold of one lag's cross-fitting.
+struct FoldJob<'a> {
+    panel: &'a Panel,
+    windows: &'a Windows,
+    fold: &'a Fold,
+    /// 0-based fold index.
+    k: usize,
+    lag: usize,
+    /// The fold's random stream (one per lag and fold).
+    stream_id: u64,
+}
+
 /// Held-out scores of one lag's windows, the fold reports, and each fold's test rows.
 struct Heldout {
     held: Vec<HeldOutScores>,
@@ -219,7 +246,7 @@ struct Heldout {
     rows: Vec<Vec<usize>>,
 }
 
-/// Held-out DSM loss with a fixed noise draw.
+/// Held-out DSM loss with a fixed noise draw ([`dsm_loss`]).
 fn heldout_loss(
     model: &EnergyModel,
     z: &Array2<f64>,
@@ -227,15 +254,47 @@ fn heldout_loss(
     sigma: f64,
     seed: u64,
 ) -> f64 {
-    use rand_distr::{Distribution, StandardNormal};
-    let mut rng = crate::rng::stream(seed, 999);
-    let eps = Array2::from_shape_fn(z.dim(), |_| {
-        let e: f64 = StandardNormal.sample(&mut rng);
-        e
-    }) * m;
-    let y = z + &(&eps * sigma);
-    let r = (model.score(y.view()) + &eps / sigma) * m;
-    (&r * &r).sum() / m.sum().max(1.0)
+    dsm_loss(model, z.view(), m.view(), sigma, seed)
+}
+
+/// The Gaussian window model of one fold: the ridge chosen on the inner split, its
+/// path, and the precision refitted on all training windows with that ridge.
+struct GaussianReference {
+    path: Vec<RidgePoint>,
+    start: GaussianStart,
+}
+
+/// The inner split of a fold's training windows, standardised with the fold's statistics.
+struct InnerSplit {
+    train: (Array2<f64>, Array2<f64>),
+    valid: (Array2<f64>, Array2<f64>),
+}
+
+impl InnerSplit {
+    fn new(windows: &Windows, st: &Standardiser, train: &[usize]) -> Self {
+        let (inner, valid) = inner_split(windows, train);
+        InnerSplit {
+            train: st.apply(windows.z.view(), windows.mask.view(), &inner),
+            valid: st.apply(windows.z.view(), windows.mask.view(), &valid),
+        }
+    }
+
+    /// The Gaussian start fitted on the inner training windows with `ridge`.
+    fn start(&self, ridge: f64, sigma: f64) -> Result<GaussianStart> {
+        let precision = window_precision(&second_moment(self.train.0.view()), sigma, ridge)?;
+        Ok(GaussianStart { precision, ridge })
+    }
+
+    /// Ridge by the expected DSM loss on the validation windows; precision refitted on
+    /// all training windows `ztr`.
+    fn gaussian(&self, ztr: &Array2<f64>, sigma: f64) -> Result<GaussianReference> {
+        let (ridge, path) = select_ridge(self.train.0.view(), self.valid.0.view(), sigma)?;
+        let precision = window_precision(&second_moment(ztr.view()), sigma, ridge)?;
+        Ok(GaussianReference {
+            path,
+            start: GaussianStart { precision, ridge },
+        })
+    }
 }
 
 /// Held-out scores of windows `(z, m)` (standardised) under a fold model, with the
@@ -246,6 +305,7 @@ fn held_out_scores(
     m: Array2<f64>,
     segments: Vec<Range<usize>>,
     n: usize,
+    future_scale: Option<Array2<f64>>,
 ) -> Option<HeldOutScores> {
     let scores = model.score(z.view()) * &m;
     if scores.iter().any(|v| !v.is_finite()) {
@@ -259,10 +319,76 @@ fn held_out_scores(
         segments,
         source: 0..n,
         future: n_past..n_past + n,
+        future_scale,
     })
 }
 
+/// `Q̂ = (E[ŝ_F(y) ŝ_F(y)ᵀ])⁻¹` over windows `(z, m)` perturbed as in training,
+/// `y = z + σε` on observed coordinates (fixed draw from `seed`): the deconvolution of
+/// the innovations' precision for [`EffectScale::Jacobian`]. On the smoothed data the
+/// fitted score's second moment is the smoothed precision itself (for a Gaussian,
+/// `E[ŝŝᵀ] = L(Σ + σ²I)L = L`), so `Q̂ ŵ = L_FF⁻¹ L_FS = −J`; on clean windows it would be
+/// `L − σ²L²`, biased where innovations are strongly correlated.
+fn innovation_deconvolution(
+    model: &EnergyModel,
+    z: &Array2<f64>,
+    m: &Array2<f64>,
+    sigma: f64,
+    seed: u64,
+) -> Result<Array2<f64>> {
+    use rand_distr::{Distribution, StandardNormal};
+    let mut rng = crate::rng::stream(seed, 998);
+    let y = Array2::from_shape_fn(z.dim(), |(t, c)| {
+        let e: f64 = StandardNormal.sample(&mut rng);
+        z[[t, c]] + sigma * e * m[[t, c]]
+    });
+    let np = model.n_past;
+    let sf = (model.score(y.view()) * m).slice_move(ndarray::s![.., np..]);
+    let second = sf.t().dot(&sf) / (sf.nrows().max(1) as f64);
+    // A ridge of 10⁻⁶ of the mean diagonal keeps never-observed neurons invertible.
+    let ridge = 1e-6 * second.diag().mean().unwrap_or(1.0).max(1e-12);
+    spd_inverse(&second, ridge, "second moment of the future-block scores")
+}
+
 impl Sbtg {
+    /// Early stopping's second pass: the number of epochs chosen on the inner split,
+    /// trained again on all of the fold's training windows (from the start refitted on
+    /// them); with 0 epochs chosen, the Gaussian start itself. The selection run's loss
+    /// curves and best epoch are kept for the report.
+    fn refit(
+        &self,
+        (ztr, mtr, n_past): (&Array2<f64>, &Array2<f64>, usize),
+        stream_id: u64,
+        start: Option<&GaussianStart>,
+        best: usize,
+        selection: TrainedModel,
+    ) -> Result<TrainedModel> {
+        let model = match (best, start) {
+            (0, Some(g)) => gaussian_energy(&g.precision, &selection.model),
+            _ => {
+                let cfg = ScoreModelConfig {
+                    epochs: best.max(1),
+                    patience: 0,
+                    ..self.model.clone()
+                };
+                let quiet = |_, _| {};
+                train(
+                    ztr.view(),
+                    mtr.view(),
+                    n_past,
+                    &cfg,
+                    self.seed,
+                    stream_id,
+                    start,
+                    None,
+                    &quiet,
+                )?
+                .model
+            }
+        };
+        Ok(TrainedModel { model, ..selection })
+    }
+
     fn fold_scheme(&self, panel: &Panel) -> FoldScheme {
         self.folds
             .unwrap_or_else(|| FoldScheme::default_for(panel.recordings.len()))
@@ -279,98 +405,21 @@ impl Sbtg {
         ctx: &FitContext,
     ) -> Result<Heldout> {
         let folds = make_folds(windows, scheme)?;
-        let n = windows.n;
-        let n_past = (windows.blocks - 1) * n;
         let fitted: Vec<(HeldOutScores, FoldReport)> = folds
             .par_iter()
             .enumerate()
-            .map(|(k, fold)| -> Result<_> {
-                let st = Standardiser::fit(windows.z.view(), windows.mask.view(), &fold.train);
-                let (ztr, mtr) = st.apply(windows.z.view(), windows.mask.view(), &fold.train);
+            .map(|(k, fold)| {
                 // One independent random stream per (lag, fold).
                 let stream_id = (lag_index * folds.len() + k) as u64;
-                let print = fingerprint(&ztr, &mtr, n_past, &self.model, self.seed, stream_id);
-                let saved = ctx
-                    .models
-                    .filter(|s| s.reuse())
-                    .and_then(|s| s.load(lag, k))
-                    .filter(|c| c.fingerprint == print);
-                let resumed = saved.is_some();
-                let trained = match saved {
-                    Some(c) => {
-                        (ctx.progress)(Progress::Resumed {
-                            lag,
-                            fold: k,
-                            epochs: c.epoch_loss.len(),
-                        });
-                        TrainedModel {
-                            model: c.model,
-                            epoch_loss: c.epoch_loss,
-                        }
-                    }
-                    None => {
-                        let on_epoch = |epoch, loss| {
-                            (ctx.progress)(Progress::Epoch {
-                                lag,
-                                fold: k,
-                                epoch,
-                                loss,
-                            })
-                        };
-                        let trained = train(
-                            ztr.view(),
-                            mtr.view(),
-                            n_past,
-                            &self.model,
-                            self.seed,
-                            stream_id,
-                            &on_epoch,
-                        )?;
-                        if let Some(store) = ctx.models {
-                            store.save(&FoldModel {
-                                lag,
-                                fold: k,
-                                fingerprint: print,
-                                neurons: panel.neurons.clone(),
-                                offsets: windows.offsets.clone(),
-                                config: self.model.clone(),
-                                seed: self.seed,
-                                standardiser: st.clone(),
-                                model: trained.model.clone(),
-                                epoch_loss: trained.epoch_loss.clone(),
-                            })?;
-                        }
-                        trained
-                    }
+                let job = FoldJob {
+                    panel,
+                    windows,
+                    fold,
+                    k,
+                    lag,
+                    stream_id,
                 };
-                let (zte, mte) = st.apply(windows.z.view(), windows.mask.view(), &fold.test);
-                let loss = heldout_loss(
-                    &trained.model,
-                    &zte,
-                    &mte,
-                    self.model.sigma,
-                    self.seed + stream_id,
-                );
-                let held = held_out_scores(&trained.model, &zte, mte, fold.test_segments.clone(), n)
-                    .ok_or_else(|| {
-                        Error::Training(format!(
-                            "lag {}, fold {} produced non-finite held-out scores; lower --learning-rate or --epochs",
-                            windows.span(),
-                            k + 1
-                        ))
-                    })?;
-                let mut recs: Vec<usize> = fold.test.iter().map(|&t| windows.recording[t]).collect();
-                recs.dedup();
-                let report = FoldReport {
-                    test_recordings: recs.iter().map(|&r| panel.recordings[r].name.clone()).collect(),
-                    train_windows: fold.train.len(),
-                    test_windows: fold.test.len(),
-                    final_train_loss: trained.epoch_loss.last().copied(),
-                    heldout_loss: loss,
-                    loaded_from_checkpoint: resumed,
-                    epoch_loss: trained.epoch_loss,
-                };
-                Ok((held, report))
+                self.fit_fold(&job, ctx)
             })
             .collect::<Result<Vec<_>>>()?;
         let (held, reports) = fitted.into_iter().unzip();
@@ -379,6 +428,167 @@ impl Sbtg {
             reports,
             rows: folds.iter().map(|f| f.test.clone()).collect(),
         })
+    }
+
+    /// One fold: its model (saved, or trained and saved), held-out scores and report.
+    fn fit_fold(&self, job: &FoldJob, ctx: &FitContext) -> Result<(HeldOutScores, FoldReport)> {
+        let (windows, fold, k, lag) = (job.windows, job.fold, job.k, job.lag);
+        let n = windows.n;
+        let n_past = (windows.blocks - 1) * n;
+        let st = Standardiser::fit(windows.z.view(), windows.mask.view(), &fold.train);
+        let (ztr, mtr) = st.apply(windows.z.view(), windows.mask.view(), &fold.train);
+        let print = fingerprint(&ztr, &mtr, n_past, &self.model, self.seed, job.stream_id);
+        let inner = InnerSplit::new(windows, &st, &fold.train);
+        let reference = inner.gaussian(&ztr, self.model.sigma)?;
+        let saved = ctx
+            .models
+            .filter(|s| s.reuse())
+            .and_then(|s| s.load(lag, k))
+            .filter(|c| c.fingerprint == print);
+        let resumed = saved.is_some();
+        let trained = match saved {
+            Some(c) => {
+                (ctx.progress)(Progress::Resumed {
+                    lag,
+                    fold: k,
+                    epochs: c.epoch_loss.len(),
+                });
+                TrainedModel {
+                    model: c.model,
+                    epoch_loss: c.epoch_loss,
+                    validation_loss: c.validation_loss,
+                    best_epoch: c.best_epoch,
+                }
+            }
+            None => {
+                let on_epoch = |epoch, loss| {
+                    (ctx.progress)(Progress::Epoch {
+                        lag,
+                        fold: k,
+                        epoch,
+                        loss,
+                    })
+                };
+                let trained = self.train_fold(
+                    &inner,
+                    &reference,
+                    (&ztr, &mtr, n_past),
+                    job.stream_id,
+                    &on_epoch,
+                )?;
+                if let Some(store) = ctx.models {
+                    store.save(&FoldModel {
+                        lag,
+                        fold: k,
+                        fingerprint: print,
+                        neurons: job.panel.neurons.clone(),
+                        offsets: windows.offsets.clone(),
+                        config: self.model.clone(),
+                        seed: self.seed,
+                        standardiser: st.clone(),
+                        model: trained.model.clone(),
+                        epoch_loss: trained.epoch_loss.clone(),
+                        validation_loss: trained.validation_loss.clone(),
+                        best_epoch: trained.best_epoch,
+                    })?;
+                }
+                trained
+            }
+        };
+        let seed = self.seed + job.stream_id;
+        let (zte, mte) = st.apply(windows.z.view(), windows.mask.view(), &fold.test);
+        let loss = heldout_loss(&trained.model, &zte, &mte, self.model.sigma, seed);
+        let future_scale = (self.effect_scale == EffectScale::Jacobian)
+            .then(|| innovation_deconvolution(&trained.model, &ztr, &mtr, self.model.sigma, seed))
+            .transpose()?;
+        let held = held_out_scores(&trained.model, &zte, mte, fold.test_segments.clone(), n, future_scale)
+            .ok_or_else(|| {
+                Error::Training(format!(
+                    "lag {}, fold {} produced non-finite held-out scores; lower --learning-rate or --epochs",
+                    windows.span(),
+                    k + 1
+                ))
+            })?;
+        let mut recs: Vec<usize> = fold.test.iter().map(|&t| windows.recording[t]).collect();
+        recs.dedup();
+        let loss_of = |l: &Array2<f64>| {
+            let m = gaussian_energy(l, &trained.model);
+            heldout_loss(&m, &zte, &held.mask, self.model.sigma, seed)
+        };
+        let precision = &reference.start.precision;
+        let report = FoldReport {
+            test_recordings: recs
+                .iter()
+                .map(|&r| job.panel.recordings[r].name.clone())
+                .collect(),
+            train_windows: fold.train.len(),
+            test_windows: fold.test.len(),
+            final_train_loss: trained.epoch_loss.last().copied(),
+            heldout_loss: loss,
+            gaussian_heldout_loss: Some(loss_of(precision)),
+            normal_heldout_loss: Some(loss_of(&Array2::eye(precision.nrows()))),
+            gaussian_ridge: Some(reference.start.ridge),
+            ridge_path: reference.path,
+            best_epoch: trained.best_epoch,
+            loaded_from_checkpoint: resumed,
+            epoch_loss: trained.epoch_loss,
+            validation_loss: trained.validation_loss,
+        };
+        Ok((held, report))
+    }
+
+    /// Trains one fold's energy: from the Gaussian start or at random, on all training
+    /// windows, or with early stopping on the inner split and a second pass on all of
+    /// them ([`Self::refit`]).
+    fn train_fold(
+        &self,
+        inner: &InnerSplit,
+        reference: &GaussianReference,
+        (ztr, mtr, n_past): (&Array2<f64>, &Array2<f64>, usize),
+        stream_id: u64,
+        on_epoch: &(dyn Fn(usize, f64) + Sync),
+    ) -> Result<TrainedModel> {
+        let gaussian = self.model.coupling == Coupling::Gaussian;
+        let early = self.model.patience > 0 && !gaussian;
+        // With early stopping the model trains on the inner split only, so its start is
+        // refitted there: a start fitted with the validation windows would make epoch 0
+        // look better than it is.
+        let inner_start = early
+            .then(|| inner.start(reference.start.ridge, self.model.sigma))
+            .transpose()?;
+        let warm = (self.model.start == Start::Gaussian || gaussian)
+            .then(|| inner_start.as_ref().unwrap_or(&reference.start));
+        let validation = early.then(|| Validation {
+            z: inner.valid.0.view(),
+            mask: inner.valid.1.view(),
+            seed: self.seed + stream_id + 17,
+        });
+        let (zfit, mfit) = if early {
+            (inner.train.0.view(), inner.train.1.view())
+        } else {
+            (ztr.view(), mtr.view())
+        };
+        let trained = train(
+            zfit,
+            mfit,
+            n_past,
+            &self.model,
+            self.seed,
+            stream_id,
+            warm,
+            validation.as_ref(),
+            on_epoch,
+        )?;
+        match trained.best_epoch {
+            Some(best) if early => self.refit(
+                (ztr, mtr, n_past),
+                stream_id,
+                (self.model.start == Start::Gaussian).then_some(&reference.start),
+                best,
+                trained,
+            ),
+            _ => Ok(trained),
+        }
     }
 
     /// Edge-test evidence of new recordings with saved fold models: `models[l]` holds
@@ -424,7 +634,12 @@ impl Sbtg {
                     let (z, m) = ck
                         .standardiser
                         .apply(windows.z.view(), windows.mask.view(), &all);
-                    let held = held_out_scores(&ck.model, &z, m.clone(), windows.segments.clone(), n)
+                    // The saved models kept no training windows: Q̂ comes from the new
+                    // recordings' scores (none of which trained the model).
+                    let future_scale = (self.effect_scale == EffectScale::Jacobian)
+                        .then(|| innovation_deconvolution(&ck.model, &z, &m, ck.config.sigma, ck.seed))
+                        .transpose()?;
+                    let held = held_out_scores(&ck.model, &z, m.clone(), windows.segments.clone(), n, future_scale)
                         .ok_or_else(|| {
                             Error::Training(format!(
                                 "the saved lag-{lag} model of fold {} gives non-finite scores on the new recordings",
@@ -449,8 +664,14 @@ impl Sbtg {
                         test_windows: windows.len(),
                         final_train_loss: ck.epoch_loss.last().copied(),
                         heldout_loss: heldout_loss(&ck.model, &z, &m, ck.config.sigma, ck.seed + 7919),
+                        gaussian_heldout_loss: None,
+                        normal_heldout_loss: None,
+                        gaussian_ridge: None,
+                        ridge_path: Vec::new(),
+                        best_epoch: None,
                         loaded_from_checkpoint: true,
                         epoch_loss: ck.epoch_loss.clone(),
+                        validation_loss: Vec::new(),
                     });
                 }
                 let Some((target_mask, source_mask)) = masks else {

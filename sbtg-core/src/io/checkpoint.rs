@@ -88,6 +88,13 @@ impl FoldModel {
             vec![self.epoch_loss.len()],
             le_bytes(self.epoch_loss.iter().copied()),
         ));
+        if !self.validation_loss.is_empty() {
+            t.push((
+                "validation_loss".into(),
+                vec![self.validation_loss.len()],
+                le_bytes(self.validation_loss.iter().copied()),
+            ));
+        }
         put_self(&mut t, "past", &self.model.past);
         put_self(&mut t, "future", &self.model.future);
         match &self.model.coupling {
@@ -130,6 +137,7 @@ impl FoldModel {
             "offsets": self.offsets,
             "config": self.config,
             "seed": self.seed,
+            "best_epoch": self.best_epoch,
             "n_past": self.model.n_past,
             "n_future": self.model.n_future,
             "sbtg_version": env!("CARGO_PKG_VERSION"),
@@ -260,7 +268,7 @@ impl FoldModel {
         };
         use crate::model::Coupling;
         let coupling = match config.coupling {
-            Coupling::Linear => CouplingParams::Linear {
+            Coupling::Linear | Coupling::Gaussian => CouplingParams::Linear {
                 w: mat("coupling.w")?,
             },
             Coupling::FeatureBilinear { .. } => CouplingParams::FeatureBilinear {
@@ -312,6 +320,15 @@ impl FoldModel {
             standardiser,
             model,
             epoch_loss: vec1("epoch_loss")?.to_vec(),
+            validation_loss: if st.tensor("validation_loss").is_ok() {
+                vec1("validation_loss")?.to_vec()
+            } else {
+                Vec::new()
+            },
+            best_epoch: meta
+                .get("best_epoch")
+                .and_then(|v| v.as_u64())
+                .map(|v| v as usize),
         })
     }
 }
@@ -392,6 +409,8 @@ mod tests {
                 },
                 model,
                 epoch_loss: vec![1.5, 1.25, f64::MIN_POSITIVE],
+                validation_loss: vec![2.5, 2.25, 2.0],
+                best_epoch: Some(2),
             };
             let bytes = ck.to_bytes().unwrap();
             let back = FoldModel::from_bytes(Path::new("x"), &bytes).unwrap();
@@ -420,6 +439,8 @@ mod tests {
             },
             model: EnergyModel::init(2, 2, Coupling::Linear, 4, 2, &mut rng),
             epoch_loss: vec![1.0],
+            validation_loss: Vec::new(),
+            best_epoch: None,
         };
         let bytes = ck.to_bytes().unwrap();
         for cut in [0, 7, 20, bytes.len() / 2, bytes.len() - 1] {

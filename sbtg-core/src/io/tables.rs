@@ -116,13 +116,26 @@ pub fn recording_edges_csv(table: &EdgeTable) -> Result<Vec<u8>> {
         .map_err(|e| Error::encode("recording_edges.csv", e.into_error()))
 }
 
-/// `loss.csv`: `lag,fold,epoch,loss` (mean DSM training loss per epoch).
+/// `loss.csv`: `lag,fold,epoch,loss` (mean DSM training loss per epoch), plus
+/// `validation_loss` (the inner-split loss after the epoch) when early stopping ran.
 pub fn loss_csv(table: &EdgeTable) -> Vec<u8> {
-    let mut s = String::from("lag,fold,epoch,loss\n");
+    let folds = || table.summary.per_lag.iter().flat_map(|l| l.folds.iter());
+    let validated = folds().any(|f| !f.validation_loss.is_empty());
+    let mut s = String::from("lag,fold,epoch,loss");
+    s.push_str(if validated {
+        ",validation_loss\n"
+    } else {
+        "\n"
+    });
     for lag in &table.summary.per_lag {
         for (k, f) in lag.folds.iter().enumerate() {
             for (e, l) in f.epoch_loss.iter().enumerate() {
-                s.push_str(&format!("{},{},{},{}\n", lag.lag, k + 1, e + 1, fmt(*l)));
+                s.push_str(&format!("{},{},{},{}", lag.lag, k + 1, e + 1, fmt(*l)));
+                if validated {
+                    let v = f.validation_loss.get(e).copied().unwrap_or(f64::NAN);
+                    s.push_str(&format!(",{}", fmt(v)));
+                }
+                s.push('\n');
             }
         }
     }
@@ -205,11 +218,14 @@ fn csv_error(path: &Path, e: csv::Error) -> Error {
 pub fn read_table(dir: &Path, lag: Option<usize>) -> Result<EdgeTable> {
     let edges_path = dir.join("edges.csv");
     if !edges_path.exists() {
-        return Err(Error::format(
-            dir,
-            "edges.csv",
-            "missing: pass the output folder of `sbtg infer` (it holds edges.csv)",
-        ));
+        let fix = if dir.join("summary.json").exists() {
+            "the edge table is absent from this run folder (it was left out, as large tables \
+             of shipped runs are); regenerate it with the command in the folder's run.json \
+             (`sbtg infer --config RUN/run.json --out RUN --force`)"
+        } else {
+            "missing: pass the output folder of `sbtg infer` (it holds edges.csv)"
+        };
+        return Err(Error::format(dir, "edges.csv", fix));
     }
     let summary_path = dir.join("summary.json");
     let summary_bytes = std::fs::read(&summary_path).map_err(|e| {

@@ -28,6 +28,9 @@ use crate::stats::ProductTerm;
 pub enum Coupling {
     /// `x_Fᵀ W x_P`; its mixed derivative is the constant `W`.
     Linear,
+    /// The Gaussian window model `½ zᵀLz` in closed form (no training): the linear
+    /// coupling with `W = L_FP` and zero MLPs ([`super::gaussian`]).
+    Gaussian,
     /// `ψ(x_F)ᵀ W φ(x_P)` with `rank` features per side.
     FeatureBilinear { rank: usize },
     /// `x_Fᵀ(Σ_k α_k(x_P) W_k)x_P` with `regimes` softmax-gated matrices.
@@ -40,6 +43,7 @@ pub enum Coupling {
 #[serde(rename_all = "kebab-case")]
 pub enum CouplingKind {
     Linear,
+    Gaussian,
     FeatureBilinear,
     RegimeGated,
 }
@@ -50,6 +54,7 @@ impl CouplingKind {
     pub fn with(self, rank: usize, regimes: usize) -> Coupling {
         match self {
             CouplingKind::Linear => Coupling::Linear,
+            CouplingKind::Gaussian => Coupling::Gaussian,
             CouplingKind::FeatureBilinear => Coupling::FeatureBilinear { rank },
             CouplingKind::RegimeGated => Coupling::RegimeGated { regimes },
         }
@@ -60,6 +65,7 @@ impl Coupling {
     pub fn kind(&self) -> CouplingKind {
         match self {
             Coupling::Linear => CouplingKind::Linear,
+            Coupling::Gaussian => CouplingKind::Gaussian,
             Coupling::FeatureBilinear { .. } => CouplingKind::FeatureBilinear,
             Coupling::RegimeGated { .. } => CouplingKind::RegimeGated,
         }
@@ -68,6 +74,7 @@ impl Coupling {
     pub fn name(&self) -> &'static str {
         match self {
             Coupling::Linear => "linear",
+            Coupling::Gaussian => "gaussian",
             Coupling::FeatureBilinear { .. } => "feature_bilinear",
             Coupling::RegimeGated { .. } => "regime_gated",
         }
@@ -157,7 +164,7 @@ impl EnergyModel {
         let past = SelfEnergy::init(n_past, hidden, depth, rng);
         let future = SelfEnergy::init(n_future, hidden, depth, rng);
         let coupling = match coupling {
-            Coupling::Linear => CouplingParams::Linear {
+            Coupling::Linear | Coupling::Gaussian => CouplingParams::Linear {
                 w: Array2::zeros((n_future, n_past)),
             },
             Coupling::FeatureBilinear { rank } => {

@@ -104,6 +104,18 @@ fn gemm_into(dst: &mut [f32], stride: usize, offset: usize, a: View, b: View, ac
     }
 }
 
+/// Penalties added to the DSM loss in training (their values are not reported).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Penalty {
+    /// `l1 Σ|W|` on the coupling.
+    pub l1: f64,
+    /// `(λ/d) ‖L‖_F²` of the energy's quadratic part `L = [[S_P, Wᵀ], [W, S_F]]`
+    /// (`d` coordinates): the penalty whose DSM optimum for a Gaussian is the ridge
+    /// `(Σ + (σ² + λ)I)⁻¹` of [`super::gaussian`], so training from the Gaussian start
+    /// keeps the shrinkage chosen on held-out windows.
+    pub ridge: f64,
+}
+
 fn sigmoid(a: f32) -> f32 {
     1.0 / (1.0 + (-a).exp())
 }
@@ -577,7 +589,8 @@ impl FusedEnergy {
     }
 
     /// The loss `Σ((s + T) ⊙ M)² / Σ M` of one batch (`n_obs = Σ M`), and its gradient
-    /// with respect to every parameter in `self.grads` (plus `l1 · sign(W)`).
+    /// with respect to every parameter in `self.grads`, plus the penalties' gradients
+    /// (`l1 · sign(W)`; the ridge's `(λ/d)(A + Aᵀ)` per quadratic block and `(4λ/d)W`).
     pub fn loss_and_gradient(
         &mut self,
         y: &[f32],
@@ -585,8 +598,9 @@ impl FusedEnergy {
         mask: &[f32],
         rows: usize,
         n_obs: f64,
-        l1: f64,
+        penalty: Penalty,
     ) -> f64 {
+        let l1 = penalty.l1;
         self.energy_gradient(y, rows);
         let (np, nf, w) = (self.n_past, self.n_future, self.width());
         let n_obs = n_obs.max(1.0) as f32;
@@ -654,6 +668,22 @@ impl FusedEnergy {
                     } else {
                         0.0
                     };
+            }
+        }
+        if penalty.ridge > 0.0 {
+            let c = (penalty.ridge / w as f64) as f32;
+            for (par, grad, n) in [
+                (&self.params.past, &mut self.grads.past, np),
+                (&self.params.future, &mut self.grads.future, nf),
+            ] {
+                for i in 0..n {
+                    for j in 0..n {
+                        grad.a[i * n + j] += c * (par.a[i * n + j] + par.a[j * n + i]);
+                    }
+                }
+            }
+            for (g, &p) in self.grads.w.iter_mut().zip(&self.params.w) {
+                *g += 4.0 * c * p;
             }
         }
         loss / n_obs as f64
@@ -760,7 +790,19 @@ mod tests {
         }
     }
 
-    /// Every gradient entry against central differences of the f64 loss.
+    /// The ridge penalty `(λ/d)(‖S_P‖² + ‖S_F‖² + 2‖W‖²)` in f64.
+    fn ridge64(m: &EnergyModel, ridge: f64) -> f64 {
+        let sq = |a: &Array2<f64>| a.iter().map(|v| v * v).sum::<f64>();
+        let sym = |a: &Array2<f64>| (a + &a.t()) * 0.5;
+        let CouplingParams::Linear { w } = &m.coupling else {
+            unreachable!("linear test model")
+        };
+        let d = (m.n_past + m.n_future) as f64;
+        ridge / d * (sq(&sym(&m.past.a)) + sq(&sym(&m.future.a)) + 2.0 * sq(w))
+    }
+
+    /// Every gradient entry (DSM loss plus the ridge penalty) against central
+    /// differences of the f64 loss.
     #[test]
     fn gradients_match_central_differences() {
         let m = model(5);
@@ -769,7 +811,9 @@ mod tests {
         let y32: Vec<f32> = y.iter().map(|&v| v as f32).collect();
         let t32: Vec<f32> = t.iter().map(|&v| v as f32).collect();
         let m32: Vec<f32> = mask.iter().map(|&v| v as f32).collect();
-        let l = f.loss_and_gradient(&y32, &t32, &m32, 6, mask.sum(), 0.0);
+        let ridge = 0.7;
+        let penalty = Penalty { l1: 0.0, ridge };
+        let l = f.loss_and_gradient(&y32, &t32, &m32, 6, mask.sum(), penalty);
         assert!((l - loss64(&f.model(&m), &y, &t, &mask)).abs() < 1e-4 * l);
         let base = f.model(&m);
         let grads = f.grads.clone();
@@ -781,7 +825,8 @@ mod tests {
             perturb(&mut p, h);
             let mut q = base.clone();
             perturb(&mut q, -h);
-            let fd = (loss64(&p, &y, &t, &mask) - loss64(&q, &y, &t, &mask)) / (2.0 * h);
+            let total = |m: &EnergyModel| loss64(m, &y, &t, &mask) + ridge64(m, ridge);
+            let fd = (total(&p) - total(&q)) / (2.0 * h);
             assert!(
                 (g - fd).abs() < 2e-3 * (1.0 + fd.abs()),
                 "{name}: fused {g} vs finite difference {fd}"

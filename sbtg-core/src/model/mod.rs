@@ -2,11 +2,12 @@
 
 pub mod energy;
 pub mod fused;
+pub mod gaussian;
 pub mod mlp;
 pub mod train;
 
 pub use energy::{Coupling, CouplingKind, EnergyModel};
-pub use train::{train, TrainedModel};
+pub use train::{dsm_loss, train, TrainedModel, Validation};
 
 use crate::{Error, Result};
 
@@ -26,6 +27,36 @@ pub struct ScoreModelConfig {
     pub learning_rate: f64,
     /// L1 penalty λ on the coupling matrices.
     pub l1: f64,
+    /// Where the energy starts (absent in runs saved before it existed: random).
+    #[serde(default)]
+    pub start: Start,
+    /// Early stopping on an inner validation split of the training recordings: stop after
+    /// this many epochs without improvement and keep the best epoch (0: train every epoch,
+    /// no inner split).
+    #[serde(default)]
+    pub patience: usize,
+}
+
+/// Where training starts (`--start`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum Start {
+    /// `S = I`, zero coupling, PyTorch-style random MLPs (a standard normal score).
+    #[default]
+    Random,
+    /// The Gaussian window model in closed form, ridge chosen on held-out windows;
+    /// MLP output layers at zero ([`gaussian`]).
+    Gaussian,
+}
+
+impl Start {
+    pub fn name(self) -> &'static str {
+        match self {
+            Start::Random => "random",
+            Start::Gaussian => "gaussian",
+        }
+    }
 }
 
 impl Default for ScoreModelConfig {
@@ -39,6 +70,8 @@ impl Default for ScoreModelConfig {
             batch_size: 128,
             learning_rate: 1e-3,
             l1: 0.0,
+            start: Start::Random,
+            patience: 0,
         }
     }
 }
@@ -60,6 +93,12 @@ impl ScoreModelConfig {
         pos("learning_rate", self.learning_rate)?;
         if !(self.l1.is_finite() && self.l1 >= 0.0) {
             return Err(Error::param("l1", format!("must be ≥ 0, got {}", self.l1)));
+        }
+        if self.coupling == Coupling::Gaussian && self.l1 > 0.0 {
+            return Err(Error::param(
+                "l1",
+                "the gaussian coupling is fitted in closed form with a ridge chosen on held-out windows; drop --l1",
+            ));
         }
         for (name, v) in [
             ("hidden", self.hidden),

@@ -9,8 +9,10 @@ use ndarray::Array2;
 
 use crate::data::simulate::{
     calcium_like, null_ar1, random_coupling, regime_switching, spectral_radius, stabilise,
-    tanh_network, var1_with, var2_with, NetworkSpec, Simulation,
+    tanh_network, var1_with, var2_with, worm_like, NetworkSpec, Simulation, WormSpec,
 };
+use crate::io::connectome::Connectome;
+use crate::report::compare::Comparison;
 use crate::results::EdgeTable;
 use crate::stats::metrics::{auprc, auroc, precision_recall_f1};
 use crate::stats::TestKind;
@@ -35,16 +37,26 @@ pub enum Family {
     CalciumLike,
     /// Independent slow AR(1) latents (φ = 0.95) plus measurement noise: no edges.
     Null,
+    /// The yardstick that looks like real recordings ([`crate::data::simulate::worm_like`]):
+    /// a 10 Hz tanh network on the Cook et al. 2019 wiring of the recorded neurons,
+    /// indicator kinetics (τ = 1 s), sampled at 1.67 Hz, 3 slow global modes carrying 40%
+    /// of the variance, bilateral pairs sharing input, measurement noise, 7 × 800 frames,
+    /// 10–30% of neurons missing per recording.
+    WormLike,
+    /// The worm-like family's null twin: the same modes, shared input and noise, no coupling.
+    WormNull,
 }
 
 impl Family {
-    pub const ALL: [Family; 6] = [
+    pub const ALL: [Family; 8] = [
         Family::Var1,
         Family::Var2,
         Family::Tanh,
         Family::RegimeSwitching,
         Family::CalciumLike,
         Family::Null,
+        Family::WormLike,
+        Family::WormNull,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,12 +67,39 @@ impl Family {
             Family::RegimeSwitching => "regime-switching",
             Family::CalciumLike => "calcium-like",
             Family::Null => "null",
+            Family::WormLike => "worm-like",
+            Family::WormNull => "worm-null",
         }
+    }
+
+    /// The worm-like families need a wiring diagram ([`FamilySize::wiring`]).
+    pub fn needs_wiring(self) -> bool {
+        matches!(self, Family::WormLike | Family::WormNull)
     }
 }
 
+/// The wiring a worm-like family is simulated on: neuron names and `[target, source]`
+/// synapse counts (chemical and gap junctions).
+#[derive(Clone, Debug)]
+pub struct Wiring {
+    pub names: Vec<String>,
+    pub synapses: Array2<f64>,
+}
+
+/// The wiring of a connectome among `neurons` (those it names; the others are left
+/// out), all synapse types summed.
+pub fn cook_wiring(conn: &Connectome, neurons: &[String]) -> Wiring {
+    let names: Vec<String> = neurons
+        .iter()
+        .filter(|n| conn.nodes.contains(*n))
+        .cloned()
+        .collect();
+    let synapses = conn.adjacency(&names, &conn.kinds());
+    Wiring { names, synapses }
+}
+
 /// How large the simulated data sets are.
-#[derive(Clone, Copy, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct FamilySize {
     pub neurons: usize,
     /// Frames per recording of the fast families (VAR, tanh, regime, null).
@@ -69,6 +108,11 @@ pub struct FamilySize {
     /// Frames and recordings of the calcium-like family (short, like real worms).
     pub calcium_frames: usize,
     pub calcium_recordings: usize,
+    /// Wiring of the worm-like families (they are left out without one).
+    #[serde(skip)]
+    pub wiring: Option<std::sync::Arc<Wiring>>,
+    /// Frames per recording of the worm-like families (7 recordings).
+    pub worm_frames: usize,
 }
 
 impl FamilySize {
@@ -81,6 +125,8 @@ impl FamilySize {
             recordings: 3,
             calcium_frames: 400,
             calcium_recordings: 6,
+            wiring: None,
+            worm_frames: 800,
         }
     }
 
@@ -92,6 +138,8 @@ impl FamilySize {
             recordings: 2,
             calcium_frames: 300,
             calcium_recordings: 4,
+            wiring: None,
+            worm_frames: 300,
         }
     }
 }
@@ -104,6 +152,8 @@ pub struct Instance {
     pub simulation: Simulation,
     /// Signed truth `[target, source]` (diagonal ignored); all zero for the null.
     pub truth: Array2<f64>,
+    /// The neurons of the truth's rows and columns.
+    pub neurons: Vec<String>,
     /// The lag at which the truth acts.
     pub truth_lag: usize,
 }
@@ -176,15 +226,56 @@ impl Family {
                 let t = Array2::zeros((spec.neurons, spec.neurons));
                 (sim, t, 1)
             }
+            Family::WormLike | Family::WormNull => {
+                let wiring = size.wiring.as_ref().ok_or_else(|| {
+                    crate::Error::param(
+                        "connectome",
+                        "the worm-like families are simulated on a wiring diagram; give one (sbtg bench --connectome FILE)",
+                    )
+                })?;
+                let worm = WormSpec {
+                    frames: size.worm_frames,
+                    ..WormSpec::new(
+                        wiring.names.clone(),
+                        wiring.synapses.clone(),
+                        self == Family::WormLike,
+                        seed,
+                    )
+                };
+                let sim = worm_like(&worm)?;
+                let t = off_diagonal(&sim.coupling);
+                (sim, t, 1)
+            }
+        };
+        let neurons = match &size.wiring {
+            Some(w) if self.needs_wiring() => w.names.clone(),
+            _ => simulation.recordings[0].neurons.clone(),
         };
         Ok(Instance {
             family: self,
             seed,
             simulation,
             truth,
+            neurons,
             truth_lag,
         })
     }
+}
+
+/// The truth on the table's neurons, in its order (a neuron the panel left out, seen in
+/// too few recordings, is not scored).
+fn aligned_truth(table: &EdgeTable, instance: &Instance) -> Array2<f64> {
+    let names = table.neurons();
+    let index: Vec<Option<usize>> = names
+        .iter()
+        .map(|n| instance.neurons.iter().position(|m| m == n))
+        .collect();
+    Array2::from_shape_fn((names.len(), names.len()), |(j, i)| {
+        match (index[j], index[i]) {
+            (Some(tj), Some(ti)) => instance.truth[[tj, ti]],
+            _ => 0.0,
+        }
+    })
 }
 
 /// One method on one simulated data set, against the truth.
@@ -221,7 +312,7 @@ fn fraction(hits: usize, total: usize) -> f64 {
 
 /// Scores an edge table of lags {1, 2} against an instance's truth.
 pub fn score(table: &EdgeTable, instance: &Instance) -> Score {
-    let truth = &instance.truth;
+    let truth = &aligned_truth(table, instance);
     let n = truth.nrows();
     let t_at = |lag: usize| table.matrix(lag, TestKind::Mean, |e| e.t);
     let t_true = t_at(instance.truth_lag);
@@ -371,6 +462,7 @@ mod tests {
                 coupling: truth.clone(),
             },
             truth,
+            neurons: inf.neurons().to_vec(),
             truth_lag: 1,
         };
         let s = score(&inf, &instance);
@@ -391,6 +483,11 @@ mod tests {
     fn families_are_reproducible_stable_and_have_truth() {
         let size = FamilySize::quick();
         for family in Family::ALL {
+            if family.needs_wiring() {
+                let err = family.simulate(&size, 3).unwrap_err().to_string();
+                assert!(err.contains("--connectome"), "{err}");
+                continue;
+            }
             let a = family.simulate(&size, 3).unwrap();
             let b = family.simulate(&size, 3).unwrap();
             assert_eq!(
@@ -417,6 +514,75 @@ mod tests {
             calcium.simulation.recordings[0].values.nrows(),
             size.calcium_frames
         );
+    }
+
+    /// The worm-like family on the shipped Cook et al. 2019 wiring of 30 head neurons:
+    /// truth = the wiring among them, missing columns in every recording, null twin
+    /// without edges.
+    #[test]
+    fn worm_family_runs_on_the_cook_wiring() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "../datasets/connectomes/SI 5 Connectome adjacency matrices, corrected July 2020.xlsx",
+        );
+        let conn = crate::io::connectome::read(&file).unwrap();
+        let names: Vec<String> = [
+            "AVAL",
+            "AVAR",
+            "AVBL",
+            "AVBR",
+            "AVDL",
+            "AVDR",
+            "AVEL",
+            "AVER",
+            "RIML",
+            "RIMR",
+            "AIBL",
+            "AIBR",
+            "AIYL",
+            "AIYR",
+            "AIZL",
+            "AIZR",
+            "RIAL",
+            "RIAR",
+            "SMDVL",
+            "SMDVR",
+            "RMDL",
+            "RMDR",
+            "AWCL",
+            "AWCR",
+            "ASHL",
+            "ASHR",
+            "RIBL",
+            "RIBR",
+            "NOT_A_CELL",
+        ]
+        .map(String::from)
+        .to_vec();
+        let wiring = cook_wiring(&conn, &names);
+        assert_eq!(wiring.names.len(), 28, "the unknown name is left out");
+        let size = FamilySize {
+            wiring: Some(std::sync::Arc::new(wiring.clone())),
+            ..FamilySize::quick()
+        };
+        let worm = Family::WormLike.simulate(&size, 1).unwrap();
+        let edges = worm.truth.iter().filter(|&&v| v != 0.0).count();
+        let wired = wiring
+            .synapses
+            .indexed_iter()
+            .filter(|((j, i), &c)| i != j && c > 0.0)
+            .count();
+        assert_eq!(edges, wired);
+        assert!(wired > 50, "{wired}");
+        assert_eq!(worm.simulation.recordings.len(), 7);
+        for rec in &worm.simulation.recordings {
+            assert_eq!(rec.values.nrows(), size.worm_frames);
+            assert!(
+                rec.neurons.len() < wiring.names.len(),
+                "each worm misses some neurons"
+            );
+        }
+        let null = Family::WormNull.simulate(&size, 1).unwrap();
+        assert!(null.truth.iter().all(|&v| v == 0.0));
     }
 
     #[test]
@@ -495,6 +661,46 @@ impl ResultRow {
             auroc_null: f64::NAN,
             auroc_p: f64::NAN,
             selected_fraction: s.selected as f64 / (lags * n * (n - 1)) as f64,
+            seconds,
+        }
+    }
+
+    /// A real-data row: one method's lag-1 circuit compared with a connectome
+    /// (the `combined` layer; the degree-preserving null gives `auroc_null` and `auroc_p`).
+    pub fn real(
+        dataset: &str,
+        method: &str,
+        table: &EdgeTable,
+        c: &Comparison,
+        seconds: f64,
+    ) -> Self {
+        let combined = c
+            .layers
+            .iter()
+            .find(|l| l.layer == "combined")
+            .expect("compare always reports a combined layer");
+        let n = table.neurons().len();
+        let selected = table.selected_count(TestKind::Mean);
+        ResultRow {
+            dataset: dataset.into(),
+            seed: 0,
+            method: method.into(),
+            neurons: n,
+            windows: table.summary.per_lag[0].windows,
+            true_edges: combined.wired,
+            auroc: combined.auroc,
+            auprc: combined.auprc,
+            selected,
+            false_selected: selected - (combined.precision * selected as f64).round() as usize,
+            precision: combined.precision,
+            recall: combined.recall,
+            f1: combined.f1,
+            sign_accuracy: f64::NAN,
+            direction_accuracy: c.direction.as_ref().map_or(f64::NAN, |d| d.accuracy),
+            lag_attribution: f64::NAN,
+            auroc_null: combined.auroc_null_mean,
+            auroc_p: combined.auroc_p,
+            selected_fraction: selected as f64 / (n * (n - 1)) as f64,
             seconds,
         }
     }

@@ -10,6 +10,7 @@
 pub mod fdr;
 pub mod hac;
 pub mod hac_reference;
+pub mod linalg;
 pub mod metrics;
 pub mod series;
 pub mod statistic;
@@ -18,5 +19,5 @@ pub mod test_kind;
 pub use fdr::{benjamini_hochberg, benjamini_yekutieli, FdrMethod};
 pub use hac::{hac_test, hac_test_blocks, Bandwidth, HacResult, TargetBlock};
 pub use series::{subsegments, ProductSeries, ProductTerm};
-pub use statistic::{EdgeStatistic, HeldOutScores};
+pub use statistic::{EdgeStatistic, EffectScale, HeldOutScores};
 pub use test_kind::TestKind;

@@ -49,6 +49,56 @@ pub struct HeldOutScores {
     pub source: Range<usize>,
     /// Columns of the future block.
     pub future: Range<usize>,
+    /// `Q̂` (`n × n`): test the mean on the Jacobian's scale, `Σ_k Q̂_jk Y_t(k, i)`
+    /// ([`EffectScale::Jacobian`]); `None`: the precision-weighted `Y_t(j, i)`.
+    pub future_scale: Option<Array2<f64>>,
+}
+
+/// One Hessian term `W ⊙ (p_t ⊗ q_t)` deconvolved on the target side,
+/// `Σ_k Q_jk W_ki p_tk q_ti`, as a term of the same form: without a weight the target
+/// factor becomes `p_t Qᵀ`; with a weight, the target factor of every energy here is the
+/// same for all targets at each `t` (constant for the linear coupling, a regime's gate
+/// for the regime-gated one), so the weight becomes `Q W`.
+///
+/// # Panics
+/// If a weighted term's target factor differs between targets at some `t` (no energy
+/// of this crate has one).
+fn jacobian_scaled(h: &ProductTerm, q: &Array2<f64>) -> (Option<Array2<f64>>, Array2<f64>) {
+    match &h.weight {
+        None => (None, h.target.dot(&q.t())),
+        Some(w) => {
+            let row_constant = h
+                .target
+                .rows()
+                .into_iter()
+                .all(|r| r.iter().all(|&v| v == r[0]));
+            assert!(
+                row_constant,
+                "a weighted Hessian term whose target factor varies across targets cannot be deconvolved term by term"
+            );
+            (Some(q.dot(w)), h.target.clone())
+        }
+    }
+}
+
+/// Which scale the mean test's effect is on (`--effect-scale`).
+///
+/// Stein gives `μ = E[s_F s_Sᵀ] = −I_ε E[J]`, the Jacobian mixed by the innovations'
+/// precision `I_ε`: with correlated innovations (bilateral pairs correlate at 0.93–0.99
+/// in NeuroPAL recordings) ranking `μ` ranks mixtures of the rows of `J`. On the Jacobian
+/// scale the future scores are deconvolved by `Q̂ = (E[ŝ_F ŝ_Fᵀ])⁻¹` (estimated on the
+/// fold's training windows, so cross-fitted): `E[Q̂ ŝ_F ŝ_Sᵀ] = −E[J]` when
+/// `E[s_F s_Fᵀ] = I_ε` (exact for a Gaussian window, where `Q̂ = L_FF⁻¹` and the
+/// statistic's mean is `L_FF⁻¹ L_FS = −J`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum EffectScale {
+    /// `effect = E[J]`, the transition map's Jacobian.
+    Jacobian,
+    /// `effect = I_ε E[J]`, the precision-weighted Jacobian (the paper's product).
+    #[default]
+    Precision,
 }
 
 impl HeldOutScores {
@@ -58,7 +108,10 @@ impl HeldOutScores {
 
     /// The series of the mean (Jacobian) test.
     pub fn mean_series(&self, statistic: EdgeStatistic) -> ProductSeries {
-        let sf = self.block(&self.scores, &self.future);
+        let mut sf = self.block(&self.scores, &self.future);
+        if let Some(q) = &self.future_scale {
+            sf = sf.dot(&q.t()) * &self.block(&self.mask, &self.future);
+        }
         let ss = self.block(&self.scores, &self.source);
         let mut terms = Vec::new();
         match statistic {
@@ -69,9 +122,13 @@ impl HeldOutScores {
             }),
             EdgeStatistic::Orthogonal => {
                 for h in &self.hessian {
+                    let (weight, target) = match &self.future_scale {
+                        None => (h.weight.clone(), h.target.clone()),
+                        Some(q) => jacobian_scaled(h, q),
+                    };
                     terms.push(ProductTerm {
-                        weight: h.weight.clone(),
-                        target: &h.target * 2.0,
+                        weight,
+                        target: target * 2.0,
                         source: h.source.clone(),
                     });
                 }
@@ -110,5 +167,77 @@ impl HeldOutScores {
             self.block(&self.mask, &self.source),
             self.segments.clone(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::stream;
+    use rand::Rng;
+
+    /// `Y_t(j, i)` of every term at time `t`.
+    fn value(series: &ProductSeries, t: usize, n: usize) -> Array2<f64> {
+        let mut y = Array2::zeros((n, n));
+        for term in &series.terms {
+            for j in 0..n {
+                for i in 0..n {
+                    let w = term.weight.as_ref().map_or(1.0, |w| w[[j, i]]);
+                    y[[j, i]] += w * term.target[[t, j]] * term.source[[t, i]];
+                }
+            }
+        }
+        y
+    }
+
+    /// On the Jacobian scale every time point's statistic is `Q̂ Y_t` of the precision
+    /// scale, for the three Hessian term forms of the energies (constant weight,
+    /// gated weight, unweighted outer product).
+    #[test]
+    fn jacobian_scale_is_q_times_the_precision_scale_statistic() {
+        let (t_len, n) = (5, 3);
+        let mut rng = stream(2, 0);
+        let mut r =
+            |rows, cols| Array2::from_shape_fn((rows, cols), |_| rng.random_range(-1.0..1.0));
+        let gate = r(t_len, 1);
+        let hessian = vec![
+            ProductTerm {
+                weight: Some(r(n, n)),
+                target: Array2::ones((t_len, n)),
+                source: Array2::ones((t_len, n)),
+            },
+            ProductTerm {
+                weight: Some(r(n, n)),
+                target: Array2::from_shape_fn((t_len, n), |(t, _)| gate[[t, 0]]),
+                source: r(t_len, n),
+            },
+            ProductTerm {
+                weight: None,
+                target: r(t_len, n),
+                source: r(t_len, n),
+            },
+        ];
+        let q = r(n, n);
+        let mut held = HeldOutScores {
+            scores: r(t_len, 2 * n),
+            mask: Array2::ones((t_len, 2 * n)),
+            hessian,
+            segments: std::iter::once(0..t_len).collect(),
+            source: 0..n,
+            future: n..2 * n,
+            future_scale: None,
+        };
+        for statistic in [EdgeStatistic::Orthogonal, EdgeStatistic::Product] {
+            held.future_scale = None;
+            let plain = held.mean_series(statistic);
+            held.future_scale = Some(q.clone());
+            let scaled = held.mean_series(statistic);
+            for t in 0..t_len {
+                let expect = q.dot(&value(&plain, t, n));
+                let got = value(&scaled, t, n);
+                let err = (&got - &expect).iter().fold(0.0f64, |a, v| a.max(v.abs()));
+                assert!(err < 1e-12, "{statistic:?} t {t}: {err}");
+            }
+        }
     }
 }

@@ -51,9 +51,19 @@ fn gemm_tests_agree_with_per_edge_reference_on_trained_models() {
             .map(|(k, f)| {
                 let st = Standardiser::fit(w.z.view(), w.mask.view(), &f.train);
                 let (ztr, mtr) = st.apply(w.z.view(), w.mask.view(), &f.train);
-                let model = train(ztr.view(), mtr.view(), w.n, &cfg, 0, k as u64, &|_, _| {})
-                    .unwrap()
-                    .model;
+                let model = train(
+                    ztr.view(),
+                    mtr.view(),
+                    w.n,
+                    &cfg,
+                    0,
+                    k as u64,
+                    None,
+                    None,
+                    &|_, _| {},
+                )
+                .unwrap()
+                .model;
                 let (zte, mte) = st.apply(w.z.view(), w.mask.view(), &f.test);
                 HeldOutScores {
                     scores: model.score(zte.view()) * &mte,
@@ -62,6 +72,7 @@ fn gemm_tests_agree_with_per_edge_reference_on_trained_models() {
                     segments: f.test_segments.clone(),
                     source: 0..w.n,
                     future: w.n..2 * w.n,
+                    future_scale: None,
                 }
             })
             .collect();

@@ -139,6 +139,8 @@ fn targets(dir: &Path) -> Vec<Target> {
             },
             model: EnergyModel::init(2, 2, Coupling::RegimeGated { regimes: 2 }, 3, 2, &mut rng),
             epoch_loss: vec![1.0],
+            validation_loss: Vec::new(),
+            best_epoch: None,
         };
         c.save(&ck).unwrap();
     }

@@ -10,6 +10,7 @@ mod connectome;
 mod couplings;
 mod formats;
 mod fuzz_readers;
+mod jacobian;
 mod lags;
 mod output;
 mod recovery;

@@ -26,6 +26,9 @@ fn edges_csv_round_trips_with_the_documented_columns() {
             "lag",
             "mu",
             "effect",
+            "se",
+            "ci_low",
+            "ci_high",
             "t",
             "p",
             "q",
@@ -47,10 +50,10 @@ fn edges_csv_round_trips_with_the_documented_columns() {
         if e.test == TestKind::Mean {
             assert_eq!(effect, -mu, "effect = −mu for the mean test");
         }
-        let p: f64 = r[6].parse().unwrap();
+        let p: f64 = r[9].parse().unwrap();
         assert!(p > 0.0 && p <= 1.0);
-        assert_eq!(&r[9] == "true", e.selected);
-        assert_eq!(&r[10] == "true", e.variance_floored);
+        assert_eq!(&r[12] == "true", e.selected);
+        assert_eq!(&r[13] == "true", e.variance_floored);
     }
     let loss = std::fs::read_to_string(dir.join("loss.csv")).unwrap();
     assert_eq!(

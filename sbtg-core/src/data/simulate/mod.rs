@@ -11,6 +11,9 @@ use crate::data::Recording;
 use crate::rng::stream;
 use crate::Result;
 
+mod worm;
+pub use worm::{worm_coupling, worm_like, WormSpec};
+
 /// Simulated recordings with their true lag-1 coupling.
 #[derive(Clone, Debug)]
 pub struct Simulation {
