@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Regenerates every run kept in notebooks-out/ with the current build, in one go:
+# the default lag-1 circuit, the lagged-correlation baseline and the lag-resolved run on
+# datasets/dag2023, their connectome reports (Cook et al. 2019, cell and class level)
+# and figures. The benchmark tables come from `sbtg bench` (see docs/benchmark.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p sbtg-cli
+sbtg=target/release/sbtg
+si5="datasets/connectomes/SI 5 Connectome adjacency matrices, corrected July 2020.xlsx"
+si7="datasets/connectomes/SI 7 Cell class connectome adjacency matrices, corrected July 2020.xlsx"
+reversal=AVAL,AVAR,AVEL,AVER,RIML,RIMR,AIBL,AIBR,AVDL,AVDR
+
+"$sbtg" infer datasets/dag2023 --out notebooks-out/dag2023-lag1 --force
+"$sbtg" infer datasets/dag2023 --method lagged-correlation --out notebooks-out/dag2023-lagcorr --force
+"$sbtg" infer datasets/dag2023 --lags 1,2,3 --out notebooks-out/dag2023-lags --force
+for run in dag2023-lag1 dag2023-lagcorr dag2023-lags; do
+    "$sbtg" compare "notebooks-out/$run" --connectome "$si5" --force
+    "$sbtg" compare "notebooks-out/$run" --connectome "$si7" --force
+done
+# figures/circuit_view.png: the reversal command interneurons only;
+# figures/classes/circuit_view.png: the same, left/right merged into classes.
+"$sbtg" plot notebooks-out/dag2023-lags --neurons "$reversal" --force
+"$sbtg" plot notebooks-out/dag2023-lags --neurons AVA,AVE,RIM,AIB,AVD --classes \
+    --out notebooks-out/dag2023-lags/figures/classes --force
