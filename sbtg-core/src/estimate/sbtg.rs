@@ -246,17 +246,6 @@ struct Heldout {
     rows: Vec<Vec<usize>>,
 }
 
-/// Held-out DSM loss with a fixed noise draw ([`dsm_loss`]).
-fn heldout_loss(
-    model: &EnergyModel,
-    z: &Array2<f64>,
-    m: &Array2<f64>,
-    sigma: f64,
-    seed: u64,
-) -> f64 {
-    dsm_loss(model, z.view(), m.view(), sigma, seed)
-}
-
 /// The Gaussian window model of one fold: the ridge chosen on the inner split, its
 /// path, and the precision refitted on all training windows with that ridge.
 struct GaussianReference {
@@ -497,7 +486,13 @@ impl Sbtg {
         };
         let seed = self.seed + job.stream_id;
         let (zte, mte) = st.apply(windows.z.view(), windows.mask.view(), &fold.test);
-        let loss = heldout_loss(&trained.model, &zte, &mte, self.model.sigma, seed);
+        let loss = dsm_loss(
+            &trained.model,
+            zte.view(),
+            mte.view(),
+            self.model.sigma,
+            seed,
+        );
         let future_scale = (self.effect_scale == EffectScale::Jacobian)
             .then(|| innovation_deconvolution(&trained.model, &ztr, &mtr, self.model.sigma, seed))
             .transpose()?;
@@ -513,7 +508,7 @@ impl Sbtg {
         recs.dedup();
         let loss_of = |l: &Array2<f64>| {
             let m = gaussian_energy(l, &trained.model);
-            heldout_loss(&m, &zte, &held.mask, self.model.sigma, seed)
+            dsm_loss(&m, zte.view(), held.mask.view(), self.model.sigma, seed)
         };
         let precision = &reference.start.precision;
         let report = FoldReport {
@@ -663,7 +658,7 @@ impl Sbtg {
                         train_windows: 0,
                         test_windows: windows.len(),
                         final_train_loss: ck.epoch_loss.last().copied(),
-                        heldout_loss: heldout_loss(&ck.model, &z, &m, ck.config.sigma, ck.seed + 7919),
+                        heldout_loss: dsm_loss(&ck.model, z.view(), m.view(), ck.config.sigma, ck.seed + 7919),
                         gaussian_heldout_loss: None,
                         normal_heldout_loss: None,
                         gaussian_ridge: None,

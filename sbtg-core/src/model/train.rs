@@ -693,29 +693,17 @@ mod tests {
         let run = |fused: bool| {
             let mut rng = stream(3, 1000);
             let init = EnergyModel::init(4, 4, Coupling::Linear, 8, 2, &mut rng);
-            if fused {
-                train_fused(
-                    (z.view(), m.view()),
-                    &init,
-                    &cfg,
-                    pen,
-                    &mut rng,
-                    None,
-                    &|_, _| {},
-                )
-                .unwrap()
-            } else {
-                train_candle(
-                    (z.view(), m.view()),
-                    &init,
-                    &cfg,
-                    pen,
-                    &mut rng,
-                    None,
-                    &|_, _| {},
-                )
-                .unwrap()
-            }
+            let trainer = if fused { train_fused } else { train_candle };
+            trainer(
+                (z.view(), m.view()),
+                &init,
+                &cfg,
+                pen,
+                &mut rng,
+                None,
+                &|_, _| {},
+            )
+            .unwrap()
         };
         let (f, c) = (run(true), run(false));
         for (a, b) in f.epoch_loss.iter().zip(&c.epoch_loss) {
