@@ -82,28 +82,25 @@ pub struct BenchArgs {
     windows: usize,
 }
 
+/// The member of `all` called `s`, or a message listing the names.
+fn parse_named<T: Copy>(
+    s: &str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+    what: &str,
+) -> std::result::Result<T, String> {
+    all.iter().copied().find(|&x| name(x) == s).ok_or_else(|| {
+        let names: Vec<&str> = all.iter().map(|&x| name(x)).collect();
+        format!("unknown {what} {s:?}; use one of {}", names.join(", "))
+    })
+}
+
 fn parse_method(s: &str) -> std::result::Result<Method, String> {
-    Method::ALL
-        .into_iter()
-        .find(|m| m.name() == s)
-        .ok_or_else(|| {
-            format!(
-                "unknown method {s:?}; use one of {}",
-                Method::ALL.map(|m| m.name()).join(", ")
-            )
-        })
+    parse_named(s, &Method::ALL, Method::name, "method")
 }
 
 fn parse_family(s: &str) -> std::result::Result<Family, String> {
-    Family::ALL
-        .into_iter()
-        .find(|f| f.name() == s)
-        .ok_or_else(|| {
-            format!(
-                "unknown family {s:?}; use one of {}",
-                Family::ALL.map(|f| f.name()).join(", ")
-            )
-        })
+    parse_named(s, &Family::ALL, Family::name, "family")
 }
 
 /// Held-out scores with the structure of a linear-coupling fit: AR(1)-correlated scores
