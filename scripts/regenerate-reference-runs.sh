@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates every run kept in notebooks-out/ with the current build, in one go:
-# the default lag-1 circuit, the lagged-correlation baseline and the lag-resolved run on
+# the default circuit (same-frame pairs and lag 1), the lagged-correlation baseline and the
+# lag-resolved run on
 # datasets/dag2023, their connectome reports (Cook et al. 2019, cell and class level)
 # and figures. The benchmark tables come from `sbtg bench` (see docs/benchmark.md).
 set -euo pipefail
@@ -11,12 +12,17 @@ si5="datasets/connectomes/SI 5 Connectome adjacency matrices, corrected July 202
 si7="datasets/connectomes/SI 7 Cell class connectome adjacency matrices, corrected July 2020.xlsx"
 reversal=AVAL,AVAR,AVEL,AVER,RIML,RIMR,AIBL,AIBR,AVDL,AVDR
 
-"$sbtg" infer datasets/dag2023 --out notebooks-out/dag2023-lag1 --force
+"$sbtg" infer datasets/dag2023 --out notebooks-out/dag2023 --force
 "$sbtg" infer datasets/dag2023 --method lagged-correlation --out notebooks-out/dag2023-lagcorr --force
 "$sbtg" infer datasets/dag2023 --lags 1,2,3 --out notebooks-out/dag2023-lags --force
-for run in dag2023-lag1 dag2023-lagcorr dag2023-lags; do
+for run in dag2023 dag2023-lagcorr dag2023-lags; do
     "$sbtg" compare "notebooks-out/$run" --connectome "$si5" --force
     "$sbtg" compare "notebooks-out/$run" --connectome "$si7" --force
+done
+# The same-frame pairs (lag 0) of the default runs, scored undirected.
+for run in dag2023 dag2023-lagcorr; do
+    "$sbtg" compare "notebooks-out/$run" --lag 0 --connectome "$si5" --force
+    "$sbtg" compare "notebooks-out/$run" --lag 0 --connectome "$si7" --force
 done
 # figures/circuit_view.png: the reversal command interneurons only;
 # figures/classes/circuit_view.png: the same, left/right merged into classes.

@@ -36,10 +36,11 @@ pub struct CompareArgs {
     /// Seed of the degree-preserving null draws and of the bootstrap resamples.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Lag of the circuit to compare.
+    /// Lag of the circuit to compare (0: the same-frame pairs, scored undirected).
     #[arg(long, default_value_t = 1)]
     lag: usize,
-    /// Output folder (default: CIRCUIT/compare-<connectome>-<level>).
+    /// Output folder (default: CIRCUIT/compare-<connectome>-<level>, with `-lag<r>`
+    /// appended for lags other than 1).
     #[arg(long, short)]
     out: Option<PathBuf>,
     /// Compare even when some circuit neurons are no C. elegans cell name (they are
@@ -68,10 +69,14 @@ pub fn run(args: CompareArgs) -> Result<()> {
         seed: args.seed,
         allow_unknown: args.allow_unknown,
     };
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| args.circuit.join(default_folder_name(&conn, level)));
+    let out = args.out.clone().unwrap_or_else(|| {
+        // Lag 1 keeps the plain name; other lags (0: same-frame pairs) say theirs.
+        let name = default_folder_name(&conn, level);
+        match args.lag {
+            1 => args.circuit.join(name),
+            lag => args.circuit.join(format!("{name}-lag{lag}")),
+        }
+    });
     let folder = RunFolder::open(&out, Overwrite::new_run(args.force))?;
     let inputs = digest_existing(&[
         args.circuit.join("edges.csv"),

@@ -53,13 +53,23 @@ pub struct InferArgs {
     /// Estimator: SBTG, or one of the baselines (same windows, table and FDR step).
     #[arg(long, value_enum, default_value = "sbtg")]
     method: Method,
-    /// Lags to test, in frames (comma-separated), all in one FDR family.
-    #[arg(long, value_delimiter = ',', default_value = "1")]
-    lags: Vec<usize>,
+    /// Lags to test, in frames (comma-separated), all in one FDR family; 0 = same-frame
+    /// pairs given the past (undirected). Default: 0,1 for sbtg, lagged-correlation and
+    /// partial-correlation, 1 for the others.
+    #[arg(long, value_delimiter = ',')]
+    #[serde(default)]
+    lags: Option<Vec<usize>>,
     /// Windows of lags above 1: `minimal` [x_t, …, x_{t+r}] (direct effects) or
     /// `pairwise` [x_t, x_{t+r}] (plain lagged pairs, for comparison).
     #[arg(long, value_enum, default_value = "minimal")]
     lag_windows: LagWindows,
+    /// Conditioning depth K (SBTG): lags 0..=K are tested in the windows
+    /// [x_{t-K+1}, …, x_t, x_{t+1}] of one model, so each lag's test conditions on the
+    /// other K − 1 past frames.
+    /// Chosen by the held-out DSM loss of the future block on datasets/dag2023 (2 of
+    /// 1, 2, 3; docs/method.md).
+    #[arg(long, default_value_t = 2)]
+    past: usize,
     /// Coupling term of the energy (`gaussian`: the Gaussian window model in closed
     /// form, no training: fast, best held-out loss, but its tests are anti-conservative
     /// on slowly varying data; see docs/method.md).
@@ -155,6 +165,7 @@ pub struct InferArgs {
 /// The flags that only some methods use, and which methods use them.
 const METHOD_FLAGS: &[(&str, &[Method])] = &[
     ("lag_windows", &[Method::Sbtg]),
+    ("past", &[Method::Sbtg]),
     ("coupling", &[Method::Sbtg]),
     ("start", &[Method::Sbtg]),
     ("patience", &[Method::Sbtg]),
@@ -239,6 +250,7 @@ impl InferArgs {
                 effect_scale: self.effect_scale,
                 volatility: !self.no_volatility,
                 lag_windows: self.lag_windows,
+                past: self.past,
                 seed: self.seed,
             }),
             Method::LaggedCorrelation => MethodConfig::LaggedCorrelation(LaggedCorrelation {}),
@@ -266,9 +278,13 @@ impl InferArgs {
                 )
             })?),
         };
+        let estimator = self.estimator(n_recordings);
         let cfg = InferConfig {
-            estimator: self.estimator(n_recordings),
-            lags: self.lags.clone(),
+            lags: self
+                .lags
+                .clone()
+                .unwrap_or_else(|| InferConfig::default_lags(&estimator)),
+            estimator,
             tests: TestConfig {
                 fdr: self.fdr,
                 alpha: self.alpha,
@@ -313,13 +329,18 @@ pub fn run_inference(
     let bar = Mutex::new(None::<ProgressBar>);
     let progress = |p: Progress| match p {
         Progress::Training {
-            lag,
+            lags,
+            span,
             folds,
             total_epochs,
         } => {
             if let (false, Some(s)) = (quiet, cfg.estimator.sbtg()) {
+                let lags: Vec<String> = lags.iter().map(usize::to_string).collect();
                 eprintln!(
-                    "lag {lag}: training {folds} score models ({} coupling, {} epochs each) on {} recordings, {} neurons",
+                    "lag{} {} (windows of {} frames): training {folds} score models ({} coupling, {} epochs each) on {} recordings, {} neurons",
+                    if lags.len() > 1 { "s" } else { "" },
+                    lags.join(", "),
+                    span + 1,
                     s.model.coupling.name(),
                     s.model.epochs,
                     panel.recordings.len(),
@@ -465,7 +486,10 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
     sources.extend(config.as_deref().filter(|_| !resume));
     let inputs = digest_files(sources)?;
     let seed = cfg.estimator.sbtg().map(|s| s.seed);
-    let mut manifest = Manifest::start("infer", serde_json::to_value(&args)?, inputs, seed);
+    // run.json records the lags the run tested, defaults resolved.
+    let mut settings = serde_json::to_value(&args)?;
+    settings["lags"] = serde_json::to_value(&cfg.lags)?;
+    let mut manifest = Manifest::start("infer", settings, inputs, seed);
     if resume {
         if let Ok(old) = Manifest::read(&folder.partial_manifest()) {
             if old.inputs != manifest.inputs {

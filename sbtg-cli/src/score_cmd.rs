@@ -81,7 +81,9 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     }
     cfg.validate()?;
     let ck_dir = args.model.join("checkpoints");
-    let models = read_models(&ck_dir, &cfg.lags)?;
+    let sbtg = cfg.estimator.sbtg().expect("checked above: an SBTG run");
+    let spans: Vec<usize> = cfg.lags.iter().map(|&l| sbtg.span_of(l)).collect();
+    let models = read_models(&ck_dir, &spans)?;
     let neurons = models[0][0].neurons.clone();
     let recs = args.recording.load(&args.input)?;
     let recs = crate::recording_args::long_enough(recs, cfg.window_frames())?;
@@ -102,7 +104,20 @@ pub fn run(args: ScoreArgs) -> Result<()> {
         "scoring {} from {} with the {} score models of {} ({} neurons{})",
         crate::recording_args::count(recs.len(), "recording"),
         args.input.display(),
-        models.iter().map(Vec::len).sum::<usize>(),
+        // Lags that share a window span share its models: count each span once.
+        {
+            let mut seen = Vec::new();
+            spans
+                .iter()
+                .zip(&models)
+                .filter(|(s, _)| {
+                    let new = !seen.contains(*s);
+                    seen.push(**s);
+                    new
+                })
+                .map(|(_, m)| m.len())
+                .sum::<usize>()
+        },
         args.model.display(),
         neurons.len(),
         if missing.is_empty() {
@@ -121,16 +136,18 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     let summary_path = args.model.join("summary.json");
     sources.push(&manifest_path);
     sources.push(&summary_path);
-    let ck_paths: Vec<PathBuf> = cfg
-        .lags
+    let mut ck_paths: Vec<PathBuf> = spans
         .iter()
         .zip(&models)
-        .flat_map(|(&lag, m)| {
+        .flat_map(|(&span, m)| {
             (0..m.len())
-                .map(|k| checkpoint::path(&ck_dir, lag, k))
+                .map(|k| checkpoint::path(&ck_dir, span, k))
                 .collect::<Vec<_>>()
         })
         .collect();
+    // Lags sharing one model's windows share its files.
+    ck_paths.sort();
+    ck_paths.dedup();
     sources.extend(ck_paths.iter().map(PathBuf::as_path));
     let seed = cfg.estimator.sbtg().map(|s| s.seed);
     let mut manifest = Manifest::start(

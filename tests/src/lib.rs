@@ -22,9 +22,12 @@ pub fn small_var1(neurons: usize, frames: usize, recordings: usize) -> (Simulati
     (sim, panel)
 }
 
-/// The default (SBTG) configuration with `epochs` training epochs.
+/// The default (SBTG) configuration at lag 1 only, with `epochs` training epochs.
 pub fn config_with_epochs(epochs: usize) -> InferConfig {
-    let mut cfg = InferConfig::default();
+    let mut cfg = InferConfig {
+        lags: vec![1],
+        ..InferConfig::default()
+    };
     cfg.sbtg_mut().expect("SBTG by default").model.epochs = epochs;
     cfg
 }

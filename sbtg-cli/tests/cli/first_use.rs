@@ -146,10 +146,11 @@ fn score_adjusts_over_the_tests_it_ran() {
     let o = sbtg(&["score", s(&new), "--model", s(&model), "--out", s(&out)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary = read_json(&out.join("summary.json"));
-    // 2 ordered pairs × (mean, volatility) tested; 12 − 2 pairs × 2 tests untested.
-    assert_eq!(summary["fdr"]["family_size"], 4, "{}", summary["fdr"]);
-    assert_eq!(summary["fdr"]["untested"], 20);
-    // The q-values are BH over the four tested p-values alone.
+    // Lag 1: 2 ordered pairs × (mean, volatility) tested, 12 − 2 pairs × 2 tests not;
+    // lag 0: 1 of the 6 unordered pairs tested.
+    assert_eq!(summary["fdr"]["family_size"], 5, "{}", summary["fdr"]);
+    assert_eq!(summary["fdr"]["untested"], 20 + 5);
+    // The q-values are BH over the five tested p-values alone.
     let mut rdr = csv::Reader::from_path(out.join("edges.csv")).unwrap();
     let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
     let h = rdr.headers().unwrap().clone();

@@ -209,7 +209,7 @@ fn results_are_kept_unless_forced_and_a_failed_run_leaves_them_intact() {
     assert!(run(&["--force", "--method", "sbtg", "--epochs", "1"])
         .status
         .success());
-    assert!(out.join("checkpoints/lag1-fold1.safetensors").is_file());
+    assert!(out.join("checkpoints/lag2-fold1.safetensors").is_file());
     assert!(run(&["--force", "--method", "lagged-correlation"])
         .status
         .success());
@@ -343,9 +343,10 @@ fn score_tests_new_recordings_with_saved_models() {
     assert!(m["inputs"].as_array().unwrap().iter().any(|i| i["path"]
         .as_str()
         .unwrap()
-        .ends_with("lag1-fold2.safetensors")));
+        .ends_with("lag2-fold2.safetensors")));
     let edges = std::fs::read_to_string(out.join("edges.csv")).unwrap();
-    assert_eq!(edges.lines().count(), 1 + 2 * 20);
+    // Lag 1: 20 ordered pairs × (mean, volatility); lag 0: 10 unordered pairs.
+    assert_eq!(edges.lines().count(), 1 + 2 * 20 + 10);
     // A baseline run has no models; a folder without run.json is no model.
     let lc = d.join("lc");
     assert!(sbtg(&[

@@ -47,7 +47,7 @@ impl Windows {
     /// Stacks windows `[x_{t+o_0}, x_{t+o_1}, …]` for increasing frame offsets `o_k`
     /// starting at 0, inside every recording.
     pub fn build_offsets(panel: &Panel, offsets: &[usize]) -> Result<Windows> {
-        if offsets.len() < 2 || offsets[0] != 0 || offsets.windows(2).any(|w| w[1] <= w[0]) {
+        if offsets.is_empty() || offsets[0] != 0 || offsets.windows(2).any(|w| w[1] <= w[0]) {
             return Err(Error::param(
                 "blocks",
                 format!("block offsets must start at 0 and increase, got {offsets:?}"),

@@ -171,6 +171,10 @@ pub struct FoldReport {
     pub final_train_loss: Option<f64>,
     /// Held-out DSM loss (fixed noise draw) of the final model.
     pub heldout_loss: f64,
+    /// The same loss over the future block's coordinates only: the conditional model
+    /// `p(x_{t+1} | past)`, comparable across conditioning depths (`--past`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heldout_future_loss: Option<f64>,
     /// The same held-out loss of the fold's Gaussian window model (closed form, ridge
     /// chosen on the inner split) and of a standard normal score `s(z) = −z`: the
     /// references a trained model has to beat. Absent for saved models.

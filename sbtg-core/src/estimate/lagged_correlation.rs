@@ -23,12 +23,17 @@ impl Estimator for LaggedCorrelation {
         Ok(())
     }
     fn window_rule(&self) -> String {
-        "lag r: z_t = [x_t, x_{t+r}] inside each recording (plain lagged pairs)".into()
+        "lag r: z_t = [x_t, x_{t+r}] inside each recording (plain lagged pairs); lag 0: every frame"
+            .into()
+    }
+    fn tests_same_frame(&self) -> bool {
+        true
     }
     fn fit(&self, panel: &Panel, lags: &[usize], ctx: &FitContext) -> Result<Vec<LagEvidence>> {
         lags.iter()
             .map(|&lag| {
-                let windows = Windows::build_offsets(panel, &[0, lag])?;
+                let offsets: &[usize] = if lag == 0 { &[0] } else { &[0, lag] };
+                let windows = Windows::build_offsets(panel, offsets)?;
                 (ctx.progress)(Progress::Stage("edge tests"));
                 let t0 = Instant::now();
                 let series = vec![lagged_correlation_series(&windows)];
@@ -55,20 +60,19 @@ impl Estimator for LaggedCorrelation {
 /// (panel traces z-scored per recording, 0 where missing). Its mean over the windows
 /// where both neurons are observed is the pooled lag-1 cross-correlation
 /// `corr(x_{t,source}, x_{t+1,target})` of the standardised traces.
+///
+/// With 1-block windows (lag 0) it is the same-frame series `x_{t, j} · x_{t, i}`.
 pub fn lagged_correlation_series(windows: &Windows) -> ProductSeries {
-    assert!(
-        windows.blocks >= 2,
-        "lagged correlation needs 2-block windows"
-    );
     let block =
         |a: &ndarray::Array2<f64>, k: usize| a.slice(ndarray::s![.., windows.block(k)]).to_owned();
+    let target = windows.blocks - 1;
     ProductSeries::new(
         vec![ProductTerm {
             weight: None,
-            target: block(&windows.z, 1),
+            target: block(&windows.z, target),
             source: block(&windows.z, 0),
         }],
-        block(&windows.mask, 1),
+        block(&windows.mask, target),
         block(&windows.mask, 0),
         windows.segments.clone(),
     )

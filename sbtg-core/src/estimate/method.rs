@@ -196,20 +196,29 @@ pub struct InferConfig {
 
 impl Default for InferConfig {
     fn default() -> Self {
-        InferConfig {
-            estimator: MethodConfig::default(),
-            lags: vec![1],
-            tests: TestConfig::default(),
-        }
+        InferConfig::of(Method::Sbtg)
     }
 }
 
 impl InferConfig {
-    /// The default configuration of `method`.
+    /// The default configuration of `method`, at its default lags
+    /// ([`Self::default_lags`]).
     pub fn of(method: Method) -> Self {
+        let estimator = method.default_config();
         InferConfig {
-            estimator: method.default_config(),
-            ..InferConfig::default()
+            lags: Self::default_lags(&estimator),
+            estimator,
+            tests: TestConfig::default(),
+        }
+    }
+
+    /// Same-frame pairs and lag 1 (`[0, 1]`) for the methods that test lag 0, lag 1
+    /// for the others.
+    pub fn default_lags(estimator: &MethodConfig) -> Vec<usize> {
+        if estimator.estimator().tests_same_frame() {
+            vec![0, 1]
+        } else {
+            vec![1]
         }
     }
 
@@ -235,10 +244,16 @@ impl InferConfig {
     pub fn validate(&self) -> Result<()> {
         self.estimator.estimator().validate()?;
         self.tests.validate()?;
-        if self.lags.is_empty() || self.lags.contains(&0) {
+        if self.lags.is_empty() {
+            return Err(Error::param("lags", "need one or more lags"));
+        }
+        if self.lags.contains(&0) && !self.estimator.estimator().tests_same_frame() {
             return Err(Error::param(
                 "lags",
-                format!("need one or more lags ≥ 1, got {:?}", self.lags),
+                format!(
+                    "lag 0 (same-frame edges) is tested by sbtg, lagged-correlation and partial-correlation, not by {}; drop 0 from --lags",
+                    self.estimator.estimator().method().name()
+                ),
             ));
         }
         let mut sorted = self.lags.clone();

@@ -57,6 +57,10 @@ pub trait Estimator: Sync {
     fn window_frames(&self, max_lag: usize) -> usize {
         max_lag + 1
     }
+    /// Whether lag 0 (same-frame, undirected edges) can be tested.
+    fn tests_same_frame(&self) -> bool {
+        false
+    }
     /// The evidence of every lag of `lags` (in that order).
     fn fit(&self, panel: &Panel, lags: &[usize], ctx: &FitContext) -> Result<Vec<LagEvidence>>;
 }
@@ -64,10 +68,12 @@ pub trait Estimator: Sync {
 /// Progress reports of a fit.
 #[derive(Clone, Debug)]
 pub enum Progress {
-    /// Training of one lag's score models is about to start: total number of epochs
-    /// over its folds.
+    /// Training of the score models of one window span (that test `lags`) is about to
+    /// start: total number of epochs over its folds.
     Training {
-        lag: usize,
+        lags: Vec<usize>,
+        /// Frames − 1 of the windows.
+        span: usize,
         folds: usize,
         total_epochs: usize,
     },
@@ -130,7 +136,8 @@ pub(crate) fn joint_lag_evidence(
     span: usize,
     fit: impl FnOnce(&Windows) -> Result<Vec<MeanEvidence>>,
 ) -> Result<Vec<LagEvidence>> {
-    let p = *lags.iter().max().expect("validated: lags not empty");
+    // Lag 0 (same frame) is tested in the last block given at least one past block.
+    let p = (*lags.iter().max().expect("validated: lags not empty")).max(1);
     let t0 = Instant::now();
     let windows = Windows::build(panel, span * p + 1)?;
     let evidence = fit(&windows)?;

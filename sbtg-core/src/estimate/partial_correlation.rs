@@ -5,7 +5,9 @@
 //! `ρ(i → j, r) = −Θ_ab / √(Θ_aa Θ_bb)`,  a = `x_{t+p, j}`, b = `x_{t+p−r, i}`,
 //!
 //! the correlation of the two after removing every other coordinate (the other
-//! neurons at every lag and at time `t+p`). Tested with Fisher's z:
+//! neurons at every lag and at time `t+p`). Lag 0 pairs two neurons of the last frame
+//! given everything else: the partial correlation of their innovations given the past
+//! (undirected; `p ≥ 1`). Tested with Fisher's z:
 //! `z = atanh(ρ) √(N − R − |S| − 2)`, `|S| = (p+1)n − 2` conditions, R recording
 //! intercepts, two-sided normal p-value.
 
@@ -39,6 +41,12 @@ impl Estimator for PartialCorrelation {
     fn window_rule(&self) -> String {
         super::JOINT_WINDOW_RULE.into()
     }
+    fn tests_same_frame(&self) -> bool {
+        true
+    }
+    fn window_frames(&self, max_lag: usize) -> usize {
+        max_lag.max(1) + 1
+    }
     fn fit(&self, panel: &Panel, lags: &[usize], _ctx: &FitContext) -> Result<Vec<LagEvidence>> {
         joint_lag_evidence(panel, lags, 1, |w| {
             Ok(fit(w, lags, self.ridge)?
@@ -53,7 +61,7 @@ impl Estimator for PartialCorrelation {
 pub fn fit(windows: &Windows, lags: &[usize], ridge: f64) -> Result<Vec<ClosedFormTest>> {
     let n = windows.n;
     let p = windows.blocks - 1;
-    assert!(lags.iter().all(|&r| r >= 1 && r <= p), "lags within 1..=p");
+    assert!(lags.iter().all(|&r| r <= p), "lags within 0..=p");
     let d = windows.blocks * n;
     let groups = target_groups(windows, d + 10);
     if groups.is_empty() {

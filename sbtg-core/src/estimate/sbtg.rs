@@ -22,7 +22,8 @@ use crate::model::gaussian::{
     gaussian_energy, second_moment, select_ridge, window_precision, GaussianStart, RidgePoint,
 };
 use crate::model::{
-    dsm_loss, train, Coupling, EnergyModel, ScoreModelConfig, Start, TrainedModel, Validation,
+    dsm_loss, dsm_loss_future, train, Coupling, EnergyModel, ScoreModelConfig, Start, TrainedModel,
+    Validation,
 };
 use crate::stats::linalg::spd_inverse;
 use crate::stats::{EdgeStatistic, EffectScale, HeldOutScores, ProductSeries};
@@ -62,8 +63,17 @@ pub struct Sbtg {
     pub volatility: bool,
     /// Windows of lags above 1.
     pub lag_windows: LagWindows,
+    /// Conditioning depth K: lags 0..=K are tested in the windows
+    /// `[x_{t−K+1}, …, x_t, x_{t+1}]` of one model, so every lag-r and same-frame test
+    /// conditions on the other K − 1 past frames (absent in runs saved before it: 1).
+    #[serde(default = "default_past")]
+    pub past: usize,
     /// Seed of every random stream (initial weights, batch order, noise).
     pub seed: u64,
+}
+
+fn default_past() -> usize {
+    1
 }
 
 impl Default for Sbtg {
@@ -75,6 +85,7 @@ impl Default for Sbtg {
             effect_scale: EffectScale::Precision,
             volatility: true,
             lag_windows: LagWindows::Minimal,
+            past: 2,
             seed: 0,
         }
     }
@@ -147,11 +158,36 @@ pub fn fingerprint(
 }
 
 impl Sbtg {
-    /// The windows of one lag `r`.
-    fn windows(&self, panel: &Panel, lag: usize) -> Result<Windows> {
+    /// The span (in frames) of the windows whose model tests `lag`: every lag up to
+    /// `past` is tested in the windows `[x_t, …, x_{t+past}]` (lag 0 within their last
+    /// block); a longer lag `r` needs `[x_t, …, x_{t+r}]`. Pairwise windows
+    /// `[x_t, x_{t+r}]` have no frames in between to condition on: `past` does not apply.
+    pub fn span_of(&self, lag: usize) -> usize {
         match self.lag_windows {
-            LagWindows::Minimal => Windows::build(panel, lag + 1),
-            LagWindows::Pairwise => Windows::build_offsets(panel, &[0, lag]),
+            LagWindows::Minimal => lag.max(self.past.max(1)),
+            LagWindows::Pairwise => lag.max(1),
+        }
+    }
+
+    /// The lags of `lags` grouped by the windows (span) that test them, in order of
+    /// first appearance: one cross-fitted model per group.
+    fn window_groups(&self, lags: &[usize]) -> Vec<(usize, Vec<usize>)> {
+        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        for &lag in lags {
+            let span = self.span_of(lag);
+            match groups.iter_mut().find(|g| g.0 == span) {
+                Some(g) => g.1.push(lag),
+                None => groups.push((span, vec![lag])),
+            }
+        }
+        groups
+    }
+
+    /// The windows of one span.
+    fn windows(&self, panel: &Panel, span: usize) -> Result<Windows> {
+        match self.lag_windows {
+            LagWindows::Minimal => Windows::build(panel, span + 1),
+            LagWindows::Pairwise => Windows::build_offsets(panel, &[0, span]),
         }
     }
 
@@ -159,13 +195,12 @@ impl Sbtg {
     fn evidence(
         &self,
         n: usize,
-        held: Vec<HeldOutScores>,
+        held: &[HeldOutScores],
         rows: Vec<Vec<usize>>,
+        volatility: bool,
     ) -> (MeanEvidence, Option<Vec<ProductSeries>>) {
         let mean: Vec<_> = held.iter().map(|h| h.mean_series(self.statistic)).collect();
-        let volatility = self
-            .volatility
-            .then(|| held.iter().map(|h| h.volatility_series()).collect());
+        let volatility = volatility.then(|| held.iter().map(|h| h.volatility_series()).collect());
         (
             MeanEvidence::Series {
                 blocks: vec![SeriesBlock::all(n, mean, rows)],
@@ -183,47 +218,79 @@ impl Estimator for Sbtg {
 
     fn validate(&self) -> Result<()> {
         self.model.validate()?;
+        if self.past == 0 {
+            return Err(Error::param(
+                "past",
+                "the conditioning depth is at least 1 past frame",
+            ));
+        }
         Ok(())
+    }
+
+    fn tests_same_frame(&self) -> bool {
+        true
+    }
+
+    fn window_frames(&self, max_lag: usize) -> usize {
+        self.span_of(max_lag) + 1
     }
 
     fn window_rule(&self) -> String {
         match self.lag_windows {
-            LagWindows::Minimal => "lag r: z_t = [x_t, x_{t+1}, ..., x_{t+r}] inside each recording; the test of block r against block 0 conditions on the blocks in between; coordinates standardised with training-fold statistics",
-            LagWindows::Pairwise => "lag r: z_t = [x_t, x_{t+r}] inside each recording (plain lagged pairs)",
+            LagWindows::Minimal => format!(
+                "z_t = [x_t, ..., x_{{t+K}}] inside each recording with K = max({}, r) (--past); lag r tests the last block against the block r frames before it, conditioning on every other block; lag 0 tests pairs within the last block given the past blocks; coordinates standardised with training-fold statistics",
+                self.past
+            ),
+            LagWindows::Pairwise => "lag r: z_t = [x_t, x_{t+r}] inside each recording (plain lagged pairs); lag 0: pairs within x_{t+1} of [x_t, x_{t+1}]".into(),
         }
-        .into()
     }
 
     fn fit(&self, panel: &Panel, lags: &[usize], ctx: &FitContext) -> Result<Vec<LagEvidence>> {
         let scheme = self.fold_scheme(panel);
         let n = panel.neurons.len();
-        lags.iter()
-            .enumerate()
-            .map(|(lag_index, &lag)| {
-                let windows = self.windows(panel, lag)?;
-                (ctx.progress)(Progress::Training {
-                    lag,
-                    folds: scheme.k(),
-                    total_epochs: scheme.k() * self.model.epochs,
-                });
-                let t0 = Instant::now();
-                let fitted = self.fit_heldout(panel, &windows, scheme, (lag_index, lag), ctx)?;
-                let train_seconds = t0.elapsed().as_secs_f64();
-                (ctx.progress)(Progress::Stage("edge tests"));
+        let mut out: Vec<Option<LagEvidence>> = vec![None; lags.len()];
+        for (group, (span, tested)) in self.window_groups(lags).into_iter().enumerate() {
+            let windows = self.windows(panel, span)?;
+            (ctx.progress)(Progress::Training {
+                lags: tested.clone(),
+                span,
+                folds: scheme.k(),
+                total_epochs: scheme.k() * self.model.epochs,
+            });
+            let t0 = Instant::now();
+            let fitted = self.fit_heldout(panel, &windows, scheme, (group, span), &tested, ctx)?;
+            let train_seconds = t0.elapsed().as_secs_f64();
+            (ctx.progress)(Progress::Stage("edge tests"));
+            // The group's models are reported once, with its largest lag.
+            let reported = *tested.iter().max().expect("a group tests some lag");
+            let mut reports = Some(fitted.reports);
+            for (k, &lag) in tested.iter().enumerate() {
                 let t1 = Instant::now();
-                let (mean, volatility) = self.evidence(n, fitted.held, fitted.rows);
-                Ok(LagEvidence {
+                let own = lag == reported;
+                let volatility = self.volatility && lag > 0;
+                let (mean, volatility) =
+                    self.evidence(n, &fitted.held[k], fitted.rows.clone(), volatility);
+                let position = lags.iter().position(|&l| l == lag).expect("lag requested");
+                out[position] = Some(LagEvidence {
                     lag,
                     windows: windows.len(),
-                    window_recording: windows.recording,
+                    window_recording: windows.recording.clone(),
                     mean,
                     volatility,
-                    folds: fitted.reports,
-                    train_seconds,
+                    folds: if own {
+                        reports.take().unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    },
+                    train_seconds: if own { train_seconds } else { 0.0 },
                     fit_seconds: t1.elapsed().as_secs_f64(),
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|e| e.expect("every lag fitted"))
+            .collect())
     }
 }
 
@@ -237,11 +304,14 @@ struct FoldJob<'a> {
     lag: usize,
     /// The fold's random stream (one per lag and fold).
     stream_id: u64,
+    /// The lags tested with this fold's model.
+    tested: &'a [usize],
 }
 
 /// Held-out scores of one lag's windows, the fold reports, and each fold's test rows.
 struct Heldout {
-    held: Vec<HeldOutScores>,
+    /// `held[k][f]`: held-out scores of tested lag k under fold f's model.
+    held: Vec<Vec<HeldOutScores>>,
     reports: Vec<FoldReport>,
     rows: Vec<Vec<usize>>,
 }
@@ -286,30 +356,52 @@ impl InnerSplit {
     }
 }
 
-/// Held-out scores of windows `(z, m)` (standardised) under a fold model, with the
-/// mixed Hessian between the future block and source block 0.
+/// Held-out scores of windows `(z, m)` (standardised) under a fold model, for each
+/// tested lag: lag r ≥ 1 with the mixed Hessian between the future block and the block
+/// r frames before it; lag 0 as the within-block view ([`HeldOutScores::same_frame`]).
 fn held_out_scores(
     model: &EnergyModel,
-    z: &Array2<f64>,
-    m: Array2<f64>,
-    segments: Vec<Range<usize>>,
+    (z, m): (&Array2<f64>, &Array2<f64>),
+    segments: &[Range<usize>],
     n: usize,
-    future_scale: Option<Array2<f64>>,
-) -> Option<HeldOutScores> {
-    let scores = model.score(z.view()) * &m;
+    future_scale: Option<&Array2<f64>>,
+    tested: &[usize],
+) -> Option<Vec<HeldOutScores>> {
+    let scores = model.score(z.view()) * m;
     if scores.iter().any(|v| !v.is_finite()) {
         return None;
     }
     let n_past = model.n_past;
-    Some(HeldOutScores {
-        hessian: model.mixed_hessian_terms(z.view(), 0..n),
-        scores,
-        mask: m,
-        segments,
-        source: 0..n,
-        future: n_past..n_past + n,
-        future_scale,
-    })
+    let past_blocks = n_past / n;
+    Some(
+        tested
+            .iter()
+            .map(|&lag| {
+                // The source block sits `lag` blocks before the future block (lag 0 takes
+                // the lag-1 form and turns it into its within-block view).
+                let b = past_blocks - lag.clamp(1, past_blocks);
+                let source = b * n..(b + 1) * n;
+                let held = HeldOutScores {
+                    hessian: if lag == 0 {
+                        Vec::new()
+                    } else {
+                        model.mixed_hessian_terms(z.view(), source.clone())
+                    },
+                    scores: scores.clone(),
+                    mask: m.clone(),
+                    segments: segments.to_vec(),
+                    source,
+                    future: n_past..n_past + n,
+                    future_scale: future_scale.cloned(),
+                };
+                if lag == 0 {
+                    held.same_frame(model.same_frame_hessian_mean(z.view()))
+                } else {
+                    held
+                }
+            })
+            .collect(),
+    )
 }
 
 /// `Q̂ = (E[ŝ_F(y) ŝ_F(y)ᵀ])⁻¹` over windows `(z, m)` perturbed as in training,
@@ -390,16 +482,17 @@ impl Sbtg {
         panel: &Panel,
         windows: &Windows,
         scheme: FoldScheme,
-        (lag_index, lag): (usize, usize),
+        (group, lag): (usize, usize),
+        tested: &[usize],
         ctx: &FitContext,
     ) -> Result<Heldout> {
         let folds = make_folds(windows, scheme)?;
-        let fitted: Vec<(HeldOutScores, FoldReport)> = folds
+        let fitted: Vec<(Vec<HeldOutScores>, FoldReport)> = folds
             .par_iter()
             .enumerate()
             .map(|(k, fold)| {
-                // One independent random stream per (lag, fold).
-                let stream_id = (lag_index * folds.len() + k) as u64;
+                // One independent random stream per (window group, fold).
+                let stream_id = (group * folds.len() + k) as u64;
                 let job = FoldJob {
                     panel,
                     windows,
@@ -407,11 +500,19 @@ impl Sbtg {
                     k,
                     lag,
                     stream_id,
+                    tested,
                 };
                 self.fit_fold(&job, ctx)
             })
             .collect::<Result<Vec<_>>>()?;
-        let (held, reports) = fitted.into_iter().unzip();
+        let mut held: Vec<Vec<HeldOutScores>> = tested.iter().map(|_| Vec::new()).collect();
+        let mut reports = Vec::new();
+        for (fold_held, report) in fitted {
+            for (k, h) in fold_held.into_iter().enumerate() {
+                held[k].push(h);
+            }
+            reports.push(report);
+        }
         Ok(Heldout {
             held,
             reports,
@@ -420,7 +521,11 @@ impl Sbtg {
     }
 
     /// One fold: its model (saved, or trained and saved), held-out scores and report.
-    fn fit_fold(&self, job: &FoldJob, ctx: &FitContext) -> Result<(HeldOutScores, FoldReport)> {
+    fn fit_fold(
+        &self,
+        job: &FoldJob,
+        ctx: &FitContext,
+    ) -> Result<(Vec<HeldOutScores>, FoldReport)> {
         let (windows, fold, k, lag) = (job.windows, job.fold, job.k, job.lag);
         let n = windows.n;
         let n_past = (windows.blocks - 1) * n;
@@ -496,8 +601,15 @@ impl Sbtg {
         let future_scale = (self.effect_scale == EffectScale::Jacobian)
             .then(|| innovation_deconvolution(&trained.model, &ztr, &mtr, self.model.sigma, seed))
             .transpose()?;
-        let held = held_out_scores(&trained.model, &zte, mte, fold.test_segments.clone(), n, future_scale)
-            .ok_or_else(|| {
+        let held = held_out_scores(
+            &trained.model,
+            (&zte, &mte),
+            &fold.test_segments,
+            n,
+            future_scale.as_ref(),
+            job.tested,
+        )
+        .ok_or_else(|| {
                 Error::Training(format!(
                     "lag {}, fold {} produced non-finite held-out scores; lower --learning-rate or --epochs",
                     windows.span(),
@@ -508,7 +620,7 @@ impl Sbtg {
         recs.dedup();
         let loss_of = |l: &Array2<f64>| {
             let m = gaussian_energy(l, &trained.model);
-            dsm_loss(&m, zte.view(), held.mask.view(), self.model.sigma, seed)
+            dsm_loss(&m, zte.view(), mte.view(), self.model.sigma, seed)
         };
         let precision = &reference.start.precision;
         let report = FoldReport {
@@ -520,6 +632,13 @@ impl Sbtg {
             test_windows: fold.test.len(),
             final_train_loss: trained.epoch_loss.last().copied(),
             heldout_loss: loss,
+            heldout_future_loss: Some(dsm_loss_future(
+                &trained.model,
+                zte.view(),
+                mte.view(),
+                self.model.sigma,
+                seed,
+            )),
             gaussian_heldout_loss: Some(loss_of(precision)),
             normal_heldout_loss: Some(loss_of(&Array2::eye(precision.nrows()))),
             gaussian_ridge: Some(reference.start.ridge),
@@ -610,7 +729,7 @@ impl Sbtg {
         lags.iter()
             .zip(models)
             .map(|(&lag, fold_models)| {
-                let windows = self.windows(panel, lag)?;
+                let windows = self.windows(panel, self.span_of(lag))?;
                 (ctx.progress)(Progress::Stage("edge tests"));
                 let t0 = Instant::now();
                 let k = fold_models.len().max(1) as f64;
@@ -634,7 +753,8 @@ impl Sbtg {
                     let future_scale = (self.effect_scale == EffectScale::Jacobian)
                         .then(|| innovation_deconvolution(&ck.model, &z, &m, ck.config.sigma, ck.seed))
                         .transpose()?;
-                    let held = held_out_scores(&ck.model, &z, m.clone(), windows.segments.clone(), n, future_scale)
+                    let held = held_out_scores(&ck.model, (&z, &m), &windows.segments, n, future_scale.as_ref(), &[lag])
+                        .and_then(|mut h| h.pop())
                         .ok_or_else(|| {
                             Error::Training(format!(
                                 "the saved lag-{lag} model of fold {} gives non-finite scores on the new recordings",
@@ -650,7 +770,7 @@ impl Sbtg {
                     let ms = held.mean_series(self.statistic);
                     masks = Some((ms.target_mask.clone(), ms.source_mask.clone()));
                     mean_terms.extend(scale(ms));
-                    if self.volatility {
+                    if self.volatility && lag > 0 {
                         vol_terms.extend(scale(held.volatility_series()));
                     }
                     reports.push(FoldReport {
@@ -659,6 +779,7 @@ impl Sbtg {
                         test_windows: windows.len(),
                         final_train_loss: ck.epoch_loss.last().copied(),
                         heldout_loss: dsm_loss(&ck.model, z.view(), m.view(), ck.config.sigma, ck.seed + 7919),
+                        heldout_future_loss: Some(dsm_loss_future(&ck.model, z.view(), m.view(), ck.config.sigma, ck.seed + 7919)),
                         gaussian_heldout_loss: None,
                         normal_heldout_loss: None,
                         gaussian_ridge: None,
@@ -678,7 +799,7 @@ impl Sbtg {
                     source_mask.clone(),
                     windows.segments.clone(),
                 );
-                let volatility = self.volatility.then(|| {
+                let volatility = (self.volatility && lag > 0).then(|| {
                     vec![ProductSeries::new(
                         vol_terms,
                         target_mask,

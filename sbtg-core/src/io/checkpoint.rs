@@ -357,8 +357,13 @@ impl ModelStore for CheckpointDir {
 
 /// The fold models of every lag of `lags` saved in `dir` (`lag{r}-fold{k}.safetensors`,
 /// k = 1, 2, … while the files exist).
-pub fn read_models(dir: &Path, lags: &[usize]) -> Result<Vec<Vec<FoldModel>>> {
-    lags.iter()
+///
+/// `spans[l]` is the window span of the models that test the l-th lag
+/// ([`crate::estimate::Sbtg::span_of`]): same-frame (lag-0) pairs and lags up to the
+/// conditioning depth are scored with the models of the depth's windows.
+pub fn read_models(dir: &Path, spans: &[usize]) -> Result<Vec<Vec<FoldModel>>> {
+    spans
+        .iter()
         .map(|&lag| {
             let mut models = Vec::new();
             while path(dir, lag, models.len()).exists() {

@@ -27,7 +27,7 @@ fn csv_encode(what: &'static str) -> impl Fn(csv::Error) -> Error {
 }
 
 /// The columns of `edges.csv` and `edges.parquet`, in order.
-pub const EDGE_COLUMNS: [&str; 14] = [
+pub const EDGE_COLUMNS: [&str; 15] = [
     "source",
     "target",
     "lag",
@@ -42,12 +42,14 @@ pub const EDGE_COLUMNS: [&str; 14] = [
     "test",
     "selected",
     "variance_floored",
+    "directed",
 ];
 
 /// `edges.csv`: `source,target,lag,mu,effect,se,ci_low,ci_high,t,p,q,test,selected,
-/// variance_floored`, one row per tested (source → target, lag, test). `effect` of an
-/// SBTG mean test is `−mu` (positive = excitatory), with its standard error and 95%
-/// interval; `variance_floored` flags a HAC variance that was floored.
+/// variance_floored,directed`, one row per tested (source → target, lag, test). `effect`
+/// of an SBTG mean test is `−mu` (positive = excitatory), with its standard error and
+/// 95% interval; `variance_floored` flags a HAC variance that was floored; `directed`
+/// is false for the same-frame (lag-0) rows, one per unordered pair.
 pub fn edges_csv(table: &EdgeTable) -> Result<Vec<u8>> {
     let err = csv_encode("edges.csv");
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -68,6 +70,7 @@ pub fn edges_csv(table: &EdgeTable) -> Result<Vec<u8>> {
             e.test.name().to_string(),
             e.selected.to_string(),
             e.variance_floored.to_string(),
+            e.directed().to_string(),
         ])
         .map_err(&err)?;
     }
@@ -96,7 +99,8 @@ pub fn recording_edges_csv(table: &EdgeTable) -> Result<Vec<u8>> {
     for r in &table.recording_tests {
         for j in 0..n {
             for i in 0..n {
-                if i == j || r.count[[j, i]] == 0.0 {
+                // Same-frame (lag-0) pairs are symmetric: one row per unordered pair.
+                if i == j || (r.lag == 0 && i > j) || r.count[[j, i]] == 0.0 {
                     continue;
                 }
                 w.write_record([
@@ -164,6 +168,7 @@ pub fn edges_parquet(table: &EdgeTable) -> Result<Vec<u8>> {
         "test" => e.iter().map(|r| r.test.name()).collect::<Vec<_>>(),
         "selected" => e.iter().map(|r| r.selected).collect::<Vec<_>>(),
         "variance_floored" => e.iter().map(|r| r.variance_floored).collect::<Vec<_>>(),
+        "directed" => e.iter().map(|r| r.directed()).collect::<Vec<_>>(),
     )
     .map_err(|err| Error::encode("edges.parquet", err))?;
     let mut buf = Vec::new();

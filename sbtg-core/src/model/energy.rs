@@ -349,6 +349,29 @@ impl EnergyModel {
     }
 }
 
+impl EnergyModel {
+    /// The within-future-block Hessian averaged over the windows `z`:
+    /// `H̄ = (1/T) Σ_t ∂²U/∂x_F∂x_F (z_t)`, the same-frame (lag-0) curvature. For a
+    /// Gaussian window it is the precision of `x_F` given the past, `L_FF`, whose
+    /// off-diagonal entries are minus the innovations' partial covariances.
+    ///
+    /// `U` depends on `x_F` through `g_F(x_F) = ½x_FᵀSx_F + MLP_F(x_F)` and the coupling:
+    /// `H̄ = S + mean_t ∇²MLP_F + mean_t ∇²_F coupling`, where the linear and regime-gated
+    /// couplings are linear in `x_F` (no term) and the feature-bilinear one adds
+    /// `Σ_r (Wφ(x_P))_r ∇²ψ_r(x_F)`.
+    pub fn same_frame_hessian_mean(&self, z: ArrayView2<f64>) -> Array2<f64> {
+        let (xp, xf) = self.split(z);
+        let nt = z.nrows().max(1) as f64;
+        let ones = Array2::ones((xf.nrows(), 1));
+        let mut h = self.future.sym() + self.future.mlp.hessian_sum(xf, ones.view()) / nt;
+        if let CouplingParams::FeatureBilinear { psi, phi, w } = &self.coupling {
+            let c = phi.forward(xp).output.dot(&w.t());
+            h += &(psi.hessian_sum(xf, c.view()) / nt);
+        }
+        h
+    }
+}
+
 /// Row-wise softmax, shifted by the row maximum for stability.
 pub(crate) fn softmax_rows(mut l: Array2<f64>) -> Array2<f64> {
     for mut row in l.rows_mut() {
@@ -413,6 +436,32 @@ mod tests {
                         "{c:?} t={t} i={i}: score {} vs −dU {}",
                         s[[t, i]],
                         -fd
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn same_frame_hessian_matches_finite_differences_of_the_score() {
+        for c in ALL {
+            let m = random_model(c, 8);
+            let z = windows();
+            let got = m.same_frame_hessian_mean(z.view());
+            let (h, np, nf) = (1e-6, m.n_past, m.n_future);
+            for i in 0..nf {
+                let mut zp = z.clone();
+                zp.column_mut(np + i).mapv_inplace(|v| v + h);
+                let mut zm = z.clone();
+                zm.column_mut(np + i).mapv_inplace(|v| v - h);
+                let (sp, sm) = (m.score(zp.view()), m.score(zm.view()));
+                for j in 0..nf {
+                    // ∂²U/∂x_Fj∂x_Fi = −∂s_Fj/∂x_Fi, averaged over the windows.
+                    let fd = -(&sp.column(np + j) - &sm.column(np + j)).mean().unwrap() / (2.0 * h);
+                    assert!(
+                        (got[[j, i]] - fd).abs() < 1e-5 * (1.0 + fd.abs()),
+                        "{c:?} j={j} i={i}: {} vs {fd}",
+                        got[[j, i]]
                     );
                 }
             }

@@ -200,7 +200,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_gaussian_energy_scores_minus_l_z_and_its_mixed_hessian_is_l_fp() {
+    fn the_gaussian_energy_scores_minus_l_z_and_its_same_frame_curvature_is_l_ff() {
         let (z, _) = gaussian_windows(200, 6, 3);
         let l = window_precision(&second_moment(z.view()), 0.1, 0.1).unwrap();
         let template = EnergyModel::init(3, 3, Coupling::Linear, 8, 2, &mut stream(1, 1));
@@ -208,6 +208,12 @@ pub(crate) mod tests {
         let score = m.score(z.view());
         let expect = -z.dot(&l);
         let err = (&score - &expect)
+            .iter()
+            .fold(0.0f64, |a, v| a.max(v.abs()));
+        assert!(err < 1e-12, "{err}");
+        // Its same-frame curvature is the future block of L: the innovations' precision.
+        let same = m.same_frame_hessian_mean(z.view());
+        let err = (&same - &l.slice(s![3.., 3..]))
             .iter()
             .fold(0.0f64, |a, v| a.max(v.abs()));
         assert!(err < 1e-12, "{err}");

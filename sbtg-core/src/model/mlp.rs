@@ -37,6 +37,12 @@ fn dsilu(a: f64) -> f64 {
     s * (1.0 + a * (1.0 - s))
 }
 
+/// `silu''(a) = σ(a)(1 − σ(a))(2 + a(1 − 2σ(a)))`.
+fn d2silu(a: f64) -> f64 {
+    let s = sigmoid(a);
+    s * (1.0 - s) * (2.0 + a * (1.0 - 2.0 * s))
+}
+
 /// Layer sizes of an MLP: `input → hidden × depth → output`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MlpShape {
@@ -112,6 +118,50 @@ impl Mlp {
             delta = delta.dot(&self.weights[l]);
         }
         delta
+    }
+
+    /// `Σ_b ∇²_x (v_bᵀ f(x_b))` (input × input): the input-Hessian of the upstream-weighted
+    /// output, summed over the batch. The only second-order terms of an MLP are those of
+    /// its activations (every layer is affine), so
+    /// `∇²(vᵀf) = Σ_l A_lᵀ diag(g_l ⊙ silu''(a_l)) A_l`, with `A_l = ∂a_l/∂x`
+    /// (`A_1 = W_1`, `A_l = W_l diag(silu'(a_{l−1})) A_{l−1}`) and `g_l = ∂(vᵀf)/∂h_l` the
+    /// back-propagated upstream.
+    pub fn hessian_sum(&self, x: ArrayView2<f64>, upstream: ArrayView2<f64>) -> Array2<f64> {
+        let trace = self.forward(x);
+        let last = self.weights.len() - 1;
+        // g_l for every hidden layer, from the output down.
+        let mut g = vec![Array2::zeros((0, 0)); last];
+        let mut back = upstream.dot(&self.weights[last]);
+        for l in (0..last).rev() {
+            g[l] = back.clone();
+            if l > 0 {
+                back = (&back * &trace.pre[l].mapv(dsilu)).dot(&self.weights[l]);
+            }
+        }
+        let curvature: Vec<Array2<f64>> = (0..last)
+            .map(|l| &g[l] * &trace.pre[l].mapv(d2silu))
+            .collect();
+        let n = x.ncols();
+        // First layer: A_1 = W_1 for every sample, so its sum is one product.
+        let c0 = curvature[0].sum_axis(Axis(0));
+        let w0 = &self.weights[0];
+        let mut h = w0.t().dot(&(w0 * &c0.insert_axis(Axis(1))));
+        for b in 0..x.nrows() {
+            let mut a = w0.clone();
+            // Layer l ≥ 2: A_l = W_l diag(silu'(a_{l−1})) A_{l−1}.
+            let layers = self.weights[1..last]
+                .iter()
+                .zip(&trace.pre)
+                .zip(&curvature[1..]);
+            for ((w, pre), curv) in layers {
+                let d = pre.row(b).mapv(dsilu);
+                a = (w * &d.insert_axis(Axis(0))).dot(&a);
+                let c = curv.row(b).to_owned().insert_axis(Axis(1));
+                h += &a.t().dot(&(&a * &c));
+            }
+        }
+        debug_assert_eq!(h.dim(), (n, n));
+        h
     }
 
     /// Jacobian `∂f/∂x` (output × input) of sample `b` of a traced batch:
@@ -262,6 +312,39 @@ mod tests {
                     let fd = (fp[[b, o]] - fm[[b, o]]) / (2.0 * h);
                     assert!((fd - j[[o, i]]).abs() < 1e-7, "{fd} vs {}", j[[o, i]]);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn hessian_sum_matches_central_differences_of_the_vjp() {
+        for depth in [1, 2, 3] {
+            let m = Mlp::init(
+                MlpShape {
+                    input: 4,
+                    hidden: 6,
+                    depth,
+                    output: 2,
+                },
+                &mut stream(5, depth as u64),
+            );
+            let x = Array2::from_shape_fn((3, 4), |(b, i)| ((b * 4 + i) as f64 * 0.9).sin());
+            let v = Array2::from_shape_fn((3, 2), |(b, o)| 0.5 + (b as f64) - 0.7 * o as f64);
+            let h = m.hessian_sum(x.view(), v.view());
+            let eps = 1e-5;
+            let mut fd = Array2::<f64>::zeros((4, 4));
+            for i in 0..4 {
+                let mut xp = x.clone();
+                xp.column_mut(i).mapv_inplace(|a| a + eps);
+                let mut xm = x.clone();
+                xm.column_mut(i).mapv_inplace(|a| a - eps);
+                let gp = m.vjp(&m.forward(xp.view()), v.view());
+                let gm = m.vjp(&m.forward(xm.view()), v.view());
+                let col = ((gp - gm) / (2.0 * eps)).sum_axis(Axis(0));
+                fd.column_mut(i).assign(&col);
+            }
+            for (a, b) in h.iter().zip(fd.iter()) {
+                assert!((a - b).abs() < 1e-6, "depth {depth}: {h} vs {fd}");
             }
         }
     }

@@ -241,14 +241,41 @@ pub fn dsm_loss(
     sigma: f64,
     seed: u64,
 ) -> f64 {
+    let r = dsm_residual(model, z, m, sigma, seed);
+    (&r * &r).sum() / m.sum().max(1.0)
+}
+
+/// [`dsm_loss`] of the future (last) block's coordinates only, with the same noise draw.
+/// The future block's score is that of `log p(x_F | past)` whatever the past's density,
+/// so this loss compares conditional models of windows of different depths.
+pub fn dsm_loss_future(
+    model: &EnergyModel,
+    z: ArrayView2<f64>,
+    m: ArrayView2<f64>,
+    sigma: f64,
+    seed: u64,
+) -> f64 {
+    let r = dsm_residual(model, z, m, sigma, seed);
+    let f = ndarray::s![.., model.n_past..];
+    let rf = r.slice(f);
+    (&rf * &rf).sum() / m.slice(f).sum().max(1.0)
+}
+
+/// `m ⊙ (s(z + σε) + ε/σ)` with `ε` drawn from `seed`.
+fn dsm_residual(
+    model: &EnergyModel,
+    z: ArrayView2<f64>,
+    m: ArrayView2<f64>,
+    sigma: f64,
+    seed: u64,
+) -> Array2<f64> {
     let mut rng = stream(seed, 999);
     let eps = Array2::from_shape_fn(z.dim(), |_| {
         let e: f64 = StandardNormal.sample(&mut rng);
         e
     }) * m;
     let y = &z + &(&eps * sigma);
-    let r = (model.score(y.view()) + &eps / sigma) * m;
-    (&r * &r).sum() / m.sum().max(1.0)
+    (model.score(y.view()) + &eps / sigma) * m
 }
 
 /// Early stopping: the validation loss after every epoch, the best parameters so far,

@@ -228,7 +228,8 @@ impl EdgeTable {
     }
 }
 
-/// Appends one row per off-diagonal ordered pair (target-major) of a lag's test.
+/// Appends one row per off-diagonal ordered pair (target-major) of a lag's test; at
+/// lag 0 (same frame, symmetric) one row per unordered pair, source before target.
 fn push_rows(
     rows: &mut Vec<EdgeRow>,
     neurons: &[String],
@@ -238,7 +239,7 @@ fn push_rows(
 ) {
     let n = neurons.len();
     for j in 0..n {
-        for i in (0..n).filter(|&i| i != j) {
+        for i in (0..n).filter(|&i| i != j && (lag > 0 || i < j)) {
             rows.push(EdgeRow {
                 source: neurons[i].clone(),
                 target: neurons[j].clone(),

@@ -2,7 +2,8 @@
 
 use crate::stats::TestKind;
 
-/// One tested directed edge `source → target` at a lag.
+/// One tested edge `source → target` at a lag ≥ 1, or one unordered same-frame pair at
+/// lag 0 (`source` before `target` in panel order).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EdgeRow {
     pub source: String,
@@ -30,4 +31,11 @@ pub struct EdgeRow {
     /// observed). Always false for tests that are not HAC t-tests.
     #[serde(default)]
     pub variance_floored: bool,
+}
+
+impl EdgeRow {
+    /// Lagged edges are directed; same-frame (lag-0) pairs are not.
+    pub fn directed(&self) -> bool {
+        self.lag > 0
+    }
 }

@@ -147,6 +147,45 @@ impl HeldOutScores {
         )
     }
 
+    /// The same-frame (lag-0) view of these scores: source and target both the future
+    /// block, with the within-block Hessian `H̄ = mean_t ∂²U/∂x_F∂x_F` (from
+    /// [`crate::model::EnergyModel::same_frame_hessian_mean`]) as the Hessian term. Stein's
+    /// identity within the block gives `E[s_{F,j} s_{F,i}] = E[∂²U/∂x_{F,j}∂x_{F,i}]`, for
+    /// the joint window density the curvature of `−log p(x_F | past)`: the precision of
+    /// the innovations, whose off-diagonal entries are minus their partial covariances
+    /// given the past. The orthogonal statistic is then `2H̄_ji − ŝ_{F,j} ŝ_{F,i}`; `H̄`
+    /// enters as its mean over the scored windows, so the HAC variance is that of the
+    /// score products (the Hessian's variation over windows is left out of it).
+    ///
+    /// With `Q̂ = (E[ŝ_F ŝ_Fᵀ])⁻¹` ([`EffectScale::Jacobian`]) both sides are deconvolved:
+    /// `u_t = Q̂ ŝ_F(z_t)` is minus the innovation `x_F − E[x_F | past]` (exact for a
+    /// Gaussian window), and the statistic `2(Q̂H̄Q̂ᵀ)_ji − u_j u_i` has mean the
+    /// innovations' covariance given the past instead of their precision.
+    pub fn same_frame(&self, hessian_mean: Array2<f64>) -> HeldOutScores {
+        let (t, n) = (self.scores.nrows(), self.future.len());
+        let mut scores = self.scores.clone();
+        let mut weight = hessian_mean;
+        if let Some(q) = &self.future_scale {
+            let sf = self.block(&self.scores, &self.future).dot(&q.t())
+                * &self.block(&self.mask, &self.future);
+            scores.slice_mut(s![.., self.future.clone()]).assign(&sf);
+            weight = q.dot(&weight).dot(&q.t());
+        }
+        HeldOutScores {
+            scores,
+            mask: self.mask.clone(),
+            hessian: vec![ProductTerm {
+                weight: Some(weight),
+                target: Array2::ones((t, n)),
+                source: Array2::ones((t, n)),
+            }],
+            segments: self.segments.clone(),
+            source: self.future.clone(),
+            future: self.future.clone(),
+            future_scale: None,
+        }
+    }
+
     /// The series of the volatility-transfer test.
     pub fn volatility_series(&self) -> ProductSeries {
         let centred_square = |r: &Range<usize>| {
@@ -237,6 +276,66 @@ mod tests {
                 let got = value(&scaled, t, n);
                 let err = (&got - &expect).iter().fold(0.0f64, |a, v| a.max(v.abs()));
                 assert!(err < 1e-12, "{statistic:?} t {t}: {err}");
+            }
+        }
+    }
+
+    /// The same-frame series by hand: `2H̄_ji − s_{F,j} s_{F,i}` on the precision scale,
+    /// `2(QH̄Qᵀ)_ji − (Q s_F)_j (Q s_F)_i` on the Jacobian (covariance) scale, zero where
+    /// either neuron is unobserved; symmetric in (j, i).
+    #[test]
+    fn same_frame_series_matches_its_definition() {
+        let (t_len, n) = (6, 3);
+        let mut rng = stream(4, 0);
+        let mut r =
+            |rows, cols| Array2::from_shape_fn((rows, cols), |_| rng.random_range(-1.0..1.0));
+        let h = {
+            let a = r(n, n);
+            &a + &a.t()
+        };
+        let q = {
+            let a = r(n, n);
+            a.t().dot(&a) + Array2::<f64>::eye(n)
+        };
+        let mut mask = Array2::ones((t_len, 2 * n));
+        mask[[2, n + 1]] = 0.0;
+        let scores = r(t_len, 2 * n) * &mask;
+        let base = HeldOutScores {
+            scores: scores.clone(),
+            mask: mask.clone(),
+            hessian: Vec::new(),
+            segments: std::iter::once(0..t_len).collect(),
+            source: 0..n,
+            future: n..2 * n,
+            future_scale: None,
+        };
+        for scale in [None, Some(q.clone())] {
+            let held = HeldOutScores {
+                future_scale: scale.clone(),
+                ..base.clone()
+            };
+            let series = held
+                .same_frame(h.clone())
+                .mean_series(EdgeStatistic::Orthogonal);
+            let qm = scale.clone().unwrap_or_else(|| Array2::eye(n));
+            let w = qm.dot(&h).dot(&qm.t());
+            for t in 0..t_len {
+                let sf = scores.slice(s![t, n..]).to_owned();
+                let u = qm.dot(&sf);
+                let got = value(&series, t, n);
+                for j in 0..n {
+                    for i in 0..n {
+                        let seen = mask[[t, n + j]] * mask[[t, n + i]];
+                        let expect = seen * (2.0 * w[[j, i]] - u[j] * u[i]);
+                        assert!(
+                            (got[[j, i]] - expect).abs() < 1e-12,
+                            "scale {:?} t {t} ({j}, {i}): {} vs {expect}",
+                            scale.is_some(),
+                            got[[j, i]]
+                        );
+                        assert!((got[[j, i]] - got[[i, j]]).abs() < 1e-12);
+                    }
+                }
             }
         }
     }

@@ -8,9 +8,13 @@ use sbtg_core::stats::metrics::ks_uniform;
 use sbtg_core::stats::TestKind;
 
 /// Null model: n = 30 independent slow AR(1) latents (φ = 0.95) plus measurement noise,
-/// 3 recordings × 1000 frames, 10 seeds, default settings (100 epochs, Newey–West
-/// bandwidth). BH at α = 0.1 over the whole family selects at most one false edge per
-/// run on average, and the held-out p-values are uniform.
+/// 3 recordings × 1000 frames, 10 seeds, default settings (same-frame pairs and lag 1,
+/// two past frames, 100 epochs, Newey–West bandwidth). BH at α = 0.1 over the whole
+/// family selects at most one false edge per run on average, and the held-out p-values
+/// are uniform: the nominal 5% test rejects under 7.5%, and their distribution is within
+/// 0.03 of Uniform(0, 1) everywhere (Kolmogorov distance). The KS p-value itself is
+/// printed, not tested: pairs that share a neuron have dependent p-values, and over
+/// ~90 000 of them it rejects for a distance of 0.02.
 #[test]
 fn null_model_is_calibrated() {
     let mut cfg = InferConfig::default();
@@ -42,8 +46,8 @@ fn null_model_is_calibrated() {
         "{false_discoveries} false discoveries in 10 runs"
     );
     assert!(
-        ks_p > 0.01,
-        "KS test rejects uniformity: D = {d}, p = {ks_p}"
+        d < 0.03,
+        "p-values far from uniform: KS D = {d} (p = {ks_p})"
     );
     assert!(below < 0.075, "nominal 5% test rejects {below}");
 }

@@ -27,6 +27,8 @@ fn data() -> (sbtg_core::data::simulate::Simulation, InferConfig) {
     };
     let mut cfg = sbtg_tests::config_with_epochs(20);
     cfg.lags = vec![1, 2];
+    // One past frame: lags 1 and 2 train models of their own (two window groups).
+    cfg.sbtg_mut().unwrap().past = 1;
     (tanh_network(&spec).unwrap(), cfg)
 }
 

@@ -157,3 +157,41 @@ fn var2_lag2_only_couplings_are_found_at_lag_2_and_lag_1_stays_null() {
     // One FDR family over both lags, declared by the size.
     assert_eq!(inf.family_size(), 2 * 2 * n * (n - 1));
 }
+
+/// The benchmark's VAR(2) (self-coupling 0.5 at lag 1, couplings at lag 2 only; 30
+/// neurons, 3 × 600 frames). Windows of one past frame cannot condition on `x_{t−1}`,
+/// so its lag-2 influence, partly predictable from `x_t`, leaks into their lag-1 test;
+/// `--past 2` tests lag 1 in `[x_{t−1}, x_t, x_{t+1}]` and the leak goes, down to the
+/// conditional baseline's level (partial correlation at lags 1 and 2).
+#[test]
+fn conditioning_on_two_past_frames_removes_the_var2_leak_into_lag_1() {
+    use sbtg_core::report::benchmark::{Family, FamilySize};
+    let sim = Family::Var2.simulate(&FamilySize::full(), 0).unwrap();
+    let panel = Panel::build(&sim.simulation.recordings, &PanelConfig::default()).unwrap();
+    let false_lag1 = |cfg: &sbtg_core::estimate::InferConfig| {
+        count(&selected(
+            &infer(&panel, cfg, &FitContext::quiet()).unwrap(),
+            1,
+        ))
+    };
+    let sbtg = |past: usize| {
+        let mut cfg = sbtg_tests::config_with_epochs(EPOCHS);
+        cfg.lags = vec![1, 2];
+        cfg.sbtg_mut().unwrap().past = past;
+        false_lag1(&cfg)
+    };
+    let baseline = false_lag1(&sbtg_core::estimate::InferConfig {
+        lags: vec![1, 2],
+        ..sbtg_core::estimate::InferConfig::of(sbtg_core::estimate::Method::PartialCorrelation)
+    });
+    let (one, two) = (sbtg(1), sbtg(2));
+    eprintln!("false lag-1 edges: past 1 {one}, past 2 {two}, partial correlation {baseline}");
+    assert!(
+        one >= 10,
+        "the one-frame windows should show the leak ({one})"
+    );
+    assert!(
+        two <= baseline + 3,
+        "past 2 selects {two}, the baseline {baseline}"
+    );
+}

@@ -15,3 +15,4 @@ mod lags;
 mod output;
 mod recovery;
 mod reproducibility;
+mod same_frame;

@@ -34,7 +34,8 @@ fn edges_csv_round_trips_with_the_documented_columns() {
             "q",
             "test",
             "selected",
-            "variance_floored"
+            "variance_floored",
+            "directed"
         ]
     );
     let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();

@@ -9,13 +9,15 @@ use sbtg_tests::recovery;
 
 /// tanh network, n = 20, ~10% density, T = 3000, 3 recordings: the ranking by |μ̂|
 /// reaches AUROC ≥ 0.95 and the effect signs match the true Jacobian on ≥ 90% of edges.
-/// A transposed estimator would fail: the truth is not symmetric.
+/// A transposed estimator would fail: the truth is not symmetric. The network is
+/// Markov, so the windows condition on one past frame (`past = 1`).
 #[test]
 fn tanh_network_is_recovered_with_correct_orientation_and_sign() {
     let spec = NetworkSpec::default();
     let sim = tanh_network(&spec).unwrap();
     let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
-    let cfg = sbtg_tests::config_with_epochs(30);
+    let mut cfg = sbtg_tests::config_with_epochs(30);
+    cfg.sbtg_mut().unwrap().past = 1;
     let inf = infer(&panel, &cfg, &FitContext::quiet()).unwrap();
     let r = recovery(&inf, &sim.coupling);
     eprintln!(
@@ -40,7 +42,8 @@ fn tanh_network_is_recovered_with_correct_orientation_and_sign() {
 }
 
 /// The plain product statistic of the paper also ranks well, but selects more
-/// non-edges than the orthogonal statistic at the same training budget.
+/// non-edges than the orthogonal statistic at the same training budget (one past
+/// frame, as the Markov network needs).
 #[test]
 fn orthogonal_statistic_selects_fewer_false_edges_than_the_plain_product() {
     let spec = NetworkSpec {
@@ -51,6 +54,7 @@ fn orthogonal_statistic_selects_fewer_false_edges_than_the_plain_product() {
     let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
     let mut cfg = sbtg_tests::config_with_epochs(15);
     cfg.sbtg_mut().unwrap().volatility = false;
+    cfg.sbtg_mut().unwrap().past = 1;
     let orth = recovery(
         &infer(&panel, &cfg, &FitContext::quiet()).unwrap(),
         &sim.coupling,

@@ -99,6 +99,31 @@ fn run2(
     spec: &NetworkSpec,
     step: impl Fn(&Array1<f64>, &Array1<f64>) -> Array1<f64>,
 ) -> Result<Vec<Recording>> {
+    run_with(spec, step, None)
+}
+
+/// Linear VAR(1) with correlated innovations: `x_{t+1} = A x_t + noise·B η_t`,
+/// `η_t ~ N(0, I)`, so the innovations' covariance is `noise²·BBᵀ` and the same-frame
+/// (lag-0) truth is the support of its inverse, the innovations' precision.
+pub fn var1_correlated(spec: &NetworkSpec, a: Array2<f64>, b: &Array2<f64>) -> Result<Simulation> {
+    assert_eq!(
+        b.dim(),
+        (spec.neurons, spec.neurons),
+        "innovation factor shape"
+    );
+    let recordings = run_with(spec, |x, _| a.dot(x), Some(b))?;
+    Ok(Simulation {
+        recordings,
+        coupling: a,
+    })
+}
+
+/// [`run2`] with innovations `noise·B η` (`B = I` when `None`).
+fn run_with(
+    spec: &NetworkSpec,
+    step: impl Fn(&Array1<f64>, &Array1<f64>) -> Array1<f64>,
+    factor: Option<&Array2<f64>>,
+) -> Result<Vec<Recording>> {
     let n = spec.neurons;
     let burn = 200;
     (0..spec.recordings)
@@ -109,7 +134,11 @@ fn run2(
             let mut vals = Array2::zeros((spec.frames, n));
             for t in 0..spec.frames + burn {
                 let mean = step(&x, &prev);
-                let next = Array1::from_shape_fn(n, |j| mean[j] + spec.noise * normal(&mut rng));
+                let mut eta = Array1::from_shape_fn(n, |_| normal(&mut rng));
+                if let Some(b) = factor {
+                    eta = b.dot(&eta);
+                }
+                let next = &mean + &(eta * spec.noise);
                 prev = std::mem::replace(&mut x, next);
                 if x.iter().any(|v| !v.is_finite() || v.abs() > 1e6) {
                     return Err(crate::Error::Data(format!(

@@ -2,10 +2,12 @@
 //!
 //! - **GraphML** (`circuit.graphml`): typed keys — nodes `cell_type`, `class` (string);
 //!   edges `lag`, `sign` (int), `effect`, `weight` (= |effect|), `mu`, `t`, `p`, `q`
-//!   (double), `test` (string); graph `method` (string). Node ids are neuron names.
-//!   `networkx.read_graphml` gives a `MultiDiGraph` when a pair has edges at several lags.
+//!   (double), `test` (string), `directed` (boolean: false for same-frame lag-0 pairs,
+//!   written once, source before target); graph `method` (string). Node ids are neuron
+//!   names. `networkx.read_graphml` gives a `MultiDiGraph` when a pair has edges at
+//!   several lags.
 //! - **DOT** (`circuit.dot`, Graphviz): colour = sign (red excitatory, blue inhibitory),
-//!   pen width ∝ |effect|, label = lag.
+//!   pen width ∝ |effect|, label = lag, `dir=none` for lag-0 pairs.
 //! - **node-link JSON** (`circuit.json`), as `networkx.node_link_data` writes it:
 //!   `networkx.node_link_graph(data, edges="links")`.
 //!
@@ -27,7 +29,7 @@ use crate::stats::TestKind;
 use crate::{Error, Result};
 
 /// `(id, for, attr.name, attr.type)` of every GraphML key.
-const KEYS: [(&str, &str, &str, &str); 15] = [
+const KEYS: [(&str, &str, &str, &str); 16] = [
     ("method", "graph", "method", "string"),
     ("cell_type", "node", "cell_type", "string"),
     ("class", "node", "class", "string"),
@@ -43,6 +45,7 @@ const KEYS: [(&str, &str, &str, &str); 15] = [
     ("t", "edge", "t", "double"),
     ("p", "edge", "p", "double"),
     ("q", "edge", "q", "double"),
+    ("directed", "edge", "directed", "boolean"),
 ];
 
 fn num(v: f64) -> String {
@@ -103,6 +106,7 @@ pub fn to_graphml(c: &Circuit) -> String {
             ("t", num(w.t)),
             ("p", num(w.p)),
             ("q", num(w.q)),
+            ("directed", (w.lag > 0).to_string()),
         ];
         for (key, v) in data {
             s.push_str(&format!("      <data key=\"{key}\">{v}</data>\n"));
@@ -269,13 +273,15 @@ pub fn to_dot(c: &Circuit) -> String {
     let edge_attr = |_, e: petgraph::graph::EdgeReference<'_, CircuitEdge>| {
         let w = e.weight();
         format!(
-            "label=\"{}\" lag={} test=\"{}\" effect={} color=\"{}\" penwidth={:.2}",
+            "label=\"{}\" lag={} test=\"{}\" effect={} color=\"{}\" penwidth={:.2}{}",
             w.lag,
             w.lag,
             w.test.name(),
             num(w.effect),
             if w.effect < 0.0 { "#2166ac" } else { "#b2182b" },
-            1.0 + 3.0 * w.effect.abs().min(1.0)
+            1.0 + 3.0 * w.effect.abs().min(1.0),
+            // Same-frame (lag-0) pairs are undirected: no arrowhead.
+            if w.lag == 0 { " dir=none" } else { "" }
         )
     };
     let node_attr = |_, (_, n): (petgraph::graph::NodeIndex, &CircuitNode)| {
@@ -309,6 +315,9 @@ struct NodeLinkEdge {
     target: String,
     key: usize,
     lag: usize,
+    /// False for same-frame (lag-0) pairs, which are undirected.
+    #[serde(default = "directed_default")]
+    directed: bool,
     test: TestKind,
     sign: i32,
     effect: Option<f64>,
@@ -332,6 +341,10 @@ struct NodeLink {
     graph: BTreeMap<String, String>,
     nodes: Vec<NodeLinkNode>,
     links: Vec<NodeLinkEdge>,
+}
+
+fn directed_default() -> bool {
+    true
 }
 
 fn finite(v: f64) -> Option<f64> {
@@ -368,6 +381,7 @@ pub fn to_json(c: &Circuit) -> String {
                     target: c.graph[e.target()].name.clone(),
                     key: *key - 1,
                     lag: w.lag,
+                    directed: w.lag > 0,
                     test: w.test,
                     sign: if w.effect < 0.0 { -1 } else { 1 },
                     effect: finite(w.effect),

@@ -608,7 +608,8 @@ fn weight_agreement(
 }
 
 /// Compares the circuit of one lag of an edge table with a connectome. Neuron names
-/// are normalised (upper case, no zero-padding) before they are matched.
+/// are normalised (upper case, no zero-padding) before they are matched. Lag 0
+/// (same-frame pairs) is scored undirected.
 pub fn compare(
     table: &EdgeTable,
     lag: usize,
@@ -653,7 +654,15 @@ pub fn compare(
     };
     let effect = aggregate(&raw_signed, &map);
     let node_types: Vec<CellType> = map.nodes.iter().map(|n| atlas.type_of(n)).collect();
-    let layer_counts = layers(&conn, &map.nodes);
+    let mut layer_counts = layers(&conn, &map.nodes);
+    // Same-frame (lag-0) edges are undirected: every layer is scored on unordered pairs
+    // (wired if either direction is), and no direction is claimed.
+    let same_frame = lag == 0;
+    if same_frame {
+        for layer in &mut layer_counts {
+            layer.1 = false;
+        }
+    }
     let layer_metrics: Vec<LayerMetrics> = layer_counts
         .iter()
         .enumerate()
@@ -661,6 +670,7 @@ pub fn compare(
         .collect();
     let direction = layer_counts
         .iter()
+        .filter(|_| !same_frame)
         .find(|l| l.0 == "chemical")
         .map(|l| direction_accuracy(&st.score, &l.2));
     let two_step = two_step_paths(&conn, atlas, &map.nodes, &st.selected, cfg);

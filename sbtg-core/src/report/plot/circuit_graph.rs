@@ -204,6 +204,8 @@ impl LagCircuit<'_> {
         let (ux, uy) = (tip.0 - back.0, tip.1 - back.1);
         let ul = (ux * ux + uy * uy).sqrt().max(1e-9);
         let (ux, uy) = (ux / ul, uy / ul);
+        // Same-frame (lag-0) pairs are undirected: a plain curve, no head.
+        let head_len = if e.lag == 0 { 0.0 } else { head_len };
         let base = (tip.0 - head_len * ux, tip.1 - head_len * uy);
         // The shaft ends at the base of the head.
         let shaft: Vec<(i32, i32)> = pts
@@ -229,6 +231,9 @@ impl LagCircuit<'_> {
                 (base.1 - head_half * ux).round() as i32,
             ),
         ];
+        if e.lag == 0 {
+            return Ok(());
+        }
         panel
             .draw(&Polygon::new(head, colour.filled()))
             .map_err(err)
@@ -295,8 +300,22 @@ impl LagCircuit<'_> {
         y: i32,
         scale: f64,
         ring: bool,
+        lag: usize,
     ) -> std::result::Result<(), String> {
         let mut x = 20;
+        let (positive, negative, shape) = if lag == 0 {
+            (
+                "positive (effect > 0)",
+                "negative (effect < 0)",
+                "line: same-frame coupling given the past (undirected)",
+            )
+        } else {
+            (
+                "excitatory (effect > 0)",
+                "inhibitory (effect < 0)",
+                "arrow: source → target, r frames later",
+            )
+        };
         let sample = |x: i32, v: f64| {
             let strength = (v.abs() / scale).min(1.0);
             PathElement::new(
@@ -305,10 +324,7 @@ impl LagCircuit<'_> {
                     .stroke_width((1.0 + 3.0 * strength).round() as u32),
             )
         };
-        for (v, what) in [
-            (scale, "excitatory (effect > 0)"),
-            (-scale, "inhibitory (effect < 0)"),
-        ] {
+        for (v, what) in [(scale, positive), (-scale, negative)] {
             panel.draw(&sample(x, v)).map_err(err)?;
             panel
                 .draw(&Text::new(
@@ -332,7 +348,7 @@ impl LagCircuit<'_> {
         }
         panel
             .draw(&Text::new(
-                "arrow: source → target, r frames later",
+                shape,
                 (20, y + 22),
                 font(13).pos(Pos::new(HPos::Left, VPos::Center)),
             ))
@@ -392,15 +408,19 @@ impl Figure for LagCircuit<'_> {
             edges.truncate(self.max_edges);
             // Weakest first, so the strongest are drawn on top.
             edges.reverse();
+            let title = if lag == 0 {
+                format!(
+                    "lag 0 (same frame, undirected): {total} selected pairs ({excitatory} positive, {} negative)",
+                    total - excitatory
+                )
+            } else {
+                format!(
+                    "lag {lag}: {total} selected edges ({excitatory} excitatory, {} inhibitory)",
+                    total - excitatory
+                )
+            };
             panel
-                .draw(&Text::new(
-                    format!(
-                        "lag {lag}: {total} selected edges ({excitatory} excitatory, {} inhibitory)",
-                        total - excitatory
-                    ),
-                    (15, 14),
-                    font(19),
-                ))
+                .draw(&Text::new(title, (15, 14), font(19)))
                 .map_err(err)?;
             let mut line = 40;
             if let Some(sub) = &self.subtitle {
@@ -433,7 +453,7 @@ impl Figure for LagCircuit<'_> {
                 self.draw_edge(panel, &pl, *e, scale)?;
             }
             self.draw_nodes(panel, &pl)?;
-            self.draw_legend(panel, h as i32 - 52, scale, pl.ring)?;
+            self.draw_legend(panel, h as i32 - 52, scale, pl.ring, lag)?;
         }
         Ok(())
     }
