@@ -526,6 +526,12 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
     let written = sbtg_core::io::write_outputs(&out, &table)?;
     timer.lap("write");
     folder.finish(&mut manifest, written, timer.to_json())?;
+    if let Some(m) = table.summary.fdr.direction_family_size {
+        eprintln!(
+            "direction tests: {} of {m} pairs have a significant direction (their own FDR family)",
+            table.selected_count(TestKind::Direction)
+        );
+    }
     eprintln!(
         "{} selected at {} q ≤ {} (family of {} tests); wrote {}/edges.csv, recording_edges.csv, arrays.npz, summary.json, run.json in {:.1} s",
         selected_counts(&table),

@@ -200,9 +200,14 @@ fn infer_at_several_lags_exports_the_circuit_and_plot_draws_every_figure() {
         "{stderr}"
     );
     let edges = std::fs::read_to_string(out.join("edges.csv")).unwrap();
-    let rows: Vec<&str> = edges.lines().skip(1).collect();
-    // 5 neurons: 20 ordered pairs × 2 tests × 2 lags, one FDR family.
+    let (rows, directions): (Vec<&str>, Vec<&str>) = edges
+        .lines()
+        .skip(1)
+        .partition(|r| r.split(',').nth(11) != Some("direction"));
+    // 5 neurons: 20 ordered pairs × 2 tests × 2 lags, one FDR family; and 10 unordered
+    // pairs × 2 lags of direction tests, a family of their own.
     assert_eq!(rows.len(), 80);
+    assert_eq!(directions.len(), 20);
     assert_eq!(
         rows.iter()
             .filter(|r| r.split(',').nth(2) == Some("2"))

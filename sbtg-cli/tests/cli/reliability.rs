@@ -345,8 +345,9 @@ fn score_tests_new_recordings_with_saved_models() {
         .unwrap()
         .ends_with("lag2-fold2.safetensors")));
     let edges = std::fs::read_to_string(out.join("edges.csv")).unwrap();
-    // Lag 1: 20 ordered pairs × (mean, volatility); lag 0: 10 unordered pairs.
-    assert_eq!(edges.lines().count(), 1 + 2 * 20 + 10);
+    // Lag 1: 20 ordered pairs × (mean, volatility) and 10 direction tests; lag 0: 10
+    // unordered pairs.
+    assert_eq!(edges.lines().count(), 1 + 2 * 20 + 10 + 10);
     // A baseline run has no models; a folder without run.json is no model.
     let lc = d.join("lc");
     assert!(sbtg(&[

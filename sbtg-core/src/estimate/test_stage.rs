@@ -114,6 +114,9 @@ pub struct LagTests {
     pub windows: usize,
     pub mean: TestMatrices,
     pub volatility: Option<TestMatrices>,
+    /// The direction test `effect(i → j) − effect(j → i)` of a lagged mean series
+    /// (`[j, i]`, antisymmetric; `None` at lag 0 and for tests without a series).
+    pub direction: Option<TestMatrices>,
     pub recordings: Vec<RecordingTest>,
     pub folds: Vec<FoldReport>,
     pub train_seconds: f64,
@@ -148,6 +151,13 @@ pub fn test_lag(panel: &Panel, evidence: LagEvidence, bandwidth: Bandwidth) -> L
         train_seconds,
         fit_seconds,
     } = evidence;
+    let direction = match &mean {
+        MeanEvidence::Series {
+            blocks,
+            effect_sign,
+        } if lag > 0 => direction_test(blocks, n, bandwidth, *effect_sign),
+        _ => None,
+    };
     let (mean, recordings) = match mean {
         MeanEvidence::ClosedForm(c) => (TestMatrices::from_closed_form(*c), Vec::new()),
         MeanEvidence::Series {
@@ -197,11 +207,32 @@ pub fn test_lag(panel: &Panel, evidence: LagEvidence, bandwidth: Bandwidth) -> L
         windows,
         mean,
         volatility,
+        direction,
         recordings,
         folds,
         train_seconds,
         test_seconds: fit_seconds + t0.elapsed().as_secs_f64(),
     }
+}
+
+/// The HAC test of `D_t(j, i) = Y_t(j, i) − Y_t(i, j)` ([`ProductSeries::antisymmetric`])
+/// on the same held-out windows as the mean test, when its series cover every target
+/// in one block; its effect is `effect(i → j) − effect(j → i)`.
+fn direction_test(
+    blocks: &[SeriesBlock],
+    n: usize,
+    bandwidth: Bandwidth,
+    effect_sign: f64,
+) -> Option<TestMatrices> {
+    let [block] = blocks else { return None };
+    if block.targets.len() != n || block.folds.iter().any(|f| f.n_source() != n) {
+        return None;
+    }
+    let folds: Vec<ProductSeries> = block.folds.iter().map(|f| f.antisymmetric()).collect();
+    Some(TestMatrices::from_hac(
+        hac_test(&folds, bandwidth),
+        effect_sign,
+    ))
 }
 
 fn as_pairs(blocks: &[SeriesBlock]) -> Vec<(&[usize], &[ProductSeries])> {

@@ -112,6 +112,25 @@ impl EdgeTable {
             r.q = q;
             r.selected = q <= cfg.tests.alpha;
         }
+        // The direction tests: one row per unordered pair and lag, their own family.
+        let mut directions = Vec::new();
+        for t in &tests {
+            if let Some(d) = &t.direction {
+                push_rows(
+                    &mut directions,
+                    &panel.neurons,
+                    t.lag,
+                    d,
+                    TestKind::Direction,
+                );
+            }
+        }
+        let p: Vec<f64> = directions.iter().map(|r| r.p).collect();
+        for (r, q) in directions.iter_mut().zip(cfg.tests.fdr.adjust(&p)) {
+            r.q = q;
+            r.selected = q <= cfg.tests.alpha;
+        }
+        rows.extend(directions);
         let summary = Summary::new(panel, cfg, &tests, &rows);
         EdgeTable {
             summary,
@@ -199,11 +218,13 @@ impl EdgeTable {
         m
     }
 
-    /// `[target, source]` at one lag: true where any test selected the edge.
+    /// `[target, source]` at one lag: true where the mean or volatility test selected
+    /// the edge.
     pub fn selected(&self, lag: usize) -> Array2<bool> {
         let n = self.summary.neurons.len();
         let mut m = Array2::from_elem((n, n), false);
-        for e in self.rows.iter().filter(|e| e.lag == lag && e.selected) {
+        let edge = |e: &&EdgeRow| e.lag == lag && e.selected && e.test != TestKind::Direction;
+        for e in self.rows.iter().filter(edge) {
             if let (Some(i), Some(j)) = (self.index(&e.source), self.index(&e.target)) {
                 m[[j, i]] = true;
             }
@@ -229,7 +250,8 @@ impl EdgeTable {
 }
 
 /// Appends one row per off-diagonal ordered pair (target-major) of a lag's test; at
-/// lag 0 (same frame, symmetric) one row per unordered pair, source before target.
+/// lag 0 (same frame, symmetric) and for the (antisymmetric) direction test one row per
+/// unordered pair, source before target.
 fn push_rows(
     rows: &mut Vec<EdgeRow>,
     neurons: &[String],
@@ -239,7 +261,8 @@ fn push_rows(
 ) {
     let n = neurons.len();
     for j in 0..n {
-        for i in (0..n).filter(|&i| i != j && (lag > 0 || i < j)) {
+        let unordered = lag == 0 || test == TestKind::Direction;
+        for i in (0..n).filter(|&i| i != j && (!unordered || i < j)) {
             rows.push(EdgeRow {
                 source: neurons[i].clone(),
                 target: neurons[j].clone(),

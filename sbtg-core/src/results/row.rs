@@ -34,8 +34,9 @@ pub struct EdgeRow {
 }
 
 impl EdgeRow {
-    /// Lagged edges are directed; same-frame (lag-0) pairs are not.
+    /// Lagged edges are directed; same-frame (lag-0) pairs and direction tests (which
+    /// compare the two directions of a pair) are not.
     pub fn directed(&self) -> bool {
-        self.lag > 0
+        self.lag > 0 && self.test != TestKind::Direction
     }
 }

@@ -40,6 +40,10 @@ pub struct HacSummary {
 pub struct SelectedCounts {
     pub mean: usize,
     pub volatility: usize,
+    /// Pairs whose direction test is significant in its own FDR family (absent in runs
+    /// saved before it existed).
+    #[serde(default)]
+    pub direction: usize,
 }
 
 impl SelectedCounts {
@@ -49,6 +53,7 @@ impl SelectedCounts {
             match r.test {
                 TestKind::Mean => c.mean += 1,
                 TestKind::Volatility => c.volatility += 1,
+                TestKind::Direction => c.direction += 1,
             }
         }
         c
@@ -88,6 +93,11 @@ pub struct FdrSummary {
     pub family_size: usize,
     /// Rows that could not be tested (no p-value), left out of the family.
     pub untested: usize,
+    /// The direction tests' own family (absent when none ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction_family: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction_family_size: Option<usize>,
 }
 
 /// Seconds of the whole run.
@@ -149,7 +159,7 @@ pub fn column_docs() -> Vec<ColumnDoc> {
     [
         ("source", "presynaptic / causing neuron (block x_t)"),
         ("target", "postsynaptic / affected neuron (block x_{t+lag})"),
-        ("lag", "lag in frames"),
+        ("lag", "lag in frames; 0 = same-frame pair (coupling of the innovations given the past, undirected, source first in panel order)"),
         ("mu", "mean of the tested series (standardised units; held-out windows for SBTG)"),
         ("effect", "SBTG mean test: -mu (Jacobian sign); volatility test and baselines: mu, the method's estimate"),
         ("se", "standard error of effect (HAC: sqrt(long-run variance / N))"),
@@ -158,9 +168,10 @@ pub fn column_docs() -> Vec<ColumnDoc> {
         ("t", "test statistic: HAC t of mu (SBTG, lagged correlation, granger), Fisher z (partial-correlation), t (pairwise-granger, pcmci)"),
         ("p", "two-sided p-value (Student t, survival function)"),
         ("q", "FDR-adjusted p-value over the declared family"),
-        ("test", "mean (Jacobian) or volatility (volatility transfer)"),
+        ("test", "mean (Jacobian), volatility (volatility transfer) or direction (effect(source -> target) - effect(target -> source), one row per unordered pair, its own FDR family)"),
         ("selected", "q <= alpha"),
         ("variance_floored", "the HAC long-run variance was non-positive or below 1e-8 of the lag-0 variance and was floored; t and p are unreliable"),
+        ("directed", "false for same-frame (lag-0) pairs, true for lagged edges"),
     ]
     .into_iter()
     .map(|(c, m)| ColumnDoc {
@@ -178,6 +189,8 @@ impl Summary {
         let estimator = cfg.estimator.estimator();
         let sbtg = cfg.estimator.sbtg();
         let volatility = tests.iter().any(|t| t.volatility.is_some());
+        let directions = tests.iter().any(|t| t.direction.is_some());
+        let edge_rows = || rows.iter().filter(|r| r.test != TestKind::Direction);
         let per_lag: Vec<LagSummary> = tests
             .iter()
             .map(|t| LagSummary {
@@ -242,7 +255,7 @@ impl Summary {
                 method: cfg.tests.fdr,
                 alpha: cfg.tests.alpha,
                 family: format!(
-                    "every ordered pair source != target that could be tested, at every lag ({}), {}",
+                    "every pair source != target that could be tested (ordered at lags >= 1, unordered at lag 0), at every lag ({}), {}",
                     cfg.lags
                         .iter()
                         .map(|l| l.to_string())
@@ -254,8 +267,16 @@ impl Summary {
                         "mean test"
                     }
                 ),
-                family_size: rows.iter().filter(|r| !r.p.is_nan()).count(),
-                untested: rows.iter().filter(|r| r.p.is_nan()).count(),
+                family_size: edge_rows().filter(|r| !r.p.is_nan()).count(),
+                untested: edge_rows().filter(|r| r.p.is_nan()).count(),
+                direction_family: directions.then(|| {
+                    "every unordered pair at every lag >= 1 with a mean-test series: effect(source -> target) - effect(target -> source), BH/BY on its own".to_string()
+                }),
+                direction_family_size: directions.then(|| {
+                    rows.iter()
+                        .filter(|r| r.test == TestKind::Direction && !r.p.is_nan())
+                        .count()
+                }),
             },
             edges_selected: SelectedCounts::of(rows.iter()),
             per_lag,

@@ -109,6 +109,24 @@ impl ProductSeries {
         }
     }
 
+    /// The direction series `D_t(j, i) = Y_t(j, i) − Y_t(i, j)`: the statistic of the
+    /// edge `i → j` minus that of `j → i`, on the same windows. Every term
+    /// `W ⊙ (p_t ⊗ q_t)` gains its mirror `−Wᵀ ⊙ (q_t ⊗ p_t)`; both neurons must be
+    /// observed in both blocks. Needs as many targets as sources.
+    pub fn antisymmetric(&self) -> ProductSeries {
+        assert_eq!(self.n_target(), self.n_source(), "a square series");
+        let mut terms = self.terms.clone();
+        for m in &self.terms {
+            terms.push(ProductTerm {
+                weight: m.weight.as_ref().map(|w| w.t().to_owned()),
+                target: -&m.source,
+                source: m.target.clone(),
+            });
+        }
+        let both = &self.target_mask * &self.source_mask;
+        ProductSeries::new(terms, both.clone(), both, self.segments.clone())
+    }
+
     /// Whether edge `(j, i)` is observed at time `t`.
     pub fn observed(&self, t: usize, j: usize, i: usize) -> bool {
         self.target_mask[[t, j]] * self.source_mask[[t, i]] > 0.0
@@ -299,5 +317,50 @@ mod tests {
         // mean 3.5, sample variance (6.25+2.25+.25+12.25)/3 = 7, t = 3.5/√(7/4)
         assert!((r.mean[[0, 0]] - 3.5).abs() < 1e-15);
         assert!((r.t[[0, 0]] - 3.5 / (7.0f64 / 4.0).sqrt()).abs() < 1e-12);
+    }
+
+    /// The direction series by hand: `D_t(j, i) = Y_t(j, i) − Y_t(i, j)` where both
+    /// neurons are observed in both blocks, 0 elsewhere; antisymmetric.
+    #[test]
+    fn antisymmetric_series_is_the_edge_minus_its_reverse() {
+        let mut rng = stream(9, 0);
+        let (t_len, n) = (7, 4);
+        let mut g = |r, c| Array2::from_shape_fn((r, c), |_| rng.random_range(-1.0..1.0));
+        let terms = vec![
+            ProductTerm {
+                weight: None,
+                target: g(t_len, n),
+                source: g(t_len, n),
+            },
+            ProductTerm {
+                weight: Some(g(n, n)),
+                target: g(t_len, n),
+                source: g(t_len, n),
+            },
+        ];
+        let mut tm = Array2::ones((t_len, n));
+        tm[[3, 1]] = 0.0;
+        let mut sm = Array2::ones((t_len, n));
+        sm[[5, 2]] = 0.0;
+        let y = ProductSeries::new(
+            terms,
+            tm.clone(),
+            sm.clone(),
+            std::iter::once(0..t_len).collect(),
+        );
+        let d = y.antisymmetric();
+        for t in 0..t_len {
+            for j in 0..n {
+                for i in 0..n {
+                    let both = tm[[t, i]] * tm[[t, j]] * sm[[t, i]] * sm[[t, j]];
+                    let expect = both * (y.value(t, j, i) - y.value(t, i, j));
+                    assert!(
+                        (d.value(t, j, i) - expect).abs() < 1e-12,
+                        "t {t} ({j}, {i})"
+                    );
+                    assert!((d.value(t, j, i) + d.value(t, i, j)).abs() < 1e-12);
+                }
+            }
+        }
     }
 }

@@ -11,6 +11,9 @@ pub enum TestKind {
     Mean,
     /// `E[V] = 0` for centred squared scores (volatility transfer).
     Volatility,
+    /// `E[Y(i→j) − Y(j→i)] = 0`: which way a lagged coupling runs, one row per
+    /// unordered pair and lag, in an FDR family of its own.
+    Direction,
 }
 
 impl TestKind {
@@ -19,6 +22,7 @@ impl TestKind {
         match self {
             TestKind::Mean => "mean",
             TestKind::Volatility => "volatility",
+            TestKind::Direction => "direction",
         }
     }
 }

@@ -8,6 +8,7 @@ mod checkpoints;
 mod compare;
 mod connectome;
 mod couplings;
+mod direction;
 mod formats;
 mod fuzz_readers;
 mod jacobian;

@@ -39,8 +39,8 @@ fn edges_csv_round_trips_with_the_documented_columns() {
         ]
     );
     let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
-    // 6 neurons: 30 ordered pairs per test, mean and volatility.
-    assert_eq!(rows.len(), 60);
+    // 6 neurons: 30 ordered pairs per test, mean and volatility; 15 direction tests.
+    assert_eq!(rows.len(), 60 + 15);
     assert_eq!(rows.len(), inf.rows.len());
     for (r, e) in rows.iter().zip(&inf.rows) {
         assert_eq!((&r[0], &r[1]), (e.source.as_str(), e.target.as_str()));
@@ -48,13 +48,14 @@ fn edges_csv_round_trips_with_the_documented_columns() {
         let mu: f64 = r[3].parse().unwrap();
         let effect: f64 = r[4].parse().unwrap();
         assert!((mu - e.mu).abs() <= 1e-9 * e.mu.abs());
-        if e.test == TestKind::Mean {
-            assert_eq!(effect, -mu, "effect = −mu for the mean test");
+        if e.test != TestKind::Volatility {
+            assert_eq!(effect, -mu, "effect = −mu for the mean and direction tests");
         }
         let p: f64 = r[9].parse().unwrap();
         assert!(p > 0.0 && p <= 1.0);
         assert_eq!(&r[12] == "true", e.selected);
         assert_eq!(&r[13] == "true", e.variance_floored);
+        assert_eq!(&r[14] == "true", e.directed());
     }
     let loss = std::fs::read_to_string(dir.join("loss.csv")).unwrap();
     assert_eq!(

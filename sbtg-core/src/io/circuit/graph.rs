@@ -52,8 +52,9 @@ pub struct Circuit {
 }
 
 impl Circuit {
-    /// The circuit of `neurons` with the FDR-selected rows of `edges` (every neuron is
-    /// a node, connected or not).
+    /// The circuit of `neurons` with the FDR-selected edge rows of `edges` (every neuron
+    /// is a node, connected or not); direction tests are statements about pairs, not
+    /// edges, and stay out.
     pub fn from_edges(
         neurons: &[String],
         edges: &[EdgeRow],
@@ -72,7 +73,10 @@ impl Circuit {
             })
             .collect();
         let pos = |name: &str| neurons.iter().position(|n| n == name);
-        for e in edges.iter().filter(|e| e.selected) {
+        for e in edges
+            .iter()
+            .filter(|e| e.selected && e.test != TestKind::Direction)
+        {
             if let (Some(i), Some(j)) = (pos(&e.source), pos(&e.target)) {
                 graph.add_edge(
                     index[i],

@@ -124,6 +124,24 @@ impl Comparison {
                 d.pairs as f64,
                 f64::NAN,
             ));
+            if let Some(id) = &d.identified {
+                out.push(row(
+                    "direction",
+                    "chemical",
+                    "identified_pairs",
+                    id.pairs as f64,
+                    f64::NAN,
+                ));
+                let mut r = row(
+                    "direction",
+                    "chemical",
+                    "identified_accuracy",
+                    id.accuracy,
+                    0.5,
+                );
+                r.p_value = id.p;
+                out.push(r);
+            }
         }
         for w in &self.weight_agreement {
             let mut r = row(
@@ -367,11 +385,26 @@ fn findings(s: &mut String, c: &Comparison) {
     if let Some(d) = &c.direction {
         let _ = writeln!(
             s,
-            "- **Direction**: of {} chemical pairs wired one way only, the circuit ranks the wired direction higher in {:.1}% (chance 50%, two-sided binomial p = {}).",
+            "- **Direction**: of {} chemical pairs wired one way only, the circuit ranks the wired direction higher in {:.1}% [{:.1}%, {:.1}%] (Wilson 95%; chance 50%, two-sided binomial p = {}).",
             d.pairs,
             100.0 * d.accuracy,
+            100.0 * d.ci95.0,
+            100.0 * d.ci95.1,
             pval(d.p)
         );
+        if let Some(id) = &d.identified {
+            let _ = writeln!(
+                s,
+                "- **Identified directions** (direction tests, own FDR family): {} pairs have a significant direction; {} of them are wired one way only, and their stronger direction (larger |effect|) is the wired one in {} ({:.1}% [{:.1}%, {:.1}%], binomial p = {}).",
+                id.pairs,
+                id.one_way_wired,
+                id.correct,
+                100.0 * id.accuracy,
+                100.0 * id.ci95.0,
+                100.0 * id.ci95.1,
+                pval(id.p)
+            );
+        }
     }
     for w in &c.weight_agreement {
         let _ = writeln!(

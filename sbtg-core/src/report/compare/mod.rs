@@ -137,7 +137,27 @@ pub struct DirectionMetrics {
     pub pairs: usize,
     /// Fraction ranking the wired direction higher (ties count ½); chance 0.5.
     pub accuracy: f64,
+    /// Wilson 95% interval of the accuracy (ties left out).
+    pub ci95: (f64, f64),
     /// Two-sided exact binomial p against 0.5 (ties left out).
+    pub p: f64,
+    /// The direction tests of the circuit (cell level, when the run has them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identified: Option<IdentifiedDirections>,
+}
+
+/// Pairs whose direction test is significant (own FDR family), and how their stronger
+/// direction (larger |effect| of the mean test) agrees with one-way chemical wiring.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct IdentifiedDirections {
+    /// Pairs with a significant direction.
+    pub pairs: usize,
+    /// Of those, pairs wired one way only (chemical), whose direction can be checked.
+    pub one_way_wired: usize,
+    pub correct: usize,
+    pub accuracy: f64,
+    pub ci95: (f64, f64),
+    /// Two-sided exact binomial p against 0.5.
     pub p: f64,
 }
 
@@ -672,7 +692,13 @@ pub fn compare(
         .iter()
         .filter(|_| !same_frame)
         .find(|l| l.0 == "chemical")
-        .map(|l| direction_accuracy(&st.score, &l.2));
+        .map(|l| {
+            let mut d = direction_accuracy(&st.score, &l.2);
+            if cfg.level == Level::Cell {
+                d.identified = identified_directions(table, lag, &map, &l.2);
+            }
+            d
+        });
     let two_step = two_step_paths(&conn, atlas, &map.nodes, &st.selected, cfg);
     let type_layer = layer_counts
         .iter()
@@ -746,18 +772,6 @@ fn direction_accuracy(score: &Array2<f64>, chem: &Array2<f64>) -> DirectionMetri
             }
         }
     }
-    let p = if decided > 0 {
-        let b = Binomial::new(0.5, decided).expect("valid binomial");
-        let lo = b.cdf(wins);
-        let hi = if wins == 0 {
-            1.0
-        } else {
-            1.0 - b.cdf(wins - 1)
-        };
-        (2.0 * lo.min(hi)).min(1.0)
-    } else {
-        f64::NAN
-    };
     DirectionMetrics {
         pairs,
         accuracy: if pairs > 0 {
@@ -765,8 +779,92 @@ fn direction_accuracy(score: &Array2<f64>, chem: &Array2<f64>) -> DirectionMetri
         } else {
             f64::NAN
         },
-        p,
+        ci95: wilson(wins, decided),
+        p: binomial_p(wins, decided),
+        identified: None,
     }
+}
+
+/// Two-sided exact binomial p of `wins` successes in `n` trials against 1/2.
+fn binomial_p(wins: u64, n: u64) -> f64 {
+    if n == 0 {
+        return f64::NAN;
+    }
+    let b = Binomial::new(0.5, n).expect("valid binomial");
+    let lo = b.cdf(wins);
+    let hi = if wins == 0 {
+        1.0
+    } else {
+        1.0 - b.cdf(wins - 1)
+    };
+    (2.0 * lo.min(hi)).min(1.0)
+}
+
+/// Wilson score 95% interval of a proportion `k / n` (NaN for n = 0).
+fn wilson(k: u64, n: u64) -> (f64, f64) {
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let (z, n, p) = (1.959963984540054, n as f64, k as f64 / n as f64);
+    let centre = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
+    let half = z / (1.0 + z * z / n) * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    (centre - half, centre + half)
+}
+
+/// The direction tests of `table` at `lag` against one-way chemical wiring (cell level:
+/// `map` is the identity on matched neurons). A pair's stronger direction is the one with
+/// the larger |effect| of the mean test.
+fn identified_directions(
+    table: &EdgeTable,
+    lag: usize,
+    map: &NodeMap,
+    chem: &Array2<f64>,
+) -> Option<IdentifiedDirections> {
+    if !table
+        .rows
+        .iter()
+        .any(|e| e.lag == lag && e.test == TestKind::Direction)
+    {
+        return None;
+    }
+    let significant = aggregate_any(
+        &table
+            .matrix(lag, TestKind::Direction, |e| {
+                f64::from(u8::from(e.selected))
+            })
+            .mapv(|v| v == 1.0),
+        map,
+    );
+    let strength = aggregate(&table.matrix(lag, TestKind::Mean, |e| e.effect.abs()), map);
+    let n = significant.nrows();
+    let (mut pairs, mut wired, mut correct) = (0usize, 0u64, 0u64);
+    for j in 0..n {
+        for i in 0..n {
+            if !significant[[j, i]] {
+                continue;
+            }
+            pairs += 1;
+            let wired_forward = chem[[j, i]] > 0.0 && chem[[i, j]] == 0.0;
+            let wired_back = chem[[i, j]] > 0.0 && chem[[j, i]] == 0.0;
+            let (fwd, back) = (strength[[j, i]], strength[[i, j]]);
+            if (wired_forward || wired_back) && fwd.is_finite() && back.is_finite() && fwd != back {
+                wired += 1;
+                correct += u64::from((fwd > back) == wired_forward);
+            }
+        }
+    }
+    Some(IdentifiedDirections {
+        pairs,
+        one_way_wired: wired as usize,
+        correct: correct as usize,
+        accuracy: if wired > 0 {
+            correct as f64 / wired as f64
+        } else {
+            f64::NAN
+        },
+        ci95: wilson(correct, wired),
+        p: binomial_p(correct, wired),
+    })
 }
 
 /// Two-step paths through the whole neuronal connectome (every neuron the file names
