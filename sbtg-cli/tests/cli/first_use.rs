@@ -546,7 +546,9 @@ fn neuron_lists_with_spaces_and_stray_files_in_a_folder() {
 }
 
 /// `arrays.npz` read back with numpy alone (`tests/python/check_arrays.py`), its
-/// `[source, target, lag]` orientation checked on a simulated edge.
+/// `[source, target, lag]` orientation checked on a simulated edge. (The script also checks
+/// the symmetric `o-o` same-frame layer when a run has lag 0: `python3
+/// tests/python/check_arrays.py RUN SOURCE TARGET 1` on a default run.)
 #[test]
 fn arrays_npz_reads_back_in_python_with_tigramites_orientation() {
     let dir = tmp("arrays");

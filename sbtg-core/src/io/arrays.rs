@@ -102,14 +102,23 @@ fn test_arrays(table: &EdgeTable, test: TestKind, lags: usize) -> TestArrays {
             continue;
         };
         let k = e.lag;
-        a.val[[i, j, k]] = e.effect;
-        a.t[[i, j, k]] = e.t;
-        a.p[[i, j, k]] = e.p;
-        a.q[[i, j, k]] = e.q;
-        a.conf[[i, j, k, 0]] = e.ci_low;
-        a.conf[[i, j, k, 1]] = e.ci_high;
-        if e.selected {
-            a.graph[(i * n + j) * lags + k] = "-->".into();
+        // A same-frame (lag-0) pair is written both ways with tigramite's
+        // contemporaneous mark `o-o`.
+        let (ends, mark) = if k == 0 {
+            (vec![(i, j), (j, i)], "o-o")
+        } else {
+            (vec![(i, j)], "-->")
+        };
+        for (i, j) in ends {
+            a.val[[i, j, k]] = e.effect;
+            a.t[[i, j, k]] = e.t;
+            a.p[[i, j, k]] = e.p;
+            a.q[[i, j, k]] = e.q;
+            a.conf[[i, j, k, 0]] = e.ci_low;
+            a.conf[[i, j, k, 1]] = e.ci_high;
+            if e.selected {
+                a.graph[(i * n + j) * lags + k] = mark.into();
+            }
         }
     }
     a
