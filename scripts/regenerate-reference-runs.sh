@@ -24,6 +24,24 @@ for run in dag2023 dag2023-lagcorr; do
     "$sbtg" compare "notebooks-out/$run" --lag 0 --connectome "$si5" --force
     "$sbtg" compare "notebooks-out/$run" --lag 0 --connectome "$si7" --force
 done
+# Per-state and differential edges, reversals against forward locomotion; the same
+# all-window circuit as dag2023/ plus the state family. The shifted-labels twin tests the
+# differential tests' level on these recordings: the behaviour columns circularly shifted by
+# half a recording within each worm (bout structure kept, link to the neurons broken).
+"$sbtg" infer datasets/dag2023 --states 'reversal_vec>0' --state-names reversal,forward \
+    --out notebooks-out/dag2023-states --force
+"$sbtg" plot notebooks-out/dag2023-states --force
+for state in reversal forward; do
+    for lag in 0 1; do
+        "$sbtg" compare notebooks-out/dag2023-states --state "$state" --lag "$lag" \
+            --connectome "$si5" --force
+    done
+done
+shifted=$(mktemp -d)
+python3 scripts/shift_behaviour.py datasets/dag2023 "$shifted"
+"$sbtg" infer "$shifted" --states 'reversal_vec>0' --state-names reversal,forward \
+    --out notebooks-out/dag2023-states-shifted --force
+rm -rf "$shifted"
 # figures/circuit_view.png: the reversal command interneurons only;
 # figures/classes/circuit_view.png: the same, left/right merged into classes.
 "$sbtg" plot notebooks-out/dag2023-lags --neurons "$reversal" --force

@@ -39,8 +39,12 @@ pub struct CompareArgs {
     /// Lag of the circuit to compare (0: the same-frame pairs, scored undirected).
     #[arg(long, default_value_t = 1)]
     lag: usize,
+    /// Compare one state's circuit (its per-state tests, `sbtg infer --states`), or a
+    /// differential `A-B` one, instead of the circuit over all windows.
+    #[arg(long)]
+    state: Option<String>,
     /// Output folder (default: CIRCUIT/compare-<connectome>-<level>, with `-lag<r>`
-    /// appended for lags other than 1).
+    /// appended for lags other than 1 and `-state-<S>` for --state).
     #[arg(long, short)]
     out: Option<PathBuf>,
     /// Compare even when some circuit neurons are no C. elegans cell name (they are
@@ -58,6 +62,10 @@ pub struct CompareArgs {
 pub fn run(args: CompareArgs) -> Result<()> {
     let mut timer = StageTimer::default();
     let table = read_table(&args.circuit, Some(args.lag))?;
+    let table = match &args.state {
+        Some(s) => table.in_state(s)?,
+        None => table,
+    };
     let conn = connectome::read(&args.connectome)?;
     let atlas = CellAtlas::cook2019()?;
     let level = args.level.unwrap_or(conn.level);
@@ -71,11 +79,24 @@ pub fn run(args: CompareArgs) -> Result<()> {
     };
     let out = args.out.clone().unwrap_or_else(|| {
         // Lag 1 keeps the plain name; other lags (0: same-frame pairs) say theirs.
-        let name = default_folder_name(&conn, level);
-        match args.lag {
-            1 => args.circuit.join(name),
-            lag => args.circuit.join(format!("{name}-lag{lag}")),
+        let mut name = default_folder_name(&conn, level);
+        if args.lag != 1 {
+            name.push_str(&format!("-lag{}", args.lag));
         }
+        if let Some(s) = &args.state {
+            let safe: String = s
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            name.push_str(&format!("-state-{safe}"));
+        }
+        args.circuit.join(name)
     });
     let folder = RunFolder::open(&out, Overwrite::new_run(args.force))?;
     let inputs = digest_existing(&[
@@ -103,7 +124,10 @@ pub fn run(args: CompareArgs) -> Result<()> {
             0
         }
     );
-    let c = compare(&table, args.lag, &conn, &atlas, &cfg)?;
+    let mut c = compare(&table, args.lag, &conn, &atlas, &cfg)?;
+    if let Some(s) = &args.state {
+        c.circuit = format!("{}, state {s}", c.circuit);
+    }
     timer.lap("compare");
     let written = markdown::write_report(&out, &c)?;
     timer.lap("write");

@@ -160,6 +160,23 @@ pub struct InferArgs {
     /// Analyse only these neurons (comma-separated).
     #[arg(long, value_delimiter = ',')]
     neurons: Option<Vec<String>>,
+    /// Behavioural states: also test every edge within each state and the difference
+    /// between states. `COLUMN>VALUE` (or < >= <= == !=) on the behaviour file beside
+    /// each recording (`<name>.behavior.csv`, e.g. `reversal_vec>0`), `COLUMN:qK` (K
+    /// quantile bins), `file:SUFFIX` (a `time_s,state` CSV per recording) or
+    /// `stimulus:NAME` (on/off). A window's state is that of its last frame t+1.
+    #[arg(long)]
+    #[serde(default)]
+    states: Option<String>,
+    /// Names of the states, in order (e.g. `reversal,forward` for `reversal_vec>0`).
+    #[arg(long, value_delimiter = ',', requires = "states")]
+    #[serde(default)]
+    state_names: Option<Vec<String>>,
+    /// Keep windows whose frames are not all in the state of their last frame
+    /// (dropped by default).
+    #[arg(long, requires = "states")]
+    #[serde(default)]
+    keep_straddling: bool,
 }
 
 /// The flags that only some methods use, and which methods use them.
@@ -470,7 +487,7 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
     args.check_method_flags(matches)?;
     let recs = crate::recording_args::long_enough(recs, args.config(1)?.window_frames())?;
     let cfg = args.config(recs.len())?;
-    let panel = Panel::build(&recs, &args.panel_config())?;
+    let mut panel = Panel::build(&recs, &args.panel_config())?;
     timer.lap("panel");
     eprintln!(
         "read {} from {}; {} neurons kept",
@@ -478,6 +495,9 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
         input.display(),
         panel.neurons.len()
     );
+    if let Some(spec) = &args.states {
+        panel.states = Some(resolve_states(&args, spec, &panel)?);
+    }
     let mut sources: Vec<&std::path::Path> = recs
         .iter()
         .flat_map(|r| r.sources.iter().map(PathBuf::as_path))
@@ -526,6 +546,18 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
     let written = sbtg_core::io::write_outputs(&out, &table)?;
     timer.lap("write");
     folder.finish(&mut manifest, written, timer.to_json())?;
+    if let Some(s) = &table.summary.states {
+        let counts: Vec<String> = s
+            .selected
+            .iter()
+            .map(|c| format!("{} lag {}: {}", c.state, c.lag, c.selected))
+            .collect();
+        eprintln!(
+            "per-state and differential tests (their own FDR family of {}): selected {}",
+            s.family_size,
+            counts.join("; ")
+        );
+    }
     if let Some(m) = table.summary.fdr.direction_family_size {
         eprintln!(
             "direction tests: {} of {m} pairs have a significant direction (their own FDR family)",
@@ -545,6 +577,40 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
         timer.total()
     );
     Ok(())
+}
+
+/// The per-frame states of `--states`, with a line per state on stderr.
+fn resolve_states(
+    args: &InferArgs,
+    spec: &str,
+    panel: &Panel,
+) -> Result<sbtg_core::data::FrameStates> {
+    if args.recording.stimulus.is_some() {
+        return Err(sbtg_core::Error::param(
+            "states",
+            "--states needs whole recordings (frame k of the traces is row k of the behaviour file); leave out --stimulus, or use --states stimulus:NAME to split by the stimulus instead",
+        )
+        .into());
+    }
+    let spec: sbtg_core::data::StateSpec = spec.parse()?;
+    let states = sbtg_core::data::FrameStates::resolve(
+        &spec,
+        panel,
+        args.state_names.as_deref(),
+        args.keep_straddling,
+    )?;
+    for (k, name) in states.names.iter().enumerate() {
+        let f = states.frames(panel);
+        let mine = f.iter().filter(|s| s.state == *name);
+        let (frames, bouts) = mine.fold((0, 0), |(a, b), s| (a + s.frames, b + s.bouts));
+        let total: usize = panel.recordings.iter().map(|r| r.x.nrows()).sum();
+        eprintln!(
+            "state {} `{name}`: {frames} of {total} frames ({:.0}%) in {bouts} bouts",
+            k + 1,
+            100.0 * frames as f64 / total.max(1) as f64
+        );
+    }
+    Ok(states)
 }
 
 /// `12 mean-test edges` and, when the volatility test ran, `and 3 volatility edges`.

@@ -32,7 +32,7 @@ def main():
     rows = {}
     with open(os.path.join(run, "edges.csv")) as f:
         for r in csv.DictReader(f):
-            if r["test"] == "mean":
+            if r["test"] == "mean" and r.get("state", "all") == "all":
                 rows[(r["source"], r["target"], int(r["lag"]))] = r
     i, j = neurons.index(source), neurons.index(target)
     edge = rows[(source, target, lag)]

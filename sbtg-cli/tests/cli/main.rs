@@ -6,4 +6,5 @@ mod bad_input;
 mod commands;
 mod first_use;
 mod reliability;
+mod states;
 mod support;

@@ -6,11 +6,13 @@ pub mod fold;
 pub mod panel;
 pub mod recording;
 pub mod simulate;
+pub mod state;
 pub mod stimulus;
 pub mod window;
 
 pub use fold::{inner_split, make_folds, Fold, FoldBy, FoldScheme};
 pub use panel::{Panel, PanelConfig, PanelRecording};
 pub use recording::{long_enough, Recording};
+pub use state::{FrameStates, StateSpec};
 pub use stimulus::{select_stimulus, Stimulus, StimulusWindow};
 pub use window::{Standardiser, Windows};

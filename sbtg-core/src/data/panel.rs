@@ -51,6 +51,8 @@ pub struct Panel {
     pub recordings: Vec<PanelRecording>,
     /// How the neurons were selected.
     pub config: PanelConfig,
+    /// Behavioural state of every frame, if the run is split by state (`--states`).
+    pub states: Option<super::FrameStates>,
 }
 
 fn label_map(r: &Recording, keep_uncertain: bool) -> BTreeMap<String, usize> {
@@ -213,6 +215,7 @@ fn align(
         neurons,
         recordings: out,
         config,
+        states: None,
     })
 }
 

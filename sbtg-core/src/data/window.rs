@@ -178,6 +178,7 @@ mod tests {
                 rec("r1", array![[100., 110.], [101., 111.]]),
             ],
             config: Default::default(),
+            states: None,
         };
         let w = Windows::build(&panel, 2).unwrap();
         assert_eq!(w.len(), 3);

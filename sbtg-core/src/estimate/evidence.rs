@@ -157,6 +157,8 @@ pub enum MeanEvidence {
     Influence {
         estimate: Array2<f64>,
         blocks: Vec<SeriesBlock>,
+        /// Maps the estimate (and the per-recording values) to the reported effect.
+        effect_sign: f64,
     },
     ClosedForm(Box<ClosedFormTest>),
 }
@@ -208,6 +210,10 @@ pub struct LagEvidence {
     pub windows: usize,
     /// Recording index of every window (for the per-recording tests).
     pub window_recording: Vec<usize>,
+    /// First frame of every window within its recording; the window spans frames
+    /// `start ..= start + window_span` (for the state of a window, [`crate::data::state`]).
+    pub window_start: Vec<usize>,
+    pub window_span: usize,
     pub mean: MeanEvidence,
     /// Series of the volatility-transfer test (SBTG), in the same FDR family.
     pub volatility: Option<Vec<ProductSeries>>,

@@ -117,6 +117,7 @@ pub fn fit(windows: &Windows, lags: &[usize], ridge: f64) -> Result<Vec<MeanEvid
         .into_iter()
         .zip(series)
         .map(|(estimate, series)| MeanEvidence::Influence {
+            effect_sign: 1.0,
             estimate,
             blocks: series
                 .into_iter()

@@ -45,6 +45,8 @@ impl Estimator for LaggedCorrelation {
                         blocks: vec![SeriesBlock::all(panel.neurons.len(), series, rows)],
                         effect_sign: 1.0,
                     },
+                    window_start: windows.start.clone(),
+                    window_span: windows.span(),
                     window_recording: windows.recording,
                     volatility: None,
                     folds: Vec::new(),

@@ -28,6 +28,7 @@ pub mod pairwise_granger;
 pub mod partial_correlation;
 pub mod pcmci;
 pub mod sbtg;
+pub mod states;
 pub mod test_stage;
 
 use std::time::Instant;
@@ -149,6 +150,8 @@ pub(crate) fn joint_lag_evidence(
             lag,
             windows: windows.len(),
             window_recording: windows.recording.clone(),
+            window_start: windows.start.clone(),
+            window_span: windows.span(),
             mean,
             volatility: None,
             folds: Vec::new(),

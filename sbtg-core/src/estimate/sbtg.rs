@@ -275,6 +275,8 @@ impl Estimator for Sbtg {
                     lag,
                     windows: windows.len(),
                     window_recording: windows.recording.clone(),
+                    window_start: windows.start.clone(),
+                    window_span: windows.span(),
                     mean,
                     volatility,
                     folds: if own {
@@ -814,6 +816,8 @@ impl Sbtg {
                         blocks: vec![SeriesBlock::all(n, vec![mean], vec![all])],
                         effect_sign: -1.0,
                     },
+                    window_start: windows.start.clone(),
+                    window_span: windows.span(),
                     window_recording: windows.recording,
                     volatility,
                     folds: reports,

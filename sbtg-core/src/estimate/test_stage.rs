@@ -99,6 +99,8 @@ impl TestMatrices {
 pub struct RecordingTest {
     pub recording: String,
     pub lag: usize,
+    /// `all`, or the state / difference of a per-state test (`--states`).
+    pub state: String,
     /// `μ̂_r` (`[target, source]`).
     pub mean: Array2<f64>,
     /// Observed windows `n_r`.
@@ -150,6 +152,7 @@ pub fn test_lag(panel: &Panel, evidence: LagEvidence, bandwidth: Bandwidth) -> L
         folds,
         train_seconds,
         fit_seconds,
+        ..
     } = evidence;
     let direction = match &mean {
         MeanEvidence::Series {
@@ -175,7 +178,11 @@ pub fn test_lag(panel: &Panel, evidence: LagEvidence, bandwidth: Bandwidth) -> L
             );
             (TestMatrices::from_hac(pooled, effect_sign), recordings)
         }
-        MeanEvidence::Influence { estimate, blocks } => {
+        MeanEvidence::Influence {
+            estimate,
+            blocks,
+            effect_sign,
+        } => {
             let mut pooled = hac_blocks(&as_pairs(&blocks), n, bandwidth);
             // Influence series have mean ≈ 0: test θ̂ against their long-run variance,
             // and give each recording the one-step (linearised) contribution θ̂ + (h̄_r − h̄).
@@ -198,7 +205,7 @@ pub fn test_lag(panel: &Panel, evidence: LagEvidence, bandwidth: Bandwidth) -> L
                 pooled.bandwidth,
                 Some(&shift),
             );
-            (TestMatrices::from_hac(pooled, 1.0), recordings)
+            (TestMatrices::from_hac(pooled, effect_sign), recordings)
         }
     };
     let volatility = volatility.map(|v| TestMatrices::from_hac(hac_test(&v, bandwidth), 1.0));
@@ -285,6 +292,7 @@ fn recording_tests(
             Some(RecordingTest {
                 recording: panel.recordings[r].name.clone(),
                 lag,
+                state: crate::data::state::ALL_STATES.to_string(),
                 mean: match shift {
                     Some(shift) => res.mean + shift,
                     None => res.mean,

@@ -27,7 +27,7 @@ fn csv_encode(what: &'static str) -> impl Fn(csv::Error) -> Error {
 }
 
 /// The columns of `edges.csv` and `edges.parquet`, in order.
-pub const EDGE_COLUMNS: [&str; 15] = [
+pub const EDGE_COLUMNS: [&str; 16] = [
     "source",
     "target",
     "lag",
@@ -43,18 +43,21 @@ pub const EDGE_COLUMNS: [&str; 15] = [
     "selected",
     "variance_floored",
     "directed",
+    "state",
 ];
 
 /// `edges.csv`: `source,target,lag,mu,effect,se,ci_low,ci_high,t,p,q,test,selected,
 /// variance_floored,directed`, one row per tested (source → target, lag, test). `effect`
 /// of an SBTG mean test is `−mu` (positive = excitatory), with its standard error and
 /// 95% interval; `variance_floored` flags a HAC variance that was floored; `directed`
-/// is false for the same-frame (lag-0) rows, one per unordered pair.
+/// is false for the same-frame (lag-0) rows, one per unordered pair; `state` is `all`
+/// for the tests over every window, then (with `--states`) a state's name for its
+/// per-state tests and `A-B` for the differential tests.
 pub fn edges_csv(table: &EdgeTable) -> Result<Vec<u8>> {
     let err = csv_encode("edges.csv");
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(EDGE_COLUMNS).map_err(&err)?;
-    for e in &table.rows {
+    for e in table.rows.iter().chain(&table.state_rows) {
         w.write_record([
             e.source.clone(),
             e.target.clone(),
@@ -71,6 +74,7 @@ pub fn edges_csv(table: &EdgeTable) -> Result<Vec<u8>> {
             e.selected.to_string(),
             e.variance_floored.to_string(),
             e.directed().to_string(),
+            e.state.clone(),
         ])
         .map_err(&err)?;
     }
@@ -78,9 +82,11 @@ pub fn edges_csv(table: &EdgeTable) -> Result<Vec<u8>> {
         .map_err(|e| Error::encode("edges.csv", e.into_error()))
 }
 
-/// `recording_edges.csv`: `recording,source,target,lag,windows,mu,se`, the mean test
-/// restricted to each recording's held-out windows (`se = √Var(μ̂_r)`, HAC with the
+/// `recording_edges.csv`: `recording,source,target,lag,windows,mu,se,state`, the mean
+/// test restricted to each recording's held-out windows (`se = √Var(μ̂_r)`, HAC with the
 /// pooled bandwidth); what `sbtg compare` resamples for its bootstrap over recordings.
+/// Per-state tests (`state` other than `all`) give each recording its linearised share
+/// of the state's mean.
 pub fn recording_edges_csv(table: &EdgeTable) -> Result<Vec<u8>> {
     let err = csv_encode("recording_edges.csv");
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -92,6 +98,7 @@ pub fn recording_edges_csv(table: &EdgeTable) -> Result<Vec<u8>> {
         "windows",
         "mu",
         "se",
+        "state",
     ])
     .map_err(&err)?;
     let neurons = table.neurons();
@@ -111,6 +118,7 @@ pub fn recording_edges_csv(table: &EdgeTable) -> Result<Vec<u8>> {
                     r.count[[j, i]].to_string(),
                     fmt(r.mean[[j, i]]),
                     fmt(r.variance_of_mean[[j, i]].sqrt()),
+                    r.state.clone(),
                 ])
                 .map_err(&err)?;
             }
@@ -151,7 +159,7 @@ pub fn loss_csv(table: &EdgeTable) -> Vec<u8> {
 #[cfg(feature = "parquet")]
 pub fn edges_parquet(table: &EdgeTable) -> Result<Vec<u8>> {
     use polars::prelude::*;
-    let e = &table.rows;
+    let e: Vec<&EdgeRow> = table.rows.iter().chain(&table.state_rows).collect();
     let col = |f: fn(&EdgeRow) -> f64| e.iter().map(f).collect::<Vec<f64>>();
     let mut df = df!(
         "source" => e.iter().map(|r| r.source.as_str()).collect::<Vec<_>>(),
@@ -169,6 +177,7 @@ pub fn edges_parquet(table: &EdgeTable) -> Result<Vec<u8>> {
         "selected" => e.iter().map(|r| r.selected).collect::<Vec<_>>(),
         "variance_floored" => e.iter().map(|r| r.variance_floored).collect::<Vec<_>>(),
         "directed" => e.iter().map(|r| r.directed()).collect::<Vec<_>>(),
+        "state" => e.iter().map(|r| r.state.as_str()).collect::<Vec<_>>(),
     )
     .map_err(|err| Error::encode("edges.parquet", err))?;
     let mut buf = Vec::new();
@@ -251,6 +260,7 @@ pub fn read_table(dir: &Path, lag: Option<usize>) -> Result<EdgeTable> {
     })?;
     let mut rdr = csv::Reader::from_path(&edges_path).map_err(|e| csv_error(&edges_path, e))?;
     let mut rows = Vec::new();
+    let mut state_rows = Vec::new();
     for rec in rdr.deserialize::<EdgeRow>() {
         let mut e = rec.map_err(|e| csv_error(&edges_path, e))?;
         if lag.is_some_and(|l| l != e.lag) {
@@ -258,7 +268,11 @@ pub fn read_table(dir: &Path, lag: Option<usize>) -> Result<EdgeTable> {
         }
         e.source = normalise_name(&e.source);
         e.target = normalise_name(&e.target);
-        rows.push(e);
+        if e.state == crate::data::state::ALL_STATES {
+            rows.push(e);
+        } else {
+            state_rows.push(e);
+        }
     }
     if rows.is_empty() {
         return Err(Error::format(
@@ -283,6 +297,7 @@ pub fn read_table(dir: &Path, lag: Option<usize>) -> Result<EdgeTable> {
     let mut table = EdgeTable {
         summary,
         rows,
+        state_rows,
         recording_tests: Vec::new(),
         origin: Some(dir.to_path_buf()),
     };
@@ -305,6 +320,11 @@ fn read_recording_tests(path: &Path, neurons: &[String], lag: usize) -> Result<V
         windows: f64,
         mu: f64,
         se: f64,
+        #[serde(default = "all_states")]
+        state: String,
+    }
+    fn all_states() -> String {
+        crate::data::state::ALL_STATES.to_string()
     }
     let n = neurons.len();
     let index = |name: &str| neurons.iter().position(|n| n == name);
@@ -328,12 +348,16 @@ fn read_recording_tests(path: &Path, neurons: &[String], lag: usize) -> Result<V
                 ),
             ));
         };
-        let k = match out.iter().position(|m| m.recording == r.recording) {
+        let k = match out
+            .iter()
+            .position(|m| m.recording == r.recording && m.state == r.state)
+        {
             Some(k) => k,
             None => {
                 out.push(RecordingTest {
                     recording: r.recording.clone(),
                     lag,
+                    state: r.state.clone(),
                     count: Array2::zeros((n, n)),
                     mean: Array2::from_elem((n, n), f64::NAN),
                     variance_of_mean: Array2::from_elem((n, n), f64::NAN),

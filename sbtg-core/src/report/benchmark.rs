@@ -446,6 +446,7 @@ mod tests {
                         test: TestKind::Mean,
                         selected: picked.contains(&(i, j, lag)),
                         variance_floored: false,
+                        state: "all".into(),
                     });
                 }
             }

@@ -27,8 +27,11 @@ use crate::{Error, Result};
 #[derive(Clone, Debug)]
 pub struct EdgeTable {
     pub summary: Summary,
-    /// Every tested (source, target, lag, test), in the family's order.
+    /// Every tested (source, target, lag, test) over all windows (`state = all`), in
+    /// the family's order.
     pub rows: Vec<EdgeRow>,
+    /// The per-state and differential tests (`--states`), their own FDR family.
+    pub state_rows: Vec<EdgeRow>,
     /// Per-recording mean tests of every lag (empty for closed-form tests).
     pub recording_tests: Vec<RecordingTest>,
     /// The folder the table was read from, if it was read from disk.
@@ -40,15 +43,59 @@ pub struct EdgeTable {
 pub fn infer(panel: &Panel, cfg: &InferConfig, ctx: &FitContext) -> Result<EdgeTable> {
     let t0 = Instant::now();
     cfg.validate()?;
+    if let Some(states) = &panel.states {
+        check_states(panel, cfg, states)?;
+    }
     let evidence = cfg.estimator.estimator().fit(panel, &cfg.lags, ctx)?;
+    let state_tests = match &panel.states {
+        Some(states) => {
+            (ctx.progress)(crate::estimate::Progress::Stage("per-state tests"));
+            let mut out = Vec::new();
+            for e in &evidence {
+                let windows = crate::estimate::states::windows_per_state(e, states);
+                for s in crate::estimate::states::state_evidence(e, states)? {
+                    out.push(StateTests {
+                        label: s.label,
+                        tests: test_lag(panel, s.evidence, cfg.tests.bandwidth),
+                        windows: windows.clone(),
+                    });
+                }
+            }
+            out
+        }
+        None => Vec::new(),
+    };
     let tests = evidence
         .into_iter()
         .map(|e| test_lag(panel, e, cfg.tests.bandwidth))
         .collect();
     let mut table = EdgeTable::assemble(panel, cfg, tests);
+    table.add_state_tests(panel, cfg, state_tests);
     table.summary.seconds.total = t0.elapsed().as_secs_f64();
     table.check_tested()?;
     Ok(table)
+}
+
+/// Refuses per-state tests before anything is fitted: a method whose test is not a mean
+/// over windows, or a state with too few windows of the run's longest window (the one
+/// that drops the most straddling windows).
+fn check_states(panel: &Panel, cfg: &InferConfig, states: &crate::data::FrameStates) -> Result<()> {
+    if !matches!(cfg.method(), Method::Sbtg | Method::LaggedCorrelation) {
+        return Err(Error::param(
+            "states",
+            "per-state tests need a statistic that is a mean over windows (sbtg or lagged-correlation); this method's test is not: pick one of those or leave out --states",
+        ));
+    }
+    let span = cfg.window_frames().saturating_sub(1);
+    let mut counts = vec![0usize; states.names.len()];
+    for (r, rec) in panel.recordings.iter().enumerate() {
+        for start in 0..rec.x.nrows().saturating_sub(span) {
+            if let Some(s) = states.window_state(r, start, start + span) {
+                counts[s] += 1;
+            }
+        }
+    }
+    states.check_window_counts(&counts, &format!("of {} frames", span + 1))
 }
 
 /// SBTG edge tests of new recordings with saved fold models (`models[l]` for lag
@@ -78,7 +125,106 @@ pub fn score_with_models(
     Ok(table)
 }
 
+/// One lag's per-state or differential tests (`label`: a state or `A-B`), with the
+/// windows of every state at that lag.
+pub struct StateTests {
+    pub label: String,
+    pub tests: LagTests,
+    pub windows: Vec<usize>,
+}
+
 impl EdgeTable {
+    /// Adds the per-state and differential tests as rows of their own FDR family, and
+    /// their summary.
+    pub fn add_state_tests(&mut self, panel: &Panel, cfg: &InferConfig, tests: Vec<StateTests>) {
+        let Some(states) = &panel.states else { return };
+        let mut rows = Vec::new();
+        for t in &tests {
+            push_rows(
+                &mut rows,
+                &panel.neurons,
+                t.tests.lag,
+                &t.tests.mean,
+                TestKind::Mean,
+            );
+            for r in rows
+                .iter_mut()
+                .filter(|r| r.state == crate::data::state::ALL_STATES)
+            {
+                r.state = t.label.clone();
+            }
+        }
+        let p: Vec<f64> = rows.iter().map(|r| r.p).collect();
+        for (r, q) in rows.iter_mut().zip(cfg.tests.fdr.adjust(&p)) {
+            r.q = q;
+            r.selected = q <= cfg.tests.alpha;
+        }
+        self.summary.states = Some(summary::StatesSummary::new(states, panel, &tests, &rows));
+        for t in tests {
+            self.recording_tests
+                .extend(t.tests.recordings.into_iter().map(|mut r| {
+                    r.state = t.label.clone();
+                    r
+                }));
+        }
+        self.state_rows = rows;
+    }
+
+    /// The table of one state's (or one difference's) tests: its rows as the table's
+    /// rows, with their per-recording tests, for comparisons and plots of that state.
+    pub fn in_state(&self, state: &str) -> Result<EdgeTable> {
+        if state == crate::data::state::ALL_STATES {
+            let mut t = self.clone();
+            t.state_rows.clear();
+            t.recording_tests.retain(|r| r.state == state);
+            return Ok(t);
+        }
+        let rows: Vec<EdgeRow> = self
+            .state_rows
+            .iter()
+            .filter(|r| r.state == state)
+            .cloned()
+            .collect();
+        if rows.is_empty() {
+            let mut known: Vec<&str> = self.state_rows.iter().map(|r| r.state.as_str()).collect();
+            known.dedup();
+            return Err(Error::param(
+                "state",
+                if known.is_empty() {
+                    format!("`{state}`: this run has no per-state tests; infer with --states")
+                } else {
+                    format!(
+                        "`{state}` is not a state of this run; it has {}",
+                        known.join(", ")
+                    )
+                },
+            ));
+        }
+        Ok(EdgeTable {
+            summary: self.summary.clone(),
+            rows,
+            state_rows: Vec::new(),
+            recording_tests: self
+                .recording_tests
+                .iter()
+                .filter(|r| r.state == state)
+                .cloned()
+                .collect(),
+            origin: self.origin.clone(),
+        })
+    }
+
+    /// The states and differences with rows, in table order.
+    pub fn state_labels(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for r in &self.state_rows {
+            if !out.contains(&r.state) {
+                out.push(r.state.clone());
+            }
+        }
+        out
+    }
+
     /// A table in which no edge could be tested is no result: an error that says why.
     fn check_tested(&self) -> Result<()> {
         if self.family_size() > 0 {
@@ -135,6 +281,7 @@ impl EdgeTable {
         EdgeTable {
             summary,
             rows,
+            state_rows: Vec::new(),
             recording_tests: tests.into_iter().flat_map(|t| t.recordings).collect(),
             origin: None,
         }
@@ -154,6 +301,7 @@ impl EdgeTable {
             neurons,
             recordings: Vec::new(),
             config: Default::default(),
+            states: None,
         };
         let mut summary = Summary::new(&panel, &cfg, &[], &rows);
         summary.per_lag = lags
@@ -175,6 +323,7 @@ impl EdgeTable {
         EdgeTable {
             summary,
             rows,
+            state_rows: Vec::new(),
             recording_tests: Vec::new(),
             origin: None,
         }
@@ -278,6 +427,7 @@ fn push_rows(
                 test,
                 selected: false,
                 variance_floored: m.floored[[j, i]],
+                state: crate::data::state::ALL_STATES.to_string(),
             });
         }
     }

@@ -31,6 +31,14 @@ pub struct EdgeRow {
     /// observed). Always false for tests that are not HAC t-tests.
     #[serde(default)]
     pub variance_floored: bool,
+    /// `all` for the tests over every window; a state's name for its per-state test;
+    /// `A-B` for the differential test of state A against state B (`--states`).
+    #[serde(default = "all_states")]
+    pub state: String,
+}
+
+fn all_states() -> String {
+    crate::data::state::ALL_STATES.to_string()
 }
 
 impl EdgeRow {

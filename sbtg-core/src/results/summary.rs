@@ -152,6 +152,98 @@ pub struct Summary {
     pub stimulus_window: Option<StimulusCut>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scored_with: Option<ScoredWith>,
+    /// The per-state and differential tests (`--states`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub states: Option<StatesSummary>,
+}
+
+/// Windows of one state at one lag.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StateWindows {
+    pub lag: usize,
+    pub state: String,
+    pub windows: usize,
+}
+
+/// Selected rows of one state (or difference) at one lag.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StateSelected {
+    pub state: String,
+    pub lag: usize,
+    pub tested: usize,
+    pub selected: usize,
+}
+
+/// What the per-state and differential tests were and found (`--states`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StatesSummary {
+    /// The state specification, as given.
+    pub spec: String,
+    pub states: Vec<String>,
+    /// Differential tests `A-B` (state A's effect minus state B's).
+    pub differences: Vec<String>,
+    pub window_rule: String,
+    pub keep_straddling: bool,
+    pub statistic: String,
+    /// Frames and bouts of every state in every recording.
+    pub frames: Vec<crate::data::state::StateFrames>,
+    pub windows: Vec<StateWindows>,
+    pub family: String,
+    pub family_size: usize,
+    pub selected: Vec<StateSelected>,
+}
+
+impl StatesSummary {
+    pub(crate) fn new(
+        states: &crate::data::FrameStates,
+        panel: &Panel,
+        tests: &[super::StateTests],
+        rows: &[EdgeRow],
+    ) -> Self {
+        let mut windows = Vec::new();
+        let mut selected = Vec::new();
+        for t in tests {
+            if !windows.iter().any(|w: &StateWindows| w.lag == t.tests.lag) {
+                for (name, &w) in states.names.iter().zip(&t.windows) {
+                    windows.push(StateWindows {
+                        lag: t.tests.lag,
+                        state: name.clone(),
+                        windows: w,
+                    });
+                }
+            }
+            let mine = || {
+                rows.iter()
+                    .filter(|r| r.lag == t.tests.lag && r.state == t.label)
+            };
+            selected.push(StateSelected {
+                state: t.label.clone(),
+                lag: t.tests.lag,
+                tested: mine().filter(|r| !r.p.is_nan()).count(),
+                selected: mine().filter(|r| r.selected).count(),
+            });
+        }
+        let names = &states.names;
+        StatesSummary {
+            spec: states.spec.to_string(),
+            states: names.clone(),
+            differences: (0..names.len())
+                .flat_map(|a| (a + 1..names.len()).map(move |b| (a, b)))
+                .map(|(a, b)| crate::data::state::difference_label(&names[a], &names[b]))
+                .collect(),
+            window_rule: format!(
+                "the state of a window is the state of its last frame t+1; windows whose frames are not all in that state {}",
+                if states.keep_straddling { "are kept (--keep-straddling)" } else { "are dropped" }
+            ),
+            keep_straddling: states.keep_straddling,
+            statistic: "the mean test's held-out series of the model fitted on all windows, averaged over the windows of each state; differences A-B of two states' means; HAC (Newey-West) variance of their influence series on the full time axis, so bouts and the autocorrelation between neighbouring bouts are accounted for".into(),
+            frames: states.frames(panel),
+            windows,
+            family: "every per-state and differential mean test at every lag, BH/BY on its own (the all-window tests keep their family)".into(),
+            family_size: rows.iter().filter(|r| !r.p.is_nan()).count(),
+            selected,
+        }
+    }
 }
 
 /// The columns of `edges.csv` with their meaning.
@@ -283,6 +375,7 @@ impl Summary {
             seconds,
             stimulus_window: None,
             scored_with: None,
+            states: None,
         }
     }
 }

@@ -69,7 +69,7 @@ pub(crate) fn lag_rows(segments: &[Range<usize>], h: usize) -> Vec<usize> {
 }
 
 /// `Σ_t Y_t` and the observed count of every edge, as GEMMs.
-fn sums(series: &ProductSeries) -> (Array2<f64>, Array2<f64>) {
+pub fn sums(series: &ProductSeries) -> (Array2<f64>, Array2<f64>) {
     let count = series.target_mask.t().dot(&series.source_mask);
     let mut total = Array2::zeros(count.raw_dim());
     for m in &series.terms {

@@ -17,3 +17,4 @@ mod output;
 mod recovery;
 mod reproducibility;
 mod same_frame;
+mod states;

@@ -35,7 +35,8 @@ fn edges_csv_round_trips_with_the_documented_columns() {
             "test",
             "selected",
             "variance_floored",
-            "directed"
+            "directed",
+            "state"
         ]
     );
     let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
@@ -56,6 +57,10 @@ fn edges_csv_round_trips_with_the_documented_columns() {
         assert_eq!(&r[12] == "true", e.selected);
         assert_eq!(&r[13] == "true", e.variance_floored);
         assert_eq!(&r[14] == "true", e.directed());
+        assert_eq!(
+            &r[15], "all",
+            "without --states every row is over all windows"
+        );
     }
     let loss = std::fs::read_to_string(dir.join("loss.csv")).unwrap();
     assert_eq!(

@@ -242,6 +242,90 @@ pub fn regime_switching(spec: &NetworkSpec, stay: f64) -> Result<Simulation> {
     })
 }
 
+/// Recordings whose coupling switches with an **observed** two-state Markov chain, with
+/// the coupling of each state and every frame's state.
+#[derive(Clone, Debug)]
+pub struct StateSimulation {
+    pub simulation: Simulation,
+    /// `[A_0, A_1]`, `[target, source]`.
+    pub couplings: [Array2<f64>; 2],
+    /// `labels[r][k]`: the state whose coupling generated frame k of recording r.
+    pub labels: Vec<Vec<usize>>,
+}
+
+impl StateSimulation {
+    /// Off-diagonal support of state k's coupling.
+    pub fn support(&self, k: usize) -> Array2<bool> {
+        let a = &self.couplings[k];
+        Array2::from_shape_fn(a.dim(), |(j, i)| i != j && a[[j, i]] != 0.0)
+    }
+
+    /// Off-diagonal pairs whose coupling differs between the states.
+    pub fn changed(&self) -> Array2<bool> {
+        let (a, b) = (&self.couplings[0], &self.couplings[1]);
+        Array2::from_shape_fn(a.dim(), |(j, i)| i != j && a[[j, i]] != b[[j, i]])
+    }
+}
+
+/// `x_{t+1} = tanh(A_{s_{t+1}} x_t) + ε` with an observed two-state Markov chain
+/// (`P(stay) = stay` per frame, independent of the dynamics); frame t+1 is labelled
+/// with the state whose coupling made it. With `change`, `A_1` keeps each edge of `A_0`
+/// with probability ½ (same weight) and adds edges of its own (drawn like `A_0`, each
+/// kept with probability ½); without, `A_1 = A_0`: the labels switch, the coupling does
+/// not (the null of the differential tests).
+pub fn observed_states(spec: &NetworkSpec, stay: f64, change: bool) -> Result<StateSimulation> {
+    use std::cell::{Cell, RefCell};
+    let a0 = random_coupling(spec, &mut stream(spec.seed, 1));
+    let a1 = if change {
+        let extra = random_coupling(spec, &mut stream(spec.seed, 2));
+        let mut rng = stream(spec.seed, 4);
+        Array2::from_shape_fn(a0.dim(), |(j, i)| {
+            let (keep, add): (f64, f64) = (rng.random(), rng.random());
+            if i == j {
+                a0[[j, i]]
+            } else if a0[[j, i]] != 0.0 {
+                if keep < 0.5 {
+                    a0[[j, i]]
+                } else {
+                    0.0
+                }
+            } else if add < 0.5 {
+                extra[[j, i]]
+            } else {
+                0.0
+            }
+        })
+    } else {
+        a0.clone()
+    };
+    let state = Cell::new(0usize);
+    let trace = RefCell::new(Vec::new());
+    let rng = RefCell::new(stream(spec.seed, 3));
+    let recordings = run(spec, |x| {
+        if rng.borrow_mut().random::<f64>() > stay {
+            state.set(1 - state.get());
+        }
+        trace.borrow_mut().push(state.get());
+        let a = if state.get() == 0 { &a0 } else { &a1 };
+        a.dot(x).mapv(f64::tanh)
+    })?;
+    // `run` steps frames + 200 burn-in times per recording, in order; the recorded
+    // frame k is the output of step 200 + k.
+    let trace = trace.into_inner();
+    let per = spec.frames + 200;
+    let labels = (0..spec.recordings)
+        .map(|r| trace[r * per + 200..(r + 1) * per].to_vec())
+        .collect();
+    Ok(StateSimulation {
+        simulation: Simulation {
+            recordings,
+            coupling: (&a0 + &a1) / 2.0,
+        },
+        couplings: [a0, a1],
+        labels,
+    })
+}
+
 /// Calcium-like observations of a latent tanh network: latent `u_{t+1} = tanh(A u_t) + ε`
 /// (the circuit, Jacobian sign pattern of `A`), indicator `c_t = γ c_{t−1} + u_t` (an
 /// exponential decay kernel, `γ = exp(−Δt/τ)`), observed `y_t = c_t + η_t` with

@@ -492,6 +492,7 @@ mod tests {
             test,
             selected: sel,
             variance_floored: false,
+            state: "all".into(),
         };
         let edges = vec![
             row("ASHL", "AVAL", 1, TestKind::Mean, 0.4, true),

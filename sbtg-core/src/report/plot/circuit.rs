@@ -502,6 +502,7 @@ pub fn write_figures(
             lags: lags.clone(),
             max_edges,
             subtitle: None,
+            states: Vec::new(),
         },
         &dir.join("circuit_lags"),
     )?);
@@ -513,6 +514,7 @@ pub fn write_figures(
                 lags: lags.clone(),
                 max_edges,
                 subtitle: Some(what),
+                states: Vec::new(),
             },
             &dir.join("circuit_view"),
         )?);
@@ -546,6 +548,55 @@ pub fn write_figures(
                 .collect();
             if !p.is_empty() {
                 groups.push((format!("lag {lag}, {test} test"), p));
+            }
+        }
+    }
+    // Per-state circuits: one figure per lag, a panel per state and per difference at
+    // the node positions of the all-window circuit; the differences' p-values join the QQ plot.
+    let labels = table.state_labels();
+    if !labels.is_empty() {
+        let atlas = CellAtlas::cook2019()?;
+        let differences = table
+            .summary
+            .states
+            .as_ref()
+            .map(|s| s.differences.clone())
+            .unwrap_or_default();
+        let state_circuits: Vec<(String, Circuit, bool)> = labels
+            .iter()
+            .map(|l| {
+                let t = table.in_state(l)?;
+                Ok((
+                    l.clone(),
+                    Circuit::from_table(&t, &atlas),
+                    differences.contains(l),
+                ))
+            })
+            .collect::<Result<_>>()?;
+        for &lag in &lags {
+            push(save(
+                &LagCircuit {
+                    circuit,
+                    lags: vec![lag],
+                    max_edges,
+                    subtitle: None,
+                    states: state_circuits
+                        .iter()
+                        .map(|(l, c, d)| (l.clone(), c, *d))
+                        .collect(),
+                },
+                &dir.join(format!("circuit_states_lag{lag}")),
+            )?);
+            for d in &differences {
+                let p: Vec<f64> = table
+                    .state_rows
+                    .iter()
+                    .filter(|e| e.lag == lag && &e.state == d)
+                    .map(|e| e.p)
+                    .collect();
+                if !p.is_empty() {
+                    groups.push((format!("lag {lag}, differential {d}"), p));
+                }
             }
         }
     }

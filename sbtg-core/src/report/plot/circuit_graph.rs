@@ -64,6 +64,10 @@ pub struct LagCircuit<'a> {
     pub max_edges: usize,
     /// A line under each panel title (what the view shows), if any.
     pub subtitle: Option<String>,
+    /// Per-state panels instead of per-lag ones: one panel per (label, circuit) at the
+    /// single lag of `lags`, at the node positions of `circuit`, with one edge scale;
+    /// `true` marks a difference `A-B` (its sign compares the states).
+    pub states: Vec<(String, &'a Circuit, bool)>,
 }
 
 /// Where the nodes of one panel are and how big.
@@ -77,6 +81,22 @@ struct Placement {
 }
 
 impl LagCircuit<'_> {
+    /// The panels: (circuit, lag, state label, is a difference).
+    fn panels(&self) -> Vec<(&Circuit, usize, Option<&str>, bool)> {
+        if self.states.is_empty() {
+            return self
+                .lags
+                .iter()
+                .map(|&l| (self.circuit, l, None, false))
+                .collect();
+        }
+        let lag = self.lags.first().copied().unwrap_or(1);
+        self.states
+            .iter()
+            .map(|(s, c, d)| (*c, lag, Some(s.as_str()), *d))
+            .collect()
+    }
+
     fn ring(&self) -> bool {
         self.circuit.graph.node_count() <= RING_MAX
     }
@@ -380,7 +400,7 @@ impl LagCircuit<'_> {
 
 impl Figure for LagCircuit<'_> {
     fn size(&self) -> (u32, u32) {
-        let panels = self.lags.len().max(1) as u32;
+        let panels = self.panels().len().max(1) as u32;
         if self.ring() {
             (820 * panels, 920)
         } else {
@@ -394,13 +414,16 @@ impl Figure for LagCircuit<'_> {
         &self,
         root: &DrawingArea<DB, Shift>,
     ) -> std::result::Result<(), String> {
-        let c = self.circuit;
-        let scale = effect_scale(c);
-        let panels = root.split_evenly((1, self.lags.len().max(1)));
+        let specs = self.panels();
+        let scale = specs
+            .iter()
+            .map(|p| effect_scale(p.0))
+            .fold(1e-12, f64::max);
+        let panels = root.split_evenly((1, specs.len().max(1)));
         let (w, h) = panels[0].dim_in_pixel();
         let (top, bottom) = (100.0, 80.0);
         let pl = self.place(w as f64, h as f64, top, bottom);
-        for (panel, &lag) in panels.iter().zip(&self.lags) {
+        for (panel, &(c, lag, state, difference)) in panels.iter().zip(&specs) {
             let mut edges = c.edges_at(lag, TestKind::Mean);
             let excitatory = edges.iter().filter(|e| e.2.effect > 0.0).count();
             let total = edges.len();
@@ -408,7 +431,20 @@ impl Figure for LagCircuit<'_> {
             edges.truncate(self.max_edges);
             // Weakest first, so the strongest are drawn on top.
             edges.reverse();
-            let title = if lag == 0 {
+            let title = if let Some(s) = state.filter(|_| difference) {
+                format!(
+                    "{s}, lag {lag}: {total} selected differences ({excitatory} larger in the first state, {} in the second)",
+                    total - excitatory
+                )
+            } else if let Some(s) = state {
+                format!(
+                    "state {s}, lag {lag}: {total} selected {} ({excitatory} {}, {} {})",
+                    if lag == 0 { "pairs" } else { "edges" },
+                    if lag == 0 { "positive" } else { "excitatory" },
+                    total - excitatory,
+                    if lag == 0 { "negative" } else { "inhibitory" },
+                )
+            } else if lag == 0 {
                 format!(
                     "lag 0 (same frame, undirected): {total} selected pairs ({excitatory} positive, {} negative)",
                     total - excitatory
