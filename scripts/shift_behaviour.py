@@ -21,7 +21,7 @@ for name in sorted(os.listdir(src)):
         rows = list(csv.reader(f))
     header, body = rows[0], rows[1:]
     half = len(body) // 2
-    shifted = body[half:] + body[:half]
+    shifted = [list(r) for r in body[half:] + body[:half]]
     # The time column stays in place; every other column moves.
     for row, moved in zip(body, shifted):
         row[1:] = moved[1:]
