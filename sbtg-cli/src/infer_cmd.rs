@@ -177,6 +177,13 @@ pub struct InferArgs {
     #[arg(long, requires = "states")]
     #[serde(default)]
     keep_straddling: bool,
+    /// Score model of the per-state tests: `pooled` (one model on all windows, its
+    /// held-out series averaged per state) or `separate` (a model per state, fitted on
+    /// that state's runs; SBTG). summary.json gives both models' held-out loss on each
+    /// state's windows with `separate`.
+    #[arg(long, value_enum, default_value = "pooled", requires = "states")]
+    #[serde(default)]
+    state_model: sbtg_core::data::state::StateModel,
 }
 
 /// The flags that only some methods use, and which methods use them.
@@ -553,10 +560,30 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
             .map(|c| format!("{} lag {}: {}", c.state, c.lag, c.selected))
             .collect();
         eprintln!(
-            "per-state and differential tests (their own FDR family of {}): selected {}",
+            "per-state tests (FDR family of {}) and differential tests (family of {}): selected {}",
             s.family_size,
+            s.differential_family_size,
             counts.join("; ")
         );
+        for l in &s.heldout_future_loss {
+            eprintln!(
+                "held-out future-block loss on the {} windows of `{}` (lag {}): all-window model {:.3}{}",
+                l.windows,
+                l.state,
+                l.lag,
+                l.pooled,
+                l.separate
+                    .map_or(String::new(), |v| format!(", the state's own model {v:.3}"))
+            );
+        }
+        let own: Vec<(f64, f64)> = s
+            .heldout_future_loss
+            .iter()
+            .filter_map(|l| l.separate.map(|v| (l.pooled, v)))
+            .collect();
+        if !own.is_empty() && own.iter().all(|(p, v)| p < v) {
+            eprintln!("note: the all-window model has the lower held-out loss on every state; its per-state tests (--state-model pooled, the default) are the ones to read");
+        }
     }
     if let Some(m) = table.summary.fdr.direction_family_size {
         eprintln!(
@@ -593,12 +620,13 @@ fn resolve_states(
         .into());
     }
     let spec: sbtg_core::data::StateSpec = spec.parse()?;
-    let states = sbtg_core::data::FrameStates::resolve(
+    let mut states = sbtg_core::data::FrameStates::resolve(
         &spec,
         panel,
         args.state_names.as_deref(),
         args.keep_straddling,
     )?;
+    states.model = args.state_model;
     for (k, name) in states.names.iter().enumerate() {
         let f = states.frames(panel);
         let mine = f.iter().filter(|s| s.state == *name);

@@ -77,7 +77,15 @@ pub struct Fold {
 
 /// Splits the windows into folds.
 pub fn make_folds(w: &Windows, scheme: FoldScheme) -> Result<Vec<Fold>> {
-    let n_rec = w.segments.len();
+    // Whole worms are held out: the pieces of one recording cut by state stay together.
+    let mut worms: Vec<usize> = Vec::new();
+    for &g in &w.worms {
+        if !worms.contains(&g) {
+            worms.push(g);
+        }
+    }
+    let rank = |r: usize| worms.iter().position(|&g| g == w.worms[r]).expect("listed");
+    let n_rec = worms.len();
     let folds = match scheme {
         FoldScheme::Recordings(k) => {
             if k < 2 || k > n_rec {
@@ -91,7 +99,7 @@ pub fn make_folds(w: &Windows, scheme: FoldScheme) -> Result<Vec<Fold>> {
                     let mut segs = Vec::new();
                     let mut train = Vec::new();
                     for (r, seg) in w.segments.iter().enumerate() {
-                        if r % k == f {
+                        if rank(r) % k == f {
                             let s0 = test.len();
                             test.extend(seg.clone());
                             segs.push(s0..test.len());
@@ -202,8 +210,22 @@ mod tests {
             mask: Array2::ones((row, blocks)),
             recording: rec,
             start,
+            worms: (0..segs.len()).collect(),
             segments: segs,
         }
+    }
+
+    #[test]
+    fn pieces_of_one_worm_share_a_fold() {
+        let mut w = windows(&[10, 10, 10, 10], 2);
+        w.worms = vec![0, 0, 1, 1];
+        let folds = make_folds(&w, FoldScheme::Recordings(2)).unwrap();
+        assert_eq!(folds[0].test, (0..20).collect::<Vec<_>>());
+        assert_eq!(folds[1].test, (20..40).collect::<Vec<_>>());
+        assert!(
+            make_folds(&w, FoldScheme::Recordings(3)).is_err(),
+            "two worms, three folds"
+        );
     }
 
     #[test]

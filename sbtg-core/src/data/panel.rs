@@ -42,6 +42,9 @@ pub struct PanelRecording {
     pub x: Array2<f64>,
     /// `T × n`, 1.0 where observed.
     pub observed: Array2<f64>,
+    /// The worm this recording belongs to (its index in the panel it was built in; the
+    /// pieces of one recording cut by state share it): cross-fitting holds out whole worms.
+    pub worm: usize,
 }
 
 /// Recordings aligned on one list of neurons.
@@ -76,6 +79,14 @@ fn label_map(r: &Recording, keep_uncertain: bool) -> BTreeMap<String, usize> {
 }
 
 impl Panel {
+    /// Number of distinct worms (recordings cut into pieces count once).
+    pub fn worms(&self) -> usize {
+        let mut w: Vec<usize> = self.recordings.iter().map(|r| r.worm).collect();
+        w.sort_unstable();
+        w.dedup();
+        w.len()
+    }
+
     /// Selects neurons and z-scores each one within each recording.
     pub fn build(recordings: &[Recording], cfg: &PanelConfig) -> Result<Panel> {
         if recordings.is_empty() {
@@ -209,6 +220,7 @@ fn align(
             notes: r.notes.clone(),
             x,
             observed: obs,
+            worm: out.len(),
         });
     }
     Ok(Panel {

@@ -196,6 +196,21 @@ pub struct FrameStates {
     pub labels: Vec<Vec<Option<usize>>>,
     /// Keep windows whose frames are not all in the state of their last frame.
     pub keep_straddling: bool,
+    /// Which score model the per-state tests use.
+    pub model: StateModel,
+}
+
+/// The score model behind the per-state tests (`--state-model`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum StateModel {
+    /// One model fitted on all windows; its held-out series averaged over each state.
+    #[default]
+    Pooled,
+    /// A model per state, fitted (cross-fitted by worm) on that state's windows only:
+    /// every term of the energy, the coupling included, depends on the observed state.
+    Separate,
 }
 
 /// Frames and bouts (maximal runs of consecutive frames) of one state in one recording.
@@ -299,6 +314,7 @@ impl FrameStates {
             names,
             labels,
             keep_straddling,
+            model: StateModel::Pooled,
         };
         for (k, name) in states.names.iter().enumerate() {
             if !states.labels.iter().flatten().any(|&l| l == Some(k)) {
@@ -337,6 +353,47 @@ impl FrameStates {
             counts[k],
             all.join(", ")
         )))
+    }
+
+    /// The panel of state k's runs: every maximal run of at least `frames` consecutive
+    /// frames in state k becomes a recording of its own (named `<recording>@<first
+    /// frame>`, keeping its worm), so its windows of `frames` frames are exactly the
+    /// state's windows that straddle no change. What a model of state k alone is fitted on.
+    pub fn state_panel(&self, panel: &Panel, k: usize, frames: usize) -> Panel {
+        let mut recordings = Vec::new();
+        for (r, rec) in panel.recordings.iter().enumerate() {
+            let labels = &self.labels[r];
+            let mut t = 0;
+            while t < labels.len() {
+                if labels[t] != Some(k) {
+                    t += 1;
+                    continue;
+                }
+                let start = t;
+                while t < labels.len() && labels[t] == Some(k) {
+                    t += 1;
+                }
+                if t - start >= frames {
+                    let rows = ndarray::s![start..t, ..];
+                    recordings.push(super::PanelRecording {
+                        name: format!("{}@{start}", rec.name),
+                        file: rec.file.clone(),
+                        dt: rec.dt,
+                        stimuli: Vec::new(),
+                        notes: Vec::new(),
+                        x: rec.x.slice(rows).to_owned(),
+                        observed: rec.observed.slice(rows).to_owned(),
+                        worm: rec.worm,
+                    });
+                }
+            }
+        }
+        Panel {
+            neurons: panel.neurons.clone(),
+            recordings,
+            config: panel.config.clone(),
+            states: None,
+        }
     }
 
     /// Frames and bouts of every state in every recording.
@@ -645,6 +702,7 @@ mod tests {
                 notes: Vec::new(),
                 x: Array2::zeros((frames, 2)),
                 observed: Array2::ones((frames, 2)),
+                worm: 0,
             }],
             config: Default::default(),
             states: None,
@@ -673,6 +731,13 @@ mod tests {
         };
         assert_eq!(kept.window_state(0, 2, 3), Some(0));
         let f = s.frames(&panel);
+        // Runs of state 1 (frames 1–2) and state 0 (0, 3, 5): with 2-frame windows only
+        // the run 1–2 of state 1 makes a recording; state 0's runs are single frames.
+        let runs = s.state_panel(&panel, 1, 2);
+        assert_eq!(runs.recordings.len(), 1);
+        assert_eq!(runs.recordings[0].name, "w1@1");
+        assert_eq!(runs.recordings[0].x.nrows(), 2);
+        assert!(s.state_panel(&panel, 0, 2).recordings.is_empty());
         assert_eq!((f[0].frames, f[0].bouts), (3, 3));
         assert_eq!((f[1].frames, f[1].bouts), (2, 1));
         let renamed = FrameStates::resolve(

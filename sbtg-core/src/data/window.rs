@@ -33,6 +33,8 @@ pub struct Windows {
     pub start: Vec<usize>,
     /// Rows of each recording (contiguous in time).
     pub segments: Vec<Range<usize>>,
+    /// The worm of each segment ([`crate::data::PanelRecording::worm`]).
+    pub worms: Vec<usize>,
 }
 
 impl Windows {
@@ -72,6 +74,7 @@ impl Windows {
         let mut recording = Vec::with_capacity(rows);
         let mut start = Vec::with_capacity(rows);
         let mut segments = Vec::new();
+        let mut worms = Vec::new();
         let mut row = 0;
         for (ri, r) in panel.recordings.iter().enumerate() {
             let count = r.x.nrows() + 1 - frames;
@@ -86,6 +89,7 @@ impl Windows {
                 start.push(t);
             }
             segments.push(row..row + count);
+            worms.push(r.worm);
             row += count;
         }
         Ok(Windows {
@@ -97,6 +101,7 @@ impl Windows {
             recording,
             start,
             segments,
+            worms,
         })
     }
 
@@ -170,6 +175,7 @@ mod tests {
             notes: Vec::new(),
             observed: Array2::ones(x.raw_dim()),
             x,
+            worm: 0,
         };
         let panel = Panel {
             neurons: vec!["A".into(), "B".into()],

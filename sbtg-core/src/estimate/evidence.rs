@@ -200,6 +200,11 @@ pub struct FoldReport {
     /// Inner-split validation loss after every epoch, with early stopping (`loss.csv`).
     #[serde(skip)]
     pub validation_loss: Vec<f64>,
+    /// Every test window's future-block DSM terms `(window, Σ residual², observed
+    /// coordinates)`, so that the held-out loss of any subset of windows (a behavioural
+    /// state's) can be compared between models.
+    #[serde(skip)]
+    pub heldout_window_terms: Vec<(usize, f64, f64)>,
 }
 
 /// Everything an estimator found at one lag, before the shared test stage.

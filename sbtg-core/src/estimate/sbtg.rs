@@ -22,8 +22,8 @@ use crate::model::gaussian::{
     gaussian_energy, second_moment, select_ridge, window_precision, GaussianStart, RidgePoint,
 };
 use crate::model::{
-    dsm_loss, dsm_loss_future, train, Coupling, EnergyModel, ScoreModelConfig, Start, TrainedModel,
-    Validation,
+    dsm_future_terms, dsm_loss, dsm_loss_future, train, Coupling, EnergyModel, ScoreModelConfig,
+    Start, TrainedModel, Validation,
 };
 use crate::stats::linalg::spd_inverse;
 use crate::stats::{EdgeStatistic, EffectScale, HeldOutScores, ProductSeries};
@@ -474,7 +474,7 @@ impl Sbtg {
 
     fn fold_scheme(&self, panel: &Panel) -> FoldScheme {
         self.folds
-            .unwrap_or_else(|| FoldScheme::default_for(panel.recordings.len()))
+            .unwrap_or_else(|| FoldScheme::default_for(panel.worms()))
     }
 
     /// Cross-fitted score models (folds in parallel), each scoring the windows it was
@@ -625,7 +625,20 @@ impl Sbtg {
             dsm_loss(&m, zte.view(), mte.view(), self.model.sigma, seed)
         };
         let precision = &reference.start.precision;
+        let (sq, count) = dsm_future_terms(
+            &trained.model,
+            zte.view(),
+            mte.view(),
+            self.model.sigma,
+            seed,
+        );
         let report = FoldReport {
+            heldout_window_terms: fold
+                .test
+                .iter()
+                .zip(sq.iter().zip(&count))
+                .map(|(&w, (&s, &c))| (w, s, c))
+                .collect(),
             test_recordings: recs
                 .iter()
                 .map(|&r| job.panel.recordings[r].name.clone())
@@ -634,13 +647,7 @@ impl Sbtg {
             test_windows: fold.test.len(),
             final_train_loss: trained.epoch_loss.last().copied(),
             heldout_loss: loss,
-            heldout_future_loss: Some(dsm_loss_future(
-                &trained.model,
-                zte.view(),
-                mte.view(),
-                self.model.sigma,
-                seed,
-            )),
+            heldout_future_loss: Some(sq.sum() / count.sum().max(1.0)),
             gaussian_heldout_loss: Some(loss_of(precision)),
             normal_heldout_loss: Some(loss_of(&Array2::eye(precision.nrows()))),
             gaussian_ridge: Some(reference.start.ridge),
@@ -790,6 +797,7 @@ impl Sbtg {
                         loaded_from_checkpoint: true,
                         epoch_loss: ck.epoch_loss.clone(),
                         validation_loss: Vec::new(),
+                        heldout_window_terms: Vec::new(),
                     });
                 }
                 let Some((target_mask, source_mask)) = masks else {

@@ -28,9 +28,13 @@
 
 use ndarray::{Array2, Zip};
 
-use super::evidence::{LagEvidence, MeanEvidence, SeriesBlock};
-use crate::data::state::{difference_label, FrameStates};
+use super::evidence::{FoldReport, LagEvidence, MeanEvidence, SeriesBlock};
+use super::test_stage::{test_lag, LagTests, TestMatrices};
+use super::{FitContext, InferConfig, Progress};
+use crate::data::state::{difference_label, FrameStates, StateModel};
+use crate::data::Panel;
 use crate::stats::hac::sums;
+use crate::stats::hac::{t_quantile_975, two_sided_p};
 use crate::stats::{ProductSeries, ProductTerm};
 use crate::{Error, Result};
 
@@ -279,6 +283,210 @@ pub fn windows_per_state(evidence: &LagEvidence, states: &FrameStates) -> Vec<us
     state_window_counts(&window_states(evidence, states), states.names.len())
 }
 
+/// One lag's per-state or differential tests (`label`: a state or `A-B`), with the
+/// windows of every state at that lag.
+pub struct StateTests {
+    pub label: String,
+    pub tests: LagTests,
+    pub windows: Vec<usize>,
+}
+
+/// Held-out DSM loss of the future block on one state's windows (those whose frames are
+/// all in the state), per model.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StateLoss {
+    pub state: String,
+    pub lag: usize,
+    pub windows: usize,
+    /// The model fitted on all windows.
+    pub pooled: f64,
+    /// The state's own model (`--state-model separate`).
+    pub separate: Option<f64>,
+}
+
+/// `Σ sq / Σ count` of the fold reports' per-window future-block terms over the windows
+/// `keep` accepts, and how many there were.
+fn subset_loss(folds: &[FoldReport], keep: impl Fn(usize) -> bool) -> (f64, usize) {
+    let (mut sq, mut count, mut n) = (0.0, 0.0, 0);
+    for f in folds {
+        for &(w, s, c) in f.heldout_window_terms.iter().filter(|t| keep(t.0)) {
+            let _ = w;
+            sq += s;
+            count += c;
+            n += 1;
+        }
+    }
+    (if count > 0.0 { sq / count } else { f64::NAN }, n)
+}
+
+/// The per-state and differential tests of every lag, with the held-out loss of each
+/// state's windows under the all-window model (and the states' own models): from the
+/// all-window `evidence` ([`StateModel::Pooled`], [`state_evidence`]), or from a model
+/// fitted per state on its runs ([`StateModel::Separate`]).
+pub fn state_tests(
+    panel: &Panel,
+    cfg: &InferConfig,
+    states: &FrameStates,
+    evidence: &[LagEvidence],
+    ctx: &FitContext,
+) -> Result<(Vec<StateTests>, Vec<StateLoss>)> {
+    // The all-window model's loss on each state's windows that straddle no change.
+    let strict = FrameStates {
+        keep_straddling: false,
+        ..states.clone()
+    };
+    let mut losses = Vec::new();
+    for e in evidence.iter().filter(|e| !e.folds.is_empty()) {
+        let ws = window_states(e, &strict);
+        for (k, name) in states.names.iter().enumerate() {
+            let (pooled, windows) = subset_loss(&e.folds, |w| ws[w] == Some(k));
+            losses.push(StateLoss {
+                state: name.clone(),
+                lag: e.lag,
+                windows,
+                pooled,
+                separate: None,
+            });
+        }
+    }
+    (ctx.progress)(Progress::Stage("per-state tests"));
+    let bandwidth = cfg.tests.bandwidth;
+    let mut out = Vec::new();
+    match states.model {
+        StateModel::Pooled => {
+            for e in evidence {
+                let windows = windows_per_state(e, states);
+                for s in state_evidence(e, states)? {
+                    out.push(StateTests {
+                        label: s.label,
+                        tests: test_lag(panel, s.evidence, bandwidth),
+                        windows: windows.clone(),
+                    });
+                }
+            }
+        }
+        StateModel::Separate => {
+            let frames = cfg.window_frames();
+            // per_state[k][l]: state k's tests at lag cfg.lags[l].
+            let mut per_state: Vec<Vec<LagTests>> = Vec::new();
+            for (k, name) in states.names.iter().enumerate() {
+                let sp = states.state_panel(panel, k, frames);
+                let wrap = |e: Error| {
+                    Error::Data(format!(
+                        "state `{name}` (--state-model separate, {} runs of at least {frames} frames in {} worms): {e}",
+                        sp.recordings.len(),
+                        {
+                            let mut w: Vec<usize> = sp.recordings.iter().map(|r| r.worm).collect();
+                            w.dedup();
+                            w.len()
+                        }
+                    ))
+                };
+                if sp.recordings.is_empty() {
+                    return Err(wrap(Error::Data(
+                        "no run is long enough for one window; use --state-model pooled".into(),
+                    )));
+                }
+                (ctx.progress)(Progress::Stage("training the per-state models"));
+                // The per-state models are not saved: the run's checkpoints are the
+                // all-window models (`sbtg score`).
+                let quiet = FitContext {
+                    progress: ctx.progress,
+                    models: None,
+                };
+                let ev = cfg
+                    .estimator
+                    .estimator()
+                    .fit(&sp, &cfg.lags, &quiet)
+                    .map_err(wrap)?;
+                let mut tests = Vec::new();
+                for e in ev {
+                    let mut t = test_lag(&sp, e, bandwidth);
+                    if !t.folds.is_empty() {
+                        let (own, _) = subset_loss(&t.folds, |_| true);
+                        for l in losses
+                            .iter_mut()
+                            .filter(|l| l.state == *name && l.lag == t.lag)
+                        {
+                            l.separate = Some(own);
+                        }
+                    }
+                    // Runs are not worms: no per-recording tests to resample.
+                    t.recordings.clear();
+                    tests.push(t);
+                }
+                per_state.push(tests);
+            }
+            for (l, e) in evidence.iter().enumerate() {
+                let windows: Vec<usize> = per_state.iter().map(|t| t[l].windows).collect();
+                for (k, name) in states.names.iter().enumerate() {
+                    out.push(StateTests {
+                        label: name.clone(),
+                        tests: per_state[k][l].clone(),
+                        windows: windows.clone(),
+                    });
+                }
+                for a in 0..states.names.len() {
+                    for b in a + 1..states.names.len() {
+                        out.push(StateTests {
+                            label: difference_label(&states.names[a], &states.names[b]),
+                            tests: difference_tests(e.lag, &per_state[a][l], &per_state[b][l]),
+                            windows: windows.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok((out, losses))
+}
+
+/// The difference of two independently fitted states' mean tests:
+/// `effect_A − effect_B`, `se = √(se_A² + se_B²)`, Student t with `min(N_A, N_B) − 1`
+/// degrees of freedom.
+fn difference_tests(lag: usize, a: &LagTests, b: &LagTests) -> LagTests {
+    let (ma, mb) = (&a.mean, &b.mean);
+    let dim = ma.effect.raw_dim();
+    let mut d = TestMatrices {
+        mean: &ma.mean - &mb.mean,
+        effect: &ma.effect - &mb.effect,
+        t: Array2::zeros(dim),
+        p: Array2::zeros(dim),
+        count: Zip::from(&ma.count)
+            .and(&mb.count)
+            .map_collect(|&x, &y| x.min(y)),
+        se: Zip::from(&ma.se)
+            .and(&mb.se)
+            .map_collect(|&x, &y| x.hypot(y)),
+        ci_low: Array2::zeros(dim),
+        ci_high: Array2::zeros(dim),
+        floored: Zip::from(&ma.floored)
+            .and(&mb.floored)
+            .map_collect(|&x, &y| x || y),
+        hac: None,
+    };
+    for (idx, &e) in d.effect.indexed_iter() {
+        let (se, n) = (d.se[idx], d.count[idx]);
+        let t = e / se;
+        let h = t_quantile_975(n - 1.0) * se;
+        d.t[idx] = t;
+        d.p[idx] = two_sided_p(t, n - 1.0);
+        d.ci_low[idx] = e - h;
+        d.ci_high[idx] = e + h;
+    }
+    LagTests {
+        lag,
+        windows: a.windows + b.windows,
+        mean: d,
+        volatility: None,
+        direction: None,
+        recordings: Vec::new(),
+        folds: Vec::new(),
+        train_seconds: 0.0,
+        test_seconds: 0.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,6 +564,7 @@ mod tests {
             names: vec!["A".into(), "B".into()],
             labels: vec![labels],
             keep_straddling: true,
+            model: Default::default(),
         };
         (evidence, states, y)
     }

@@ -255,10 +255,27 @@ pub fn dsm_loss_future(
     sigma: f64,
     seed: u64,
 ) -> f64 {
+    let (sq, count) = dsm_future_terms(model, z, m, sigma, seed);
+    sq.sum() / count.sum().max(1.0)
+}
+
+/// Per window: the squared future-block residuals of [`dsm_loss_future`] summed, and
+/// the window's observed future coordinates (so a loss over any subset of windows is
+/// `Σ sq / Σ count`).
+pub fn dsm_future_terms(
+    model: &EnergyModel,
+    z: ArrayView2<f64>,
+    m: ArrayView2<f64>,
+    sigma: f64,
+    seed: u64,
+) -> (ndarray::Array1<f64>, ndarray::Array1<f64>) {
     let r = dsm_residual(model, z, m, sigma, seed);
     let f = ndarray::s![.., model.n_past..];
     let rf = r.slice(f);
-    (&rf * &rf).sum() / m.slice(f).sum().max(1.0)
+    (
+        (&rf * &rf).sum_axis(ndarray::Axis(1)),
+        m.slice(f).sum_axis(ndarray::Axis(1)),
+    )
 }
 
 /// `m ⊙ (s(z + σε) + ε/σ)` with `ε` drawn from `seed`.

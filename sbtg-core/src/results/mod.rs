@@ -47,23 +47,9 @@ pub fn infer(panel: &Panel, cfg: &InferConfig, ctx: &FitContext) -> Result<EdgeT
         check_states(panel, cfg, states)?;
     }
     let evidence = cfg.estimator.estimator().fit(panel, &cfg.lags, ctx)?;
-    let state_tests = match &panel.states {
-        Some(states) => {
-            (ctx.progress)(crate::estimate::Progress::Stage("per-state tests"));
-            let mut out = Vec::new();
-            for e in &evidence {
-                let windows = crate::estimate::states::windows_per_state(e, states);
-                for s in crate::estimate::states::state_evidence(e, states)? {
-                    out.push(StateTests {
-                        label: s.label,
-                        tests: test_lag(panel, s.evidence, cfg.tests.bandwidth),
-                        windows: windows.clone(),
-                    });
-                }
-            }
-            out
-        }
-        None => Vec::new(),
+    let (state_tests, state_losses) = match &panel.states {
+        Some(states) => crate::estimate::states::state_tests(panel, cfg, states, &evidence, ctx)?,
+        None => (Vec::new(), Vec::new()),
     };
     let tests = evidence
         .into_iter()
@@ -71,6 +57,9 @@ pub fn infer(panel: &Panel, cfg: &InferConfig, ctx: &FitContext) -> Result<EdgeT
         .collect();
     let mut table = EdgeTable::assemble(panel, cfg, tests);
     table.add_state_tests(panel, cfg, state_tests);
+    if let Some(s) = table.summary.states.as_mut() {
+        s.heldout_future_loss = state_losses;
+    }
     table.summary.seconds.total = t0.elapsed().as_secs_f64();
     table.check_tested()?;
     Ok(table)
@@ -125,13 +114,7 @@ pub fn score_with_models(
     Ok(table)
 }
 
-/// One lag's per-state or differential tests (`label`: a state or `A-B`), with the
-/// windows of every state at that lag.
-pub struct StateTests {
-    pub label: String,
-    pub tests: LagTests,
-    pub windows: Vec<usize>,
-}
+pub use crate::estimate::states::StateTests;
 
 impl EdgeTable {
     /// Adds the per-state and differential tests as rows of their own FDR family, and
@@ -154,10 +137,20 @@ impl EdgeTable {
                 r.state = t.label.clone();
             }
         }
-        let p: Vec<f64> = rows.iter().map(|r| r.p).collect();
-        for (r, q) in rows.iter_mut().zip(cfg.tests.fdr.adjust(&p)) {
-            r.q = q;
-            r.selected = q <= cfg.tests.alpha;
+        // Two families: the per-state tests, and the differential tests on their own (so
+        // that the per-state discoveries do not loosen the threshold of the differences:
+        // with no change anywhere, BH over the differences alone holds the chance of any
+        // differential selection at α).
+        let names = &states.names;
+        for differential in [false, true] {
+            let family: Vec<usize> = (0..rows.len())
+                .filter(|&k| names.contains(&rows[k].state) != differential)
+                .collect();
+            let p: Vec<f64> = family.iter().map(|&k| rows[k].p).collect();
+            for (&k, q) in family.iter().zip(cfg.tests.fdr.adjust(&p)) {
+                rows[k].q = q;
+                rows[k].selected = q <= cfg.tests.alpha;
+            }
         }
         self.summary.states = Some(summary::StatesSummary::new(states, panel, &tests, &rows));
         for t in tests {

@@ -189,8 +189,19 @@ pub struct StatesSummary {
     pub frames: Vec<crate::data::state::StateFrames>,
     pub windows: Vec<StateWindows>,
     pub family: String,
+    /// Per-state tests run (rows with a p-value).
     pub family_size: usize,
+    /// Differential tests run.
+    #[serde(default)]
+    pub differential_family_size: usize,
     pub selected: Vec<StateSelected>,
+    /// `pooled` or `separate` (`--state-model`).
+    #[serde(default)]
+    pub model: crate::data::state::StateModel,
+    /// Held-out DSM loss of the future block on each state's windows, for the model
+    /// fitted on all windows and (with `--state-model separate`) the state's own model.
+    #[serde(default)]
+    pub heldout_future_loss: Vec<crate::estimate::states::StateLoss>,
 }
 
 impl StatesSummary {
@@ -236,11 +247,24 @@ impl StatesSummary {
                 if states.keep_straddling { "are kept (--keep-straddling)" } else { "are dropped" }
             ),
             keep_straddling: states.keep_straddling,
-            statistic: "the mean test's held-out series of the model fitted on all windows, averaged over the windows of each state; differences A-B of two states' means; HAC (Newey-West) variance of their influence series on the full time axis, so bouts and the autocorrelation between neighbouring bouts are accounted for".into(),
+            statistic: match states.model {
+                crate::data::state::StateModel::Pooled => "the mean test's held-out series of the model fitted on all windows, averaged over the windows of each state; differences A-B of two states' means; HAC (Newey-West) variance of their influence series on the full time axis, so bouts and the autocorrelation between neighbouring bouts are accounted for",
+                crate::data::state::StateModel::Separate => "the mean test's held-out series of a model per state, each fitted (cross-fitted by worm) on the windows of its state's runs only; HAC (Newey-West) tests within runs; differences A-B tested as (effect_A - effect_B) / sqrt(se_A^2 + se_B^2), Student t with min(N_A, N_B) - 1 degrees of freedom",
+            }
+            .into(),
+            model: states.model,
+            heldout_future_loss: Vec::new(),
             frames: states.frames(panel),
             windows,
-            family: "every per-state and differential mean test at every lag, BH/BY on its own (the all-window tests keep their family)".into(),
-            family_size: rows.iter().filter(|r| !r.p.is_nan()).count(),
+            family: "every per-state mean test at every lag, BH/BY on its own; every differential test at every lag, BH/BY on its own (the all-window tests keep their family)".into(),
+            family_size: rows
+                .iter()
+                .filter(|r| !r.p.is_nan() && states.names.contains(&r.state))
+                .count(),
+            differential_family_size: rows
+                .iter()
+                .filter(|r| !r.p.is_nan() && !states.names.contains(&r.state))
+                .count(),
             selected,
         }
     }
@@ -332,7 +356,7 @@ impl Summary {
                 .collect(),
             fold_scheme: sbtg.map(|s| {
                 s.folds
-                    .unwrap_or_else(|| FoldScheme::default_for(panel.recordings.len()))
+                    .unwrap_or_else(|| FoldScheme::default_for(panel.worms()))
             }),
             hac: method.hac_tested().then(|| HacSummary {
                 kernel: "Bartlett (Newey-West)".into(),
