@@ -37,6 +37,9 @@ for state in reversal forward; do
             --connectome "$si5" --force
     done
 done
+# A model per state (--state-model separate): its summary compares held-out losses.
+"$sbtg" infer datasets/dag2023 --states 'reversal_vec>0' --state-names reversal,forward \
+    --state-model separate --out notebooks-out/dag2023-states-separate --force
 shifted=$(mktemp -d)
 python3 scripts/shift_behaviour.py datasets/dag2023 "$shifted"
 "$sbtg" infer "$shifted" --states 'reversal_vec>0' --state-names reversal,forward \
