@@ -309,8 +309,7 @@ pub struct StateLoss {
 fn subset_loss(folds: &[FoldReport], keep: impl Fn(usize) -> bool) -> (f64, usize) {
     let (mut sq, mut count, mut n) = (0.0, 0.0, 0);
     for f in folds {
-        for &(w, s, c) in f.heldout_window_terms.iter().filter(|t| keep(t.0)) {
-            let _ = w;
+        for &(_, s, c) in f.heldout_window_terms.iter().filter(|t| keep(t.0)) {
             sq += s;
             count += c;
             n += 1;
