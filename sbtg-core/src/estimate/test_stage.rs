@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::evidence::{ClosedFormTest, FoldReport, LagEvidence, MeanEvidence, SeriesBlock};
 use crate::data::Panel;
-use crate::stats::hac::{t_quantile_975, two_sided_p};
+use crate::stats::hac::{hac_test_off_diagonal, t_quantile_975, two_sided_p};
 use crate::stats::{hac_test, hac_test_blocks, Bandwidth, HacResult, ProductSeries, TargetBlock};
 
 /// The HAC details of a tested family.
@@ -139,6 +139,30 @@ fn hac_blocks(
     hac_test_blocks(&blocks, n, bandwidth)
 }
 
+/// The HAC test of an estimate `θ̂` given by its influence series (mean ≈ 0): `t = θ̂ /
+/// √(Ω̂_h / N)` with the Newey–West long-run variance `Ω̂_h` of the series, and the
+/// series' own mean `h̄` (returned), which the per-recording contributions correct for.
+pub(crate) fn influence_hac(
+    estimate: Array2<f64>,
+    blocks: &[SeriesBlock],
+    n: usize,
+    bandwidth: Bandwidth,
+) -> (HacResult, Array2<f64>) {
+    let mut pooled = hac_blocks(&as_pairs(blocks), n, bandwidth);
+    let shift = &estimate - &pooled.mean;
+    Zip::from(&mut pooled.t)
+        .and(&mut pooled.p)
+        .and(&estimate)
+        .and(&pooled.long_run_variance)
+        .and(&pooled.count)
+        .for_each(|t, p, &e, &v, &c| {
+            *t = e / (v / c).sqrt();
+            *p = two_sided_p(*t, c - 1.0);
+        });
+    pooled.mean = estimate;
+    (pooled, shift)
+}
+
 /// Runs the shared tests on one lag's evidence.
 pub fn test_lag(panel: &Panel, evidence: LagEvidence, bandwidth: Bandwidth) -> LagTests {
     let t0 = Instant::now();
@@ -183,20 +207,8 @@ pub fn test_lag(panel: &Panel, evidence: LagEvidence, bandwidth: Bandwidth) -> L
             blocks,
             effect_sign,
         } => {
-            let mut pooled = hac_blocks(&as_pairs(&blocks), n, bandwidth);
-            // Influence series have mean ≈ 0: test θ̂ against their long-run variance,
-            // and give each recording the one-step (linearised) contribution θ̂ + (h̄_r − h̄).
-            let shift = &estimate - &pooled.mean;
-            Zip::from(&mut pooled.t)
-                .and(&mut pooled.p)
-                .and(&estimate)
-                .and(&pooled.long_run_variance)
-                .and(&pooled.count)
-                .for_each(|t, p, &e, &v, &c| {
-                    *t = e / (v / c).sqrt();
-                    *p = two_sided_p(*t, c - 1.0);
-                });
-            pooled.mean = estimate;
+            let (pooled, shift) = influence_hac(estimate, &blocks, n, bandwidth);
+            // Give each recording the one-step (linearised) contribution θ̂ + (h̄_r − h̄).
             let recordings = recording_tests(
                 panel,
                 lag,
@@ -237,7 +249,7 @@ fn direction_test(
     }
     let folds: Vec<ProductSeries> = block.folds.iter().map(|f| f.antisymmetric()).collect();
     Some(TestMatrices::from_hac(
-        hac_test(&folds, bandwidth),
+        hac_test_off_diagonal(&folds, bandwidth),
         effect_sign,
     ))
 }

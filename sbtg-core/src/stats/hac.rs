@@ -93,8 +93,127 @@ fn centred_terms(series: &ProductSeries, mean: &Array2<f64>) -> Vec<ProductTerm>
     terms
 }
 
-/// `Γ_h` sums of one fold for every lag in `lags`.
+/// `Γ_h` sums of one fold for every lag in `lags`, by whichever of the two exact
+/// evaluations does less work: the GEMM expansion over term pairs
+/// ([`autocov_sums_gemm`], about `P²·L` GEMMs for `P` terms and `L` lags) or the dense
+/// per-target series ([`autocov_sums_dense`], about `P + L` passes over the
+/// `T × n_source` values of each target). Per-state and differential influence series
+/// carry several terms each, where the dense path is many times faster.
 fn autocov_sums(
+    terms: &[ProductTerm],
+    segments: &[Range<usize>],
+    lags: &[usize],
+    shape: (usize, usize),
+) -> Vec<Array2<f64>> {
+    // Work of each path in multiply-adds per (t, j, i) point: GEMM `P²·L` at about
+    // DENSE_COST times the dense loop's throughput per operation (`sbtg bench
+    // --edge-tests` measures both).
+    let p = terms.len() as f64;
+    let l = lags.len() as f64;
+    if p * p * l > DENSE_COST * (p + l) {
+        autocov_sums_dense(terms, segments, lags, shape)
+    } else {
+        autocov_sums_gemm(terms, segments, lags, shape)
+    }
+}
+
+/// How many GEMM multiply-adds cost as much as one multiply-add of the dense loop
+/// (measured on this project's reference machine with `sbtg bench --edge-tests`).
+const DENSE_COST: f64 = 4.0;
+
+/// Dense evaluation of `Γ_h(j, i) = Σ_{t, t+h in one segment} Y_t(j,i) Y_{t+h}(j,i)`:
+/// for each target `j` (in parallel) and each segment, the segment's `T_s × n_source`
+/// values `Y_t(j, ·) = Σ_m W_m(j, ·) ⊙ p_{m,t}(j) q_{m,t}(·)` are materialised once and
+/// every lag is a sum of row products. Unobserved points are 0 in every term
+/// ([`ProductSeries::new`]), as in the GEMM path.
+///
+/// Written by hand: no crate offers a batched lagged dot product of this shape, and
+/// the loop over contiguous rows vectorises.
+pub fn autocov_sums_dense(
+    terms: &[ProductTerm],
+    segments: &[Range<usize>],
+    lags: &[usize],
+    shape: (usize, usize),
+) -> Vec<Array2<f64>> {
+    let (n_target, n_source) = shape;
+    // Row-contiguous copies, so that every row is a slice.
+    let std_terms: Vec<ProductTerm> = terms
+        .iter()
+        .map(|m| ProductTerm {
+            weight: m
+                .weight
+                .as_ref()
+                .map(|w| w.as_standard_layout().into_owned()),
+            target: m.target.as_standard_layout().into_owned(),
+            source: m.source.as_standard_layout().into_owned(),
+        })
+        .collect();
+    let per_target: Vec<Vec<f64>> = (0..n_target)
+        .into_par_iter()
+        .map(|j| {
+            let mut acc = vec![0.0f64; lags.len() * n_source];
+            let mut y: Vec<f64> = Vec::new();
+            for seg in segments {
+                let len = seg.len();
+                y.clear();
+                y.resize(len * n_source, 0.0);
+                for ProductTerm {
+                    weight,
+                    target,
+                    source,
+                } in &std_terms
+                {
+                    let src = source.as_slice().expect("standard layout");
+                    let w_row = weight.as_ref().map(|w| w.row(j));
+                    let w_row = w_row
+                        .as_ref()
+                        .map(|r| r.as_slice().expect("standard layout"));
+                    for (k, t) in seg.clone().enumerate() {
+                        let a = target[[t, j]];
+                        if a == 0.0 {
+                            continue;
+                        }
+                        let out = &mut y[k * n_source..(k + 1) * n_source];
+                        let q = &src[t * n_source..(t + 1) * n_source];
+                        match w_row {
+                            Some(w) => {
+                                for ((o, &q), &w) in out.iter_mut().zip(q).zip(w) {
+                                    *o += a * q * w;
+                                }
+                            }
+                            None => {
+                                for (o, &q) in out.iter_mut().zip(q) {
+                                    *o += a * q;
+                                }
+                            }
+                        }
+                    }
+                }
+                for k in 0..len {
+                    let now = &y[k * n_source..(k + 1) * n_source];
+                    for (li, &h) in lags.iter().enumerate() {
+                        if k + h >= len {
+                            continue;
+                        }
+                        let later = &y[(k + h) * n_source..(k + h + 1) * n_source];
+                        let a = &mut acc[li * n_source..(li + 1) * n_source];
+                        for ((a, &x), &z) in a.iter_mut().zip(now).zip(later) {
+                            *a += x * z;
+                        }
+                    }
+                }
+            }
+            acc
+        })
+        .collect();
+    lags.iter()
+        .enumerate()
+        .map(|(li, _)| Array2::from_shape_fn(shape, |(j, i)| per_target[j][li * n_source + i]))
+        .collect()
+}
+
+/// GEMM evaluation of the `Γ_h` sums: the module-level expansion over term pairs.
+pub fn autocov_sums_gemm(
     terms: &[ProductTerm],
     segments: &[Range<usize>],
     lags: &[usize],
@@ -304,6 +423,34 @@ fn scatter(full: &mut Array2<f64>, targets: &[usize], block: &Array2<f64>) {
 /// block on its own columns only, and the results are assembled into one family with
 /// one bandwidth. Targets in no block get NaN.
 pub fn hac_test_blocks(blocks: &[TargetBlock], n_target: usize, bandwidth: Bandwidth) -> HacResult {
+    hac_test_blocks_in(blocks, n_target, bandwidth, false)
+}
+
+/// [`hac_test`] of a square series that is identically zero on its diagonal, such as
+/// the direction series `Y_t(j,i) − Y_t(i,j)`: the diagonal is untested and left out
+/// of the pooled bandwidth rule. (Its computed autocovariances are rounding residue of
+/// cancelling terms, and their ratios `Γ_h/Γ_0` would be noise in the pooled `α̂`.)
+pub fn hac_test_off_diagonal(folds: &[ProductSeries], bandwidth: Bandwidth) -> HacResult {
+    assert!(!folds.is_empty(), "at least one fold");
+    assert_eq!(folds[0].n_target(), folds[0].n_source(), "a square series");
+    let targets: Vec<usize> = (0..folds[0].n_target()).collect();
+    hac_test_blocks_in(
+        &[TargetBlock {
+            targets: &targets,
+            folds,
+        }],
+        folds[0].n_target(),
+        bandwidth,
+        true,
+    )
+}
+
+fn hac_test_blocks_in(
+    blocks: &[TargetBlock],
+    n_target: usize,
+    bandwidth: Bandwidth,
+    off_diagonal: bool,
+) -> HacResult {
     let n_source = blocks
         .iter()
         .flat_map(|b| b.folds.first())
@@ -319,6 +466,12 @@ pub fn hac_test_blocks(blocks: &[TargetBlock], n_target: usize, bandwidth: Bandw
             let (s, c) = sums(f);
             scatter(&mut total, b.targets, &s);
             scatter(&mut count, b.targets, &c);
+        }
+    }
+    if off_diagonal {
+        // Untested edges have no observations as far as the tests are concerned.
+        for k in 0..count.nrows().min(count.ncols()) {
+            count[[k, k]] = 0.0;
         }
     }
     let mean = Zip::from(&total)

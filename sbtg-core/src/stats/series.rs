@@ -262,6 +262,85 @@ mod tests {
         }
     }
 
+    /// The dense and the GEMM evaluations of the autocovariance sums are the same sums
+    /// (lags beyond a segment's length included).
+    #[test]
+    fn dense_and_gemm_autocovariances_agree() {
+        for seed in 0..3 {
+            for f in random_folds(seed) {
+                let lags: Vec<usize> = vec![0, 1, 2, 5, 19, 24, 30];
+                let shape = (f.n_target(), f.n_source());
+                let dense = hac::autocov_sums_dense(&f.terms, &f.segments, &lags, shape);
+                let gemm = hac::autocov_sums_gemm(&f.terms, &f.segments, &lags, shape);
+                for (d, g) in dense.iter().zip(&gemm) {
+                    for (x, y) in d.iter().zip(g.iter()) {
+                        assert!((x - y).abs() <= 1e-12 * y.abs().max(1.0), "{x} vs {y}");
+                    }
+                }
+                // Beyond every segment: no pairs at all.
+                assert!(dense[6].iter().all(|&v| v == 0.0));
+            }
+            // A square series' direction series (mirrored, transposed weights).
+            let f = &random_folds(seed)[0];
+            let sq = target_columns(f, &[0, 1, 2, 3]).antisymmetric();
+            let lags = [0, 1, 3];
+            let d = hac::autocov_sums_dense(&sq.terms, &sq.segments, &lags, (4, 4));
+            let g = hac::autocov_sums_gemm(&sq.terms, &sq.segments, &lags, (4, 4));
+            for (d, g) in d.iter().zip(&g) {
+                for (x, y) in d.iter().zip(g.iter()) {
+                    assert!((x - y).abs() <= 1e-12 * y.abs().max(1.0), "{x} vs {y}");
+                }
+            }
+        }
+    }
+
+    /// A direction series is zero on its diagonal; whatever its computed diagonal
+    /// holds (rounding residue of cancelling terms) neither is tested nor moves the
+    /// pooled bandwidth.
+    #[test]
+    fn direction_diagonal_is_untested_and_out_of_the_bandwidth() {
+        for seed in 0..3 {
+            let folds: Vec<ProductSeries> = random_folds(seed)
+                .iter()
+                .map(|f| target_columns(f, &[0, 1, 2, 3]).antisymmetric())
+                .collect();
+            let clean = hac::hac_test_off_diagonal(&folds, Bandwidth::NeweyWest);
+            // Add autocorrelated noise on the diagonal only.
+            let noisy: Vec<ProductSeries> = folds
+                .iter()
+                .map(|f| {
+                    let mut terms = f.terms.clone();
+                    let t_len = f.len();
+                    let wave = Array2::from_shape_fn((t_len, 4), |(t, j)| {
+                        ((t as f64) * 0.05 + j as f64).sin()
+                    });
+                    terms.push(ProductTerm {
+                        weight: Some(Array2::eye(4) * 1e3),
+                        target: wave.clone(),
+                        source: wave,
+                    });
+                    ProductSeries::new(
+                        terms,
+                        f.target_mask.clone(),
+                        f.source_mask.clone(),
+                        f.segments.clone(),
+                    )
+                })
+                .collect();
+            let r = hac::hac_test_off_diagonal(&noisy, Bandwidth::NeweyWest);
+            assert!((r.bandwidth - clean.bandwidth).abs() < 1e-9 * clean.bandwidth);
+            for j in 0..4 {
+                assert!(r.t[[j, j]].is_nan() && r.p[[j, j]].is_nan());
+                for i in (0..4).filter(|&i| i != j) {
+                    let (a, b) = (r.t[[j, i]], clean.t[[j, i]]);
+                    assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{a} vs {b}");
+                    // Antisymmetric: t(j, i) = −t(i, j).
+                    assert!((a + r.t[[i, j]]).abs() <= 1e-9 * a.abs().max(1.0));
+                }
+            }
+        }
+    }
+
     #[test]
     fn gemm_hac_agrees_with_per_edge_reference() {
         for seed in 0..3 {
