@@ -76,6 +76,13 @@ fn states_add_per_state_and_differential_rows_and_panels() {
     let st = &summary["states"];
     assert_eq!(st["spec"], "reversal_vec>0");
     assert_eq!(st["differences"][0], "reversal-forward");
+    // By default the differential p-values come from 19 circular shifts of the labels.
+    let null = st["shift_null"].as_array().unwrap();
+    assert_eq!(null.len(), 2, "one per lag");
+    assert!(null
+        .iter()
+        .all(|c| c["shifts"] == 19 && c["null_values"].as_u64() > Some(0)));
+    assert!(err.contains("circular shifts of the labels"), "{err}");
     // 10 bouts of 12 frames per recording; windows whose frames straddle a change are dropped.
     let frames = st["frames"].as_array().unwrap();
     let rev = frames.iter().find(|f| f["state"] == "reversal").unwrap();
@@ -140,5 +147,13 @@ fn bad_states_are_refused_with_file_field_and_fix() {
         "method without a series",
         &args,
         &["states", "sbtg or lagged-correlation"],
+    );
+    let mut args = run("velocity<0");
+    args.extend(["--state-model", "separate", "--state-shifts", "5"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    refused(
+        "shifts with separate models",
+        &args,
+        &["state-shifts", "--state-model pooled"],
     );
 }

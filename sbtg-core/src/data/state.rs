@@ -183,6 +183,9 @@ pub fn difference_label(a: &str, b: &str) -> String {
     format!("{a}-{b}")
 }
 
+/// Why `--state-shifts` needs the pooled model.
+pub(crate) const SHIFTS_NEED_POOLED: &str = "the circular-shift null reruns the differential tests on shifted labels, which with --state-model separate means refitting every state's models per shift; use --state-model pooled with --state-shifts, or leave out --state-shifts";
+
 /// Windows a state needs for its tests.
 pub const MIN_STATE_WINDOWS: usize = 30;
 
@@ -198,6 +201,21 @@ pub struct FrameStates {
     pub keep_straddling: bool,
     /// Which score model the per-state tests use.
     pub model: StateModel,
+    /// The circular-shift null of the differential tests (`--state-shifts`).
+    pub shift_null: ShiftNull,
+}
+
+/// Calibration of the differential tests against circular shifts of the state labels
+/// (`--state-shifts B`): each shift rotates every recording's labels by its own offset,
+/// drawn uniformly from the middle 80% of the recording (so bouts, their lengths and the
+/// alternation of states are kept and the link to the neural activity is broken), and
+/// reruns the differential tests; a differential row's p-value is the fraction of the
+/// shifts' `|t|` (every tested pair of the same difference and lag) at or above its own,
+/// `(1 + #{|t*| ≥ |t|}) / (1 + M)`. `shifts = 0`: HAC p-values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ShiftNull {
+    pub shifts: usize,
+    pub seed: u64,
 }
 
 /// The score model behind the per-state tests (`--state-model`).
@@ -315,6 +333,7 @@ impl FrameStates {
             labels,
             keep_straddling,
             model: StateModel::Pooled,
+            shift_null: ShiftNull::default(),
         };
         for (k, name) in states.names.iter().enumerate() {
             if !states.labels.iter().flatten().any(|&l| l == Some(k)) {
@@ -353,6 +372,47 @@ impl FrameStates {
             counts[k],
             all.join(", ")
         )))
+    }
+
+    /// The offsets of circular shift `b` of [`ShiftNull`]: one per recording, uniform on
+    /// `⌈L/10⌉ ..= L − ⌈L/10⌉` for a recording of `L` frames (0 for a single frame);
+    /// seeded by `(seed, b)`, so every run draws the same shifts.
+    pub fn shift_offsets(&self, b: usize) -> Vec<usize> {
+        use rand::Rng;
+        let mut rng = crate::rng::stream(self.shift_null.seed, 0x5817 + b as u64);
+        self.labels
+            .iter()
+            .map(|l| {
+                let n = l.len();
+                let margin = n.div_ceil(10);
+                if n < 2 || margin > n - margin {
+                    0
+                } else {
+                    rng.random_range(margin..=n - margin)
+                }
+            })
+            .collect()
+    }
+
+    /// The labels rotated by `offsets` (one per recording): frame `k` of recording `r`
+    /// gets the label of frame `(k + offsets[r]) mod L_r`.
+    pub fn shifted(&self, offsets: &[usize]) -> FrameStates {
+        FrameStates {
+            labels: self
+                .labels
+                .iter()
+                .zip(offsets)
+                .map(|(l, &o)| {
+                    let mut l = l.clone();
+                    let n = l.len();
+                    if n > 0 {
+                        l.rotate_left(o % n);
+                    }
+                    l
+                })
+                .collect(),
+            ..self.clone()
+        }
     }
 
     /// The panel of state k's runs: every maximal run of at least `frames` consecutive
@@ -707,6 +767,43 @@ mod tests {
             config: Default::default(),
             states: None,
         }
+    }
+
+    /// Circular shifts rotate each recording's labels by its own offset from the middle
+    /// 80% of the recording, keep every state's frames and bouts (up to the one joined
+    /// or split at the seam), and are the same on every run.
+    #[test]
+    fn circular_shifts_rotate_labels_within_recordings() {
+        let labels: Vec<Vec<Option<usize>>> = [40usize, 25]
+            .iter()
+            .map(|&n| (0..n).map(|k| Some(usize::from(k % 7 < 2))).collect())
+            .collect();
+        let s = FrameStates {
+            spec: "file:.s.csv".parse().unwrap(),
+            names: vec!["a".into(), "b".into()],
+            labels,
+            keep_straddling: false,
+            model: StateModel::Pooled,
+            shift_null: ShiftNull { shifts: 5, seed: 9 },
+        };
+        for b in 0..5 {
+            let o = s.shift_offsets(b);
+            assert_eq!(o, s.shift_offsets(b), "reproducible");
+            assert!(
+                (4..=36).contains(&o[0]) && (3..=22).contains(&o[1]),
+                "{o:?}"
+            );
+            let r = s.shifted(&o);
+            for (rec, (new, old)) in r.labels.iter().zip(&s.labels).enumerate() {
+                let n = old.len();
+                for k in 0..n {
+                    assert_eq!(new[k], old[(k + o[rec]) % n]);
+                }
+                let count = |l: &[Option<usize>]| l.iter().filter(|&&x| x == Some(1)).count();
+                assert_eq!(count(new), count(old));
+            }
+        }
+        assert_ne!(s.shift_offsets(0), s.shift_offsets(1));
     }
 
     #[test]

@@ -29,7 +29,7 @@
 use ndarray::{Array2, Zip};
 
 use super::evidence::{FoldReport, LagEvidence, MeanEvidence, SeriesBlock};
-use super::test_stage::{test_lag, LagTests, TestMatrices};
+use super::test_stage::{influence_hac, test_lag, LagTests, TestMatrices};
 use super::{FitContext, InferConfig, Progress};
 use crate::data::state::{difference_label, FrameStates, StateModel};
 use crate::data::Panel;
@@ -318,17 +318,153 @@ fn subset_loss(folds: &[FoldReport], keep: impl Fn(usize) -> bool) -> (f64, usiz
     (if count > 0.0 { sq / count } else { f64::NAN }, n)
 }
 
+/// The circular-shift null of one difference at one lag ([`ShiftNull`](crate::data::state::ShiftNull)).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ShiftCalibration {
+    /// The difference `A-B`.
+    pub state: String,
+    pub lag: usize,
+    pub shifts: usize,
+    /// Shifted-label tests in the null (tested pairs × shifts).
+    pub null_values: usize,
+    /// Fraction of the shifted-label HAC p-values below 0.05: the level of the HAC
+    /// differential test on these recordings (nominal 0.05).
+    pub hac_level_05: f64,
+    /// Median shifted `|t|` over the standard normal's (0.6745): how much wider the
+    /// shifted-label null is than the HAC test's reference distribution.
+    pub null_scale: f64,
+}
+
+/// Everything the per-state stage adds to a run.
+pub struct StateRun {
+    pub tests: Vec<StateTests>,
+    pub losses: Vec<StateLoss>,
+    /// The circular-shift null of every difference and lag (empty without
+    /// `--state-shifts`).
+    pub shift_null: Vec<ShiftCalibration>,
+}
+
+/// The differential tests of one difference and lag on shifted labels.
+struct ShiftedDifference {
+    label: String,
+    /// `|t|` of every tested pair over every shift, ascending.
+    abs_t: Vec<f64>,
+    /// Their HAC p-values.
+    hac_p: Vec<f64>,
+}
+
+/// Sorted `|t|` and the HAC p-values of every tested pair of the differential tests of
+/// one lag, per difference, over the circular shifts of the labels.
+fn shifted_differences(
+    panel: &Panel,
+    evidence: &LagEvidence,
+    states: &FrameStates,
+    bandwidth: crate::stats::Bandwidth,
+) -> Result<Vec<ShiftedDifference>> {
+    let n = panel.neurons.len();
+    let k = states.names.len();
+    let mut out: Vec<ShiftedDifference> = Vec::new();
+    for b in 0..states.shift_null.shifts {
+        let shifted = states.shifted(&states.shift_offsets(b));
+        let evs = state_evidence(evidence, &shifted)?;
+        for (d, s) in evs.into_iter().skip(k).enumerate() {
+            let MeanEvidence::Influence {
+                estimate, blocks, ..
+            } = s.evidence.mean
+            else {
+                unreachable!("state evidence is an influence series")
+            };
+            let (hac, _) = influence_hac(estimate, &blocks, n, bandwidth);
+            if out.len() <= d {
+                out.push(ShiftedDifference {
+                    label: s.label,
+                    abs_t: Vec::new(),
+                    hac_p: Vec::new(),
+                });
+            }
+            for ((j, i), &t) in hac.t.indexed_iter() {
+                if j != i && t.is_finite() {
+                    out[d].abs_t.push(t.abs());
+                    out[d].hac_p.push(hac.p[[j, i]]);
+                }
+            }
+        }
+    }
+    for o in &mut out {
+        o.abs_t.sort_by(f64::total_cmp);
+    }
+    Ok(out)
+}
+
+/// Replaces the p-values of one lag's differential tests by their circular-shift
+/// p-values `(1 + #{|t*| ≥ |t|}) / (1 + M)` ([`ShiftNull`](crate::data::state::ShiftNull)) and reports the null.
+fn calibrate_by_shifts(
+    panel: &Panel,
+    evidence: &LagEvidence,
+    states: &FrameStates,
+    bandwidth: crate::stats::Bandwidth,
+    differences: &mut [StateTests],
+) -> Result<Vec<ShiftCalibration>> {
+    let null = shifted_differences(panel, evidence, states, bandwidth)?;
+    let mut report = Vec::new();
+    for (
+        tests,
+        ShiftedDifference {
+            label,
+            abs_t,
+            hac_p,
+        },
+    ) in differences.iter_mut().zip(null)
+    {
+        debug_assert_eq!(tests.label, label);
+        let m = abs_t.len() as f64;
+        let mean = &mut tests.tests.mean;
+        Zip::from(&mut mean.p).and(&mean.t).for_each(|p, &t| {
+            if t.is_finite() && !p.is_nan() {
+                let below = abs_t.partition_point(|&x| x < t.abs());
+                *p = (1.0 + (abs_t.len() - below) as f64) / (1.0 + m);
+            }
+        });
+        let median = if abs_t.is_empty() {
+            f64::NAN
+        } else {
+            abs_t[abs_t.len() / 2]
+        };
+        report.push(ShiftCalibration {
+            state: label,
+            lag: evidence.lag,
+            shifts: states.shift_null.shifts,
+            null_values: abs_t.len(),
+            hac_level_05: hac_p.iter().filter(|&&p| p < 0.05).count() as f64
+                / hac_p.len().max(1) as f64,
+            null_scale: median / 0.674_489_750_196_081_7,
+        });
+    }
+    Ok(report)
+}
+
 /// The per-state and differential tests of every lag, with the held-out loss of each
 /// state's windows under the all-window model (and the states' own models): from the
 /// all-window `evidence` ([`StateModel::Pooled`], [`state_evidence`]), or from a model
-/// fitted per state on its runs ([`StateModel::Separate`]).
+/// fitted per state on its runs ([`StateModel::Separate`]); with [`ShiftNull`](crate::data::state::ShiftNull) shifts,
+/// the differential p-values come from the circular-shift null (pooled model only).
+///
+/// # Errors
+/// As [`state_evidence`]; shifts with [`StateModel::Separate`] (each shift would refit
+/// every state's models).
 pub fn state_tests(
     panel: &Panel,
     cfg: &InferConfig,
     states: &FrameStates,
     evidence: &[LagEvidence],
     ctx: &FitContext,
-) -> Result<(Vec<StateTests>, Vec<StateLoss>)> {
+) -> Result<StateRun> {
+    if states.shift_null.shifts > 0 && states.model == StateModel::Separate {
+        return Err(Error::param(
+            "state-shifts",
+            crate::data::state::SHIFTS_NEED_POOLED,
+        ));
+    }
     // The all-window model's loss on each state's windows that straddle no change.
     let strict = FrameStates {
         keep_straddling: false,
@@ -351,17 +487,32 @@ pub fn state_tests(
     (ctx.progress)(Progress::Stage("per-state tests"));
     let bandwidth = cfg.tests.bandwidth;
     let mut out = Vec::new();
+    let mut shift_null = Vec::new();
     match states.model {
         StateModel::Pooled => {
             for e in evidence {
                 let windows = windows_per_state(e, states);
-                for s in state_evidence(e, states)? {
-                    out.push(StateTests {
+                let mut lag_tests: Vec<StateTests> = state_evidence(e, states)?
+                    .into_iter()
+                    .map(|s| StateTests {
                         label: s.label,
                         tests: test_lag(panel, s.evidence, bandwidth),
                         windows: windows.clone(),
-                    });
+                    })
+                    .collect();
+                if states.shift_null.shifts > 0 {
+                    (ctx.progress)(Progress::Stage(
+                        "circular-shift null of the differential tests",
+                    ));
+                    shift_null.extend(calibrate_by_shifts(
+                        panel,
+                        e,
+                        states,
+                        bandwidth,
+                        &mut lag_tests[states.names.len()..],
+                    )?);
                 }
+                out.extend(lag_tests);
             }
         }
         StateModel::Separate => {
@@ -437,7 +588,11 @@ pub fn state_tests(
             }
         }
     }
-    Ok((out, losses))
+    Ok(StateRun {
+        tests: out,
+        losses,
+        shift_null,
+    })
 }
 
 /// The difference of two independently fitted states' mean tests:
@@ -564,6 +719,7 @@ mod tests {
             labels: vec![labels],
             keep_straddling: true,
             model: Default::default(),
+            shift_null: Default::default(),
         };
         (evidence, states, y)
     }

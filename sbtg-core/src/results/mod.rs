@@ -47,18 +47,23 @@ pub fn infer(panel: &Panel, cfg: &InferConfig, ctx: &FitContext) -> Result<EdgeT
         check_states(panel, cfg, states)?;
     }
     let evidence = cfg.estimator.estimator().fit(panel, &cfg.lags, ctx)?;
-    let (state_tests, state_losses) = match &panel.states {
-        Some(states) => crate::estimate::states::state_tests(panel, cfg, states, &evidence, ctx)?,
-        None => (Vec::new(), Vec::new()),
+    let state_run = match &panel.states {
+        Some(states) => Some(crate::estimate::states::state_tests(
+            panel, cfg, states, &evidence, ctx,
+        )?),
+        None => None,
     };
     let tests = evidence
         .into_iter()
         .map(|e| test_lag(panel, e, cfg.tests.bandwidth))
         .collect();
     let mut table = EdgeTable::assemble(panel, cfg, tests);
-    table.add_state_tests(panel, cfg, state_tests);
-    if let Some(s) = table.summary.states.as_mut() {
-        s.heldout_future_loss = state_losses;
+    if let Some(run) = state_run {
+        table.add_state_tests(panel, cfg, run.tests);
+        if let Some(s) = table.summary.states.as_mut() {
+            s.heldout_future_loss = run.losses;
+            s.shift_null = run.shift_null;
+        }
     }
     table.summary.seconds.total = t0.elapsed().as_secs_f64();
     table.check_tested()?;
@@ -73,6 +78,12 @@ fn check_states(panel: &Panel, cfg: &InferConfig, states: &crate::data::FrameSta
         return Err(Error::param(
             "states",
             "per-state tests need a statistic that is a mean over windows (sbtg or lagged-correlation); this method's test is not: pick one of those or leave out --states",
+        ));
+    }
+    if states.shift_null.shifts > 0 && states.model == crate::data::state::StateModel::Separate {
+        return Err(Error::param(
+            "state-shifts",
+            crate::data::state::SHIFTS_NEED_POOLED,
         ));
     }
     let span = cfg.window_frames().saturating_sub(1);

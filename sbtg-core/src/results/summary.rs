@@ -202,6 +202,10 @@ pub struct StatesSummary {
     /// fitted on all windows and (with `--state-model separate`) the state's own model.
     #[serde(default)]
     pub heldout_future_loss: Vec<crate::estimate::states::StateLoss>,
+    /// With `--state-shifts`: the circular-shift null behind the differential p-values,
+    /// per difference and lag (empty: HAC p-values).
+    #[serde(default)]
+    pub shift_null: Vec<crate::estimate::states::ShiftCalibration>,
 }
 
 impl StatesSummary {
@@ -251,9 +255,18 @@ impl StatesSummary {
                 crate::data::state::StateModel::Pooled => "the mean test's held-out series of the model fitted on all windows, averaged over the windows of each state; differences A-B of two states' means; HAC (Newey-West) variance of their influence series on the full time axis, so bouts and the autocorrelation between neighbouring bouts are accounted for",
                 crate::data::state::StateModel::Separate => "the mean test's held-out series of a model per state, each fitted (cross-fitted by worm) on the windows of its state's runs only; HAC (Newey-West) tests within runs; differences A-B tested as (effect_A - effect_B) / sqrt(se_A^2 + se_B^2), Student t with min(N_A, N_B) - 1 degrees of freedom",
             }
-            .into(),
+            .to_string()
+                + &if states.shift_null.shifts > 0 {
+                    format!(
+                        "; differential p-values from {} circular shifts of the state labels within each recording (bouts kept, link to the neurons broken): the fraction of the shifted |t| of every tested pair of the same difference and lag at or above the row's |t| (shift_null)",
+                        states.shift_null.shifts
+                    )
+                } else {
+                    String::new()
+                },
             model: states.model,
             heldout_future_loss: Vec::new(),
+            shift_null: Vec::new(),
             frames: states.frames(panel),
             windows,
             family: "every per-state mean test at every lag, BH/BY on its own; every differential test at every lag, BH/BY on its own (the all-window tests keep their family)".into(),

@@ -4,7 +4,7 @@
 
 use ndarray::Array2;
 use sbtg_core::data::simulate::{observed_states, NetworkSpec, StateSimulation};
-use sbtg_core::data::state::{FrameStates, StateSpec};
+use sbtg_core::data::state::{FrameStates, ShiftNull, StateSpec};
 use sbtg_core::data::{Panel, PanelConfig};
 use sbtg_core::estimate::FitContext;
 use sbtg_core::infer;
@@ -39,6 +39,7 @@ fn panel_with_states(sim: &StateSimulation) -> Panel {
             .collect(),
         keep_straddling: false,
         model: Default::default(),
+        shift_null: Default::default(),
     });
     panel
 }
@@ -63,12 +64,21 @@ fn state_auroc(t: &EdgeTable, state: &str, truth: &Array2<bool>) -> f64 {
     auroc(&score, &label)
 }
 
+/// With `shifts` circular shifts of the labels behind the differential p-values.
+fn with_shifts(panel: &mut Panel, shifts: usize) {
+    if let Some(s) = panel.states.as_mut() {
+        s.shift_null = ShiftNull { shifts, seed: 3 };
+    }
+}
+
 /// Per-state tests rank each state's own coupling, and the differential tests the
-/// edges that change between the states.
+/// edges that change between the states, still selected when their p-values come from
+/// the circular-shift null.
 #[test]
 fn per_state_and_differential_edges_recover_the_switching_coupling() {
     let sim = observed_states(&spec(5), 0.95, true).unwrap();
-    let panel = panel_with_states(&sim);
+    let mut panel = panel_with_states(&sim);
+    with_shifts(&mut panel, 19);
     let t = infer(&panel, &cfg(100), &FitContext::quiet()).unwrap();
     assert_eq!(t.state_labels(), ["s0", "s1", "s0-s1"]);
     let a0 = state_auroc(&t, "s0", &sim.support(0));
@@ -84,6 +94,32 @@ fn per_state_and_differential_edges_recover_the_switching_coupling() {
     );
     assert!(a0 >= 0.95 && a1 >= 0.95, "per-state AUROC {a0:.3}, {a1:.3}");
     assert!(d >= 0.9, "differential AUROC {d:.3}");
+    // The shift null: a report per lag, and the changed edges survive it.
+    assert!(!s.shift_null.is_empty() && s.shift_null.iter().all(|c| c.shifts == 19));
+    let diff = t.in_state("s0-s1").unwrap();
+    let changed = sim.changed();
+    let hits = diff
+        .rows
+        .iter()
+        .filter(|e| e.selected && e.lag == 1)
+        .filter(|e| {
+            let (j, i) = (
+                t.summary
+                    .neurons
+                    .iter()
+                    .position(|n| *n == e.target)
+                    .unwrap(),
+                t.summary
+                    .neurons
+                    .iter()
+                    .position(|n| *n == e.source)
+                    .unwrap(),
+            );
+            changed[[j, i]]
+        })
+        .count();
+    eprintln!("{hits} changed edges selected at lag 1 under the shift null");
+    assert!(hits >= 3, "{hits} changed edges selected");
 }
 
 /// When only the labels change, the differential tests hold their level: at most one
@@ -93,16 +129,23 @@ fn differential_tests_hold_their_level_when_only_the_labels_change() {
     no_change_null(
         sbtg_core::data::state::StateModel::Pooled,
         &[21, 22, 23, 24, 25],
+        19,
     );
 }
 
 /// The same null with a model per state.
 #[test]
 fn separate_models_hold_the_differential_level_when_only_the_labels_change() {
-    no_change_null(sbtg_core::data::state::StateModel::Separate, &[21, 22, 23]);
+    no_change_null(
+        sbtg_core::data::state::StateModel::Separate,
+        &[21, 22, 23],
+        0,
+    );
 }
 
-fn no_change_null(model: sbtg_core::data::state::StateModel, seeds: &[u64]) {
+/// With `shifts > 0` the differential p-values come from the circular-shift null, and
+/// the HAC test's level on the shifted labels is checked too.
+fn no_change_null(model: sbtg_core::data::state::StateModel, seeds: &[u64], shifts: usize) {
     let mut selected = 0;
     let mut p = Vec::new();
     for &seed in seeds {
@@ -111,7 +154,15 @@ fn no_change_null(model: sbtg_core::data::state::StateModel, seeds: &[u64]) {
         if let Some(s) = panel.states.as_mut() {
             s.model = model;
         }
+        with_shifts(&mut panel, shifts);
         let t = infer(&panel, &cfg(60), &FitContext::quiet()).unwrap();
+        for c in &t.summary.states.as_ref().unwrap().shift_null {
+            eprintln!(
+                "seed {seed} lag {}: HAC level on shifted labels {:.3}, null scale {:.2}",
+                c.lag, c.hac_level_05, c.null_scale
+            );
+            assert!(c.hac_level_05 < 0.09, "HAC level {:.3}", c.hac_level_05);
+        }
         let d = t.in_state("s0-s1").unwrap();
         let own = d.rows.iter().filter(|e| e.selected).count();
         eprintln!("seed {seed}: {own} differential selections");
