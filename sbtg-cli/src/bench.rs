@@ -72,7 +72,8 @@ pub struct BenchArgs {
     /// SBTG's effect scale (default: `sbtg infer`'s, precision).
     #[arg(long, value_enum)]
     effect_scale: Option<EffectScale>,
-    /// Instead: time the edge tests' GEMM path against a per-edge loop.
+    /// Instead: time the edge tests against a per-edge loop, and their GEMM and dense
+    /// autocovariance paths against each other.
     #[arg(long)]
     edge_tests: bool,
     /// Neurons in the edge-test timing.
@@ -415,8 +416,9 @@ fn auroc_figure(rows: &[ResultRow], methods: &[Method]) -> AurocByDataset {
     }
 }
 
-/// Times the edge tests' GEMM path against the per-edge loop on synthetic held-out
-/// scores, in one run.
+/// Times the edge tests (`hac_test`) against the per-edge loop on synthetic held-out
+/// scores, and the two evaluations of the autocovariance sums against each other, in
+/// one run.
 fn edge_tests(args: &BenchArgs) -> Result<()> {
     let (n, t_len) = if args.quick {
         (20, 1000)
@@ -445,7 +447,7 @@ fn edge_tests(args: &BenchArgs) -> Result<()> {
         "edge tests, n = {n} neurons, N = {t_len} windows, bandwidth {:.2}:",
         fast.bandwidth
     );
-    println!("  GEMM path       {gemm:>9.3} s");
+    println!("  hac_test        {gemm:>9.3} s");
     println!("  per-edge loop   {loop_s:>9.3} s");
     println!(
         "  ratio           {:>9.1}x   (max relative difference of t: {max_rel:.1e})",
@@ -462,7 +464,11 @@ fn edge_tests(args: &BenchArgs) -> Result<()> {
         lags.len()
     );
     let direction = base.antisymmetric();
-    for copies in [1usize, 2, 0] {
+    for (copies, what) in [
+        (1usize, "all-window series"),
+        (2, "differential series"),
+        (0, "direction series"),
+    ] {
         let mut terms = Vec::new();
         if copies == 0 {
             terms = direction.terms.clone();
@@ -488,7 +494,7 @@ fn edge_tests(args: &BenchArgs) -> Result<()> {
             .map(|(a, b)| (a - b).abs() / a.abs().max(1e-12))
             .fold(0.0f64, f64::max);
         println!(
-            "  {} terms: GEMM {gemm:.3} s, dense {dense:.3} s, ratio {:.1}x (max relative difference {diff:.1e})",
+            "  {what:<20} ({} terms): GEMM {gemm:.3} s, dense {dense:.3} s, ratio {:.1}x (max relative difference {diff:.1e})",
             terms.len(),
             gemm / dense
         );

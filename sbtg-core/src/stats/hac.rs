@@ -117,6 +117,9 @@ fn autocov_sums(
     }
 }
 
+/// Starting rows per block of the dense path.
+const CHUNK: usize = 128;
+
 /// How many GEMM multiply-adds cost as much as one multiply-add of the dense loop
 /// (measured on this project's reference machine with `sbtg bench --edge-tests`).
 const DENSE_COST: f64 = 4.0;
@@ -153,54 +156,18 @@ pub fn autocov_sums_dense(
         .map(|j| {
             let mut acc = vec![0.0f64; lags.len() * n_source];
             let mut y: Vec<f64> = Vec::new();
+            let max_lag = lags.iter().copied().max().unwrap_or(0);
             for seg in segments {
-                let len = seg.len();
-                y.clear();
-                y.resize(len * n_source, 0.0);
-                for ProductTerm {
-                    weight,
-                    target,
-                    source,
-                } in &std_terms
-                {
-                    let src = source.as_slice().expect("standard layout");
-                    let w_row = weight.as_ref().map(|w| w.row(j));
-                    let w_row = w_row
-                        .as_ref()
-                        .map(|r| r.as_slice().expect("standard layout"));
-                    for (k, t) in seg.clone().enumerate() {
-                        let a = target[[t, j]];
-                        if a == 0.0 {
-                            continue;
-                        }
-                        let out = &mut y[k * n_source..(k + 1) * n_source];
-                        let q = &src[t * n_source..(t + 1) * n_source];
-                        match w_row {
-                            Some(w) => {
-                                for ((o, &q), &w) in out.iter_mut().zip(q).zip(w) {
-                                    *o += a * q * w;
-                                }
-                            }
-                            None => {
-                                for (o, &q) in out.iter_mut().zip(q) {
-                                    *o += a * q;
-                                }
-                            }
-                        }
-                    }
-                }
-                for k in 0..len {
-                    let now = &y[k * n_source..(k + 1) * n_source];
-                    for (li, &h) in lags.iter().enumerate() {
-                        if k + h >= len {
-                            continue;
-                        }
-                        let later = &y[(k + h) * n_source..(k + h + 1) * n_source];
-                        let a = &mut acc[li * n_source..(li + 1) * n_source];
-                        for ((a, &x), &z) in a.iter_mut().zip(now).zip(later) {
-                            *a += x * z;
-                        }
-                    }
+                // Blocks of CHUNK starting rows, each with the max_lag rows after it, so
+                // that the block's values stay in cache between the terms and the lags.
+                for c0 in (0..seg.len()).step_by(CHUNK) {
+                    let starts = CHUNK.min(seg.len() - c0);
+                    let rows = (starts + max_lag).min(seg.len() - c0);
+                    let first = seg.start + c0;
+                    y.clear();
+                    y.resize(rows * n_source, 0.0);
+                    materialise(&mut y, &std_terms, j, first, rows, n_source);
+                    lagged_sums(&y, rows, starts, n_source, lags, &mut acc);
                 }
             }
             acc
@@ -210,6 +177,129 @@ pub fn autocov_sums_dense(
         .enumerate()
         .map(|(li, _)| Array2::from_shape_fn(shape, |(j, i)| per_target[j][li * n_source + i]))
         .collect()
+}
+
+/// Rows `first .. first + rows` of target `j`'s series into the row-major `y`:
+/// `y[k, ·] += Σ_m p_{m,t}(j) · W_m(j, ·) ⊙ q_{m,t}(·)`, `t = first + k` (terms in
+/// standard layout). Compiled for AVX2 where the CPU has it, as [`lagged_sums`].
+fn materialise(
+    y: &mut [f64],
+    terms: &[ProductTerm],
+    j: usize,
+    first: usize,
+    rows: usize,
+    n: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        unsafe { materialise_avx2(y, terms, j, first, rows, n) };
+        return;
+    }
+    materialise_portable(y, terms, j, first, rows, n);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn materialise_avx2(
+    y: &mut [f64],
+    terms: &[ProductTerm],
+    j: usize,
+    first: usize,
+    rows: usize,
+    n: usize,
+) {
+    materialise_portable(y, terms, j, first, rows, n);
+}
+
+#[inline(always)]
+fn materialise_portable(
+    y: &mut [f64],
+    terms: &[ProductTerm],
+    j: usize,
+    first: usize,
+    rows: usize,
+    n: usize,
+) {
+    for m in terms {
+        let src = m.source.as_slice().expect("standard layout");
+        let w_row = m.weight.as_ref().map(|w| w.row(j));
+        let w_row = w_row
+            .as_ref()
+            .map(|r| r.as_slice().expect("standard layout"));
+        for k in 0..rows {
+            let t = first + k;
+            let a = m.target[[t, j]];
+            if a == 0.0 {
+                continue;
+            }
+            let out = &mut y[k * n..(k + 1) * n];
+            let q = &src[t * n..(t + 1) * n];
+            match w_row {
+                Some(w) => {
+                    for ((o, &q), &w) in out.iter_mut().zip(q).zip(w) {
+                        *o += a * q * w;
+                    }
+                }
+                None => {
+                    for (o, &q) in out.iter_mut().zip(q) {
+                        *o += a * q;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `acc[l·n + i] += Σ_{k < starts, k + lags[l] < rows} y[k, i] y[k + lags[l], i]` for the
+/// `rows × n` row-major `y`: for every starting row and lag, one lane-wise multiply-add of two rows into a row of `acc` (all in
+/// L1 for the lags of a bandwidth). With AVX2 the same code is compiled for 4-wide
+/// vectors; no fused multiply-add is used, so both paths give the same bits.
+fn lagged_sums(y: &[f64], rows: usize, starts: usize, n: usize, lags: &[usize], acc: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        unsafe { lagged_sums_avx2(y, rows, starts, n, lags, acc) };
+        return;
+    }
+    lagged_sums_portable(y, rows, starts, n, lags, acc);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn lagged_sums_avx2(
+    y: &[f64],
+    rows: usize,
+    starts: usize,
+    n: usize,
+    lags: &[usize],
+    acc: &mut [f64],
+) {
+    lagged_sums_portable(y, rows, starts, n, lags, acc);
+}
+
+#[inline(always)]
+fn lagged_sums_portable(
+    y: &[f64],
+    rows: usize,
+    starts: usize,
+    n: usize,
+    lags: &[usize],
+    acc: &mut [f64],
+) {
+    for k in 0..starts {
+        let now = &y[k * n..(k + 1) * n];
+        for (l, &h) in lags.iter().enumerate() {
+            if k + h >= rows {
+                continue;
+            }
+            let later = &y[(k + h) * n..(k + h + 1) * n];
+            let a = &mut acc[l * n..(l + 1) * n];
+            for ((a, &x), &z) in a.iter_mut().zip(now).zip(later) {
+                *a += x * z;
+            }
+        }
+    }
 }
 
 /// GEMM evaluation of the `Γ_h` sums: the module-level expansion over term pairs.
