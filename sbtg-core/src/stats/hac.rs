@@ -120,6 +120,9 @@ fn autocov_sums(
 /// Starting rows per block of the dense path.
 const CHUNK: usize = 128;
 
+/// Targets that share each block's reads of the source factors in the dense path.
+const TARGET_GROUP: usize = 8;
+
 /// How many GEMM multiply-adds cost as much as one multiply-add of the dense loop
 /// (measured on this project's reference machine with `sbtg bench --edge-tests`).
 const DENSE_COST: f64 = 4.0;
@@ -151,12 +154,19 @@ pub fn autocov_sums_dense(
             source: m.source.as_standard_layout().into_owned(),
         })
         .collect();
-    let per_target: Vec<Vec<f64>> = (0..n_target)
-        .into_par_iter()
-        .map(|j| {
-            let mut acc = vec![0.0f64; lags.len() * n_source];
+    // Targets in groups (in parallel), every group walking the windows block by block:
+    // a block's source factors are read from memory once per group, not once per target.
+    let groups: Vec<Vec<usize>> = (0..n_target)
+        .collect::<Vec<_>>()
+        .chunks(TARGET_GROUP)
+        .map(<[usize]>::to_vec)
+        .collect();
+    let max_lag = lags.iter().copied().max().unwrap_or(0);
+    let per_group: Vec<Vec<Vec<f64>>> = groups
+        .par_iter()
+        .map(|group| {
+            let mut acc = vec![vec![0.0f64; lags.len() * n_source]; group.len()];
             let mut y: Vec<f64> = Vec::new();
-            let max_lag = lags.iter().copied().max().unwrap_or(0);
             for seg in segments {
                 // Blocks of CHUNK starting rows, each with the max_lag rows after it, so
                 // that the block's values stay in cache between the terms and the lags.
@@ -164,15 +174,18 @@ pub fn autocov_sums_dense(
                     let starts = CHUNK.min(seg.len() - c0);
                     let rows = (starts + max_lag).min(seg.len() - c0);
                     let first = seg.start + c0;
-                    y.clear();
-                    y.resize(rows * n_source, 0.0);
-                    materialise(&mut y, &std_terms, j, first, rows, n_source);
-                    lagged_sums(&y, rows, starts, n_source, lags, &mut acc);
+                    for (&j, acc) in group.iter().zip(acc.iter_mut()) {
+                        y.clear();
+                        y.resize(rows * n_source, 0.0);
+                        materialise(&mut y, &std_terms, j, first, rows, n_source);
+                        lagged_sums(&y, rows, starts, n_source, lags, acc);
+                    }
                 }
             }
             acc
         })
         .collect();
+    let per_target: Vec<Vec<f64>> = per_group.into_iter().flatten().collect();
     lags.iter()
         .enumerate()
         .map(|(li, _)| Array2::from_shape_fn(shape, |(j, i)| per_target[j][li * n_source + i]))
