@@ -174,11 +174,16 @@ pub fn autocov_sums_dense(
                     let starts = CHUNK.min(seg.len() - c0);
                     let rows = (starts + max_lag).min(seg.len() - c0);
                     let first = seg.start + c0;
+                    let block = Block {
+                        first,
+                        rows,
+                        starts,
+                        n: n_source,
+                    };
                     for (&j, acc) in group.iter().zip(acc.iter_mut()) {
                         y.clear();
                         y.resize(rows * n_source, 0.0);
-                        materialise(&mut y, &std_terms, j, first, rows, n_source);
-                        lagged_sums(&y, rows, starts, n_source, lags, acc);
+                        block_sums(&mut y, &std_terms, j, block, lags, acc);
                     }
                 }
             }
@@ -192,47 +197,65 @@ pub fn autocov_sums_dense(
         .collect()
 }
 
-/// Rows `first .. first + rows` of target `j`'s series into the row-major `y`:
-/// `y[k, ·] += Σ_m p_{m,t}(j) · W_m(j, ·) ⊙ q_{m,t}(·)`, `t = first + k` (terms in
-/// standard layout). Compiled for AVX2 where the CPU has it, as [`lagged_sums`].
-fn materialise(
+/// One block of windows of the dense path: rows `first .. first + rows` of a segment, of
+/// which the first `starts` begin a lagged pair; `n` sources.
+#[derive(Clone, Copy)]
+struct Block {
+    first: usize,
+    rows: usize,
+    starts: usize,
+    n: usize,
+}
+
+/// One target's share of one block: its series into the row-major `rows × n` buffer `y`,
+/// `y[k, ·] = Σ_m p_{m,t}(j) · W_m(j, ·) ⊙ q_{m,t}(·)` (`t = first + k`, terms in
+/// standard layout), then `acc[l·n + i] += Σ_{k < starts, k + lags[l] < rows} y[k, i]
+/// y[k + lags[l], i]`: per row and lag one lane-wise multiply-add of two rows, in L1 for
+/// the lags of a bandwidth. With AVX2 the same code is compiled for 4-wide vectors; no
+/// fused multiply-add is used, so both paths give the same bits.
+fn block_sums(
     y: &mut [f64],
     terms: &[ProductTerm],
     j: usize,
-    first: usize,
-    rows: usize,
-    n: usize,
+    block: Block,
+    lags: &[usize],
+    acc: &mut [f64],
 ) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked just above).
-        unsafe { materialise_avx2(y, terms, j, first, rows, n) };
+        unsafe { block_sums_avx2(y, terms, j, block, lags, acc) };
         return;
     }
-    materialise_portable(y, terms, j, first, rows, n);
+    block_sums_portable(y, terms, j, block, lags, acc);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn materialise_avx2(
+fn block_sums_avx2(
     y: &mut [f64],
     terms: &[ProductTerm],
     j: usize,
-    first: usize,
-    rows: usize,
-    n: usize,
+    block: Block,
+    lags: &[usize],
+    acc: &mut [f64],
 ) {
-    materialise_portable(y, terms, j, first, rows, n);
+    block_sums_portable(y, terms, j, block, lags, acc);
 }
 
 #[inline(always)]
-fn materialise_portable(
+fn block_sums_portable(
     y: &mut [f64],
     terms: &[ProductTerm],
     j: usize,
-    first: usize,
-    rows: usize,
-    n: usize,
+    Block {
+        first,
+        rows,
+        starts,
+        n,
+    }: Block,
+    lags: &[usize],
+    acc: &mut [f64],
 ) {
     for m in terms {
         let src = m.source.as_slice().expect("standard layout");
@@ -262,44 +285,6 @@ fn materialise_portable(
             }
         }
     }
-}
-
-/// `acc[l·n + i] += Σ_{k < starts, k + lags[l] < rows} y[k, i] y[k + lags[l], i]` for the
-/// `rows × n` row-major `y`: for every starting row and lag, one lane-wise multiply-add of two rows into a row of `acc` (all in
-/// L1 for the lags of a bandwidth). With AVX2 the same code is compiled for 4-wide
-/// vectors; no fused multiply-add is used, so both paths give the same bits.
-fn lagged_sums(y: &[f64], rows: usize, starts: usize, n: usize, lags: &[usize], acc: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        unsafe { lagged_sums_avx2(y, rows, starts, n, lags, acc) };
-        return;
-    }
-    lagged_sums_portable(y, rows, starts, n, lags, acc);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn lagged_sums_avx2(
-    y: &[f64],
-    rows: usize,
-    starts: usize,
-    n: usize,
-    lags: &[usize],
-    acc: &mut [f64],
-) {
-    lagged_sums_portable(y, rows, starts, n, lags, acc);
-}
-
-#[inline(always)]
-fn lagged_sums_portable(
-    y: &[f64],
-    rows: usize,
-    starts: usize,
-    n: usize,
-    lags: &[usize],
-    acc: &mut [f64],
-) {
     for k in 0..starts {
         let now = &y[k * n..(k + 1) * n];
         for (l, &h) in lags.iter().enumerate() {
