@@ -478,15 +478,25 @@ pub fn two_sided_p(t: f64, df: f64) -> f64 {
 
 /// HAC t-tests of `E[Y(j,i)] = 0` over the pooled folds.
 pub fn hac_test(folds: &[ProductSeries], bandwidth: Bandwidth) -> HacResult {
+    hac_test_all_targets(folds, bandwidth, false)
+}
+
+/// [`hac_test`] with every target in one block (`off_diagonal`: the diagonal untested).
+fn hac_test_all_targets(
+    folds: &[ProductSeries],
+    bandwidth: Bandwidth,
+    off_diagonal: bool,
+) -> HacResult {
     assert!(!folds.is_empty(), "at least one fold");
     let targets: Vec<usize> = (0..folds[0].n_target()).collect();
-    hac_test_blocks(
+    hac_test_blocks_in(
         &[TargetBlock {
             targets: &targets,
             folds,
         }],
         folds[0].n_target(),
         bandwidth,
+        off_diagonal,
     )
 }
 
@@ -521,16 +531,7 @@ pub fn hac_test_blocks(blocks: &[TargetBlock], n_target: usize, bandwidth: Bandw
 pub fn hac_test_off_diagonal(folds: &[ProductSeries], bandwidth: Bandwidth) -> HacResult {
     assert!(!folds.is_empty(), "at least one fold");
     assert_eq!(folds[0].n_target(), folds[0].n_source(), "a square series");
-    let targets: Vec<usize> = (0..folds[0].n_target()).collect();
-    hac_test_blocks_in(
-        &[TargetBlock {
-            targets: &targets,
-            folds,
-        }],
-        folds[0].n_target(),
-        bandwidth,
-        true,
-    )
+    hac_test_all_targets(folds, bandwidth, true)
 }
 
 fn hac_test_blocks_in(
