@@ -24,6 +24,10 @@ for run in dag2023 dag2023-lagcorr; do
     "$sbtg" compare "notebooks-out/$run" --lag 0 --connectome "$si5" --force
     "$sbtg" compare "notebooks-out/$run" --lag 0 --connectome "$si7" --force
 done
+# Worms as the unit: the default run with random-effects pooling of the recordings.
+"$sbtg" infer datasets/dag2023 --pooling random-effects --out notebooks-out/dag2023-random-effects --force
+"$sbtg" compare notebooks-out/dag2023-random-effects --connectome "$si5" --force
+"$sbtg" compare notebooks-out/dag2023-random-effects --lag 0 --connectome "$si5" --force
 # Per-state and differential edges, reversals against forward locomotion; the same
 # all-window circuit as dag2023/ plus the state family. The shifted-labels twin tests the
 # differential tests' level on these recordings: the behaviour columns circularly shifted by

@@ -23,6 +23,7 @@ use sbtg_core::report::plot::benchmark::AurocByDataset;
 use sbtg_core::stats::hac::{autocov_sums_dense, autocov_sums_gemm};
 use sbtg_core::stats::hac_reference::hac_test_per_edge;
 use sbtg_core::stats::metrics::mean_sd;
+use sbtg_core::stats::random_effects::Pooling;
 use sbtg_core::stats::{
     hac_test, Bandwidth, EdgeStatistic, EffectScale, HeldOutScores, ProductTerm,
 };
@@ -72,6 +73,10 @@ pub struct BenchArgs {
     /// SBTG's effect scale (default: `sbtg infer`'s, precision).
     #[arg(long, value_enum)]
     effect_scale: Option<EffectScale>,
+    /// How the mean tests of SBTG, lagged correlation and Granger pool the recordings
+    /// (default: `sbtg infer`'s, fixed).
+    #[arg(long, value_enum, default_value = "fixed")]
+    pooling: Pooling,
     /// Instead: time the edge tests against a per-edge loop, and their GEMM and dense
     /// autocovariance paths against each other.
     #[arg(long)]
@@ -148,6 +153,7 @@ struct Plan {
     families: Vec<Family>,
     fold_by: Option<FoldBy>,
     effect_scale: Option<EffectScale>,
+    pooling: Pooling,
 }
 
 impl Plan {
@@ -172,6 +178,7 @@ impl Plan {
             },
             fold_by: args.fold_by,
             effect_scale: args.effect_scale,
+            pooling: args.pooling,
         }
     }
 
@@ -188,6 +195,7 @@ impl Plan {
             lags,
             ..InferConfig::of(method)
         };
+        cfg.tests.pooling = self.pooling;
         if let MethodConfig::Sbtg(s) = &mut cfg.estimator {
             s.seed = seed;
             s.model.epochs = self.epochs;

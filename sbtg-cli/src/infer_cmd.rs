@@ -18,6 +18,7 @@ use sbtg_core::io::recording::names::normalise_label;
 use sbtg_core::io::run_folder::{Overwrite, RunFolder};
 use sbtg_core::model::{CouplingKind, ScoreModelConfig, Start};
 use sbtg_core::results::summary::StimulusCut;
+use sbtg_core::stats::random_effects::Pooling;
 use sbtg_core::stats::{Bandwidth, EdgeStatistic, EffectScale, FdrMethod, TestKind};
 use sbtg_core::EdgeTable;
 use serde::{Deserialize, Serialize};
@@ -148,6 +149,11 @@ pub struct InferArgs {
     /// HAC bandwidth: a number, `auto` (Newey–West 1994 plug-in) or `andrews` (Andrews 1991 AR(1) plug-in).
     #[arg(long, default_value = "auto")]
     bandwidth: String,
+    /// How the mean tests pool the recordings: `fixed` (one HAC test over all windows)
+    /// or `random-effects` (per-recording tests pooled with a between-worm variance,
+    /// DerSimonian–Laird; needs 3 or more recordings).
+    #[arg(long, value_enum, default_value = "fixed")]
+    pooling: Pooling,
     /// Random seed (training order, noise and initial weights).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -230,6 +236,10 @@ const METHOD_FLAGS: &[(&str, &[Method])] = &[
     ("pc_alpha", &[Method::Pcmci]),
     (
         "bandwidth",
+        &[Method::Sbtg, Method::LaggedCorrelation, Method::Granger],
+    ),
+    (
+        "pooling",
         &[Method::Sbtg, Method::LaggedCorrelation, Method::Granger],
     ),
 ];
@@ -325,8 +335,10 @@ impl InferArgs {
                 fdr: self.fdr,
                 alpha: self.alpha,
                 bandwidth,
+                pooling: self.pooling,
             },
         };
+
         cfg.validate()?;
         Ok(cfg)
     }

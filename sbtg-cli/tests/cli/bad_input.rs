@@ -116,6 +116,12 @@ fn bad_recordings_are_refused_with_file_field_and_fix() {
             &["--learning-rate", "1e8", "--epochs", "5"],
             vec!["loss became", "lower --learning-rate"],
         ),
+        (
+            "random-effects pooling of one recording",
+            good_rows(false),
+            &["--pooling", "random-effects"],
+            vec!["pooling", "needs 3 or more recordings", "--pooling fixed"],
+        ),
     ];
     for (k, (case, text, extra, fragments)) in cases.into_iter().enumerate() {
         let dir = d.join(format!("c{k}"));
@@ -132,6 +138,7 @@ fn bad_recordings_are_refused_with_file_field_and_fix() {
             "fewer than two neurons",
             "unknown --neurons",
             "training loss not finite",
+            "random-effects pooling of one recording",
         ]
         .contains(&case)
         {

@@ -3,6 +3,7 @@
 use super::{
     Estimator, Granger, LaggedCorrelation, PairwiseGranger, PartialCorrelation, Pcmci, Sbtg,
 };
+use crate::stats::random_effects::Pooling;
 use crate::stats::{Bandwidth, FdrMethod};
 use crate::{Error, Result};
 
@@ -155,6 +156,10 @@ pub struct TestConfig {
     pub alpha: f64,
     /// HAC bandwidth rule of every HAC t-test.
     pub bandwidth: Bandwidth,
+    /// How the mean tests pool the recordings (absent in runs saved before it existed:
+    /// fixed).
+    #[serde(default)]
+    pub pooling: Pooling,
 }
 
 impl Default for TestConfig {
@@ -163,6 +168,7 @@ impl Default for TestConfig {
             fdr: FdrMethod::Bh,
             alpha: 0.1,
             bandwidth: Bandwidth::NeweyWest,
+            pooling: Pooling::Fixed,
         }
     }
 }

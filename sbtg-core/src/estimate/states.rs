@@ -35,6 +35,7 @@ use crate::data::state::{difference_label, FrameStates, StateModel};
 use crate::data::Panel;
 use crate::stats::hac::sums;
 use crate::stats::hac::{t_quantile_975, two_sided_p};
+use crate::stats::random_effects::Pooling;
 use crate::stats::{ProductSeries, ProductTerm};
 use crate::{Error, Result};
 
@@ -496,7 +497,7 @@ pub fn state_tests(
                     .into_iter()
                     .map(|s| StateTests {
                         label: s.label,
-                        tests: test_lag(panel, s.evidence, bandwidth),
+                        tests: test_lag(panel, s.evidence, bandwidth, Pooling::Fixed),
                         windows: windows.clone(),
                     })
                     .collect();
@@ -551,7 +552,7 @@ pub fn state_tests(
                     .map_err(wrap)?;
                 let mut tests = Vec::new();
                 for e in ev {
-                    let mut t = test_lag(&sp, e, bandwidth);
+                    let mut t = test_lag(&sp, e, bandwidth, Pooling::Fixed);
                     if !t.folds.is_empty() {
                         let (own, _) = subset_loss(&t.folds, |_| true);
                         for l in losses

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use super::evidence::{ClosedFormTest, FoldReport, LagEvidence, MeanEvidence, SeriesBlock};
 use crate::data::Panel;
 use crate::stats::hac::{hac_test_off_diagonal, t_quantile_975, two_sided_p};
+use crate::stats::random_effects::{dersimonian_laird, Heterogeneity, Pooling};
 use crate::stats::{hac_test, hac_test_blocks, Bandwidth, HacResult, ProductSeries, TargetBlock};
 
 /// The HAC details of a tested family.
@@ -86,6 +87,44 @@ impl TestMatrices {
         }
     }
 
+    /// The random-effects test ([`Pooling::RandomEffects`]) from the per-recording
+    /// tests: per edge, the DerSimonian–Laird mean `μ̂` over the recordings that observe
+    /// it and its modified Hartung–Knapp standard error, `t = μ̂/se` against Student's t
+    /// with `k − 1` degrees of freedom (NaN with fewer than two recordings); the interval
+    /// `effect ± t_{0.975, k−1} se`. The pooled test's HAC details are kept.
+    fn random_effects(
+        recordings: &[RecordingTest],
+        pooled: &TestMatrices,
+        effect_sign: f64,
+    ) -> Self {
+        let mut out = TestMatrices {
+            hac: pooled.hac.clone(),
+            ..TestMatrices::from_closed_form(ClosedFormTest::untested(pooled.mean.nrows()))
+        };
+        for ((j, i), count) in out.count.indexed_iter_mut() {
+            let parts = recordings
+                .iter()
+                .filter(|r| r.count[[j, i]] > 0.0)
+                .map(|r| (r.mean[[j, i]], r.variance_of_mean[[j, i]]));
+            *count = recordings.iter().map(|r| r.count[[j, i]]).sum();
+            let Some(re) = dersimonian_laird(parts) else {
+                continue;
+            };
+            let df = (re.k - 1) as f64;
+            let t = re.mean / re.se_hk;
+            let effect = effect_sign * re.mean;
+            let half = t_quantile_975(df) * re.se_hk;
+            out.mean[[j, i]] = re.mean;
+            out.effect[[j, i]] = effect;
+            out.se[[j, i]] = re.se_hk;
+            out.t[[j, i]] = t;
+            out.p[[j, i]] = two_sided_p(t, df);
+            out.ci_low[[j, i]] = effect - half;
+            out.ci_high[[j, i]] = effect + half;
+        }
+        out
+    }
+
     /// Number of edges whose HAC variance was floored.
     pub fn floored_count(&self) -> usize {
         self.floored.iter().filter(|&&f| f).count()
@@ -126,6 +165,25 @@ pub struct LagTests {
     pub test_seconds: f64,
 }
 
+impl LagTests {
+    /// Cochran's Q of the per-recording mean tests over the off-diagonal edges
+    /// ([`Heterogeneity`]); `None` without two recordings.
+    pub fn heterogeneity(&self) -> Option<Heterogeneity> {
+        let n = self.recordings.first()?.mean.nrows();
+        let all: Vec<&RecordingTest> = self
+            .recordings
+            .iter()
+            .filter(|r| r.state == crate::data::state::ALL_STATES)
+            .collect();
+        let edges = (0..n).flat_map(|j| (0..n).filter(move |&i| i != j).map(move |i| (j, i)));
+        Heterogeneity::of(edges.map(|(j, i)| {
+            all.iter()
+                .filter(move |r| r.count[[j, i]] > 0.0)
+                .map(move |r| (r.mean[[j, i]], r.variance_of_mean[[j, i]]))
+        }))
+    }
+}
+
 /// HAC t-tests of target blocks, pooled into one family.
 fn hac_blocks(
     blocks: &[(&[usize], &[ProductSeries])],
@@ -164,7 +222,16 @@ pub(crate) fn influence_hac(
 }
 
 /// Runs the shared tests on one lag's evidence.
-pub fn test_lag(panel: &Panel, evidence: LagEvidence, bandwidth: Bandwidth) -> LagTests {
+///
+/// With [`Pooling::RandomEffects`] the mean test (directed and same-frame) is the
+/// random-effects pooling of the per-recording tests; the volatility and direction
+/// tests stay pooled over all windows.
+pub fn test_lag(
+    panel: &Panel,
+    evidence: LagEvidence,
+    bandwidth: Bandwidth,
+    pooling: Pooling,
+) -> LagTests {
     let t0 = Instant::now();
     let n = panel.neurons.len();
     let LagEvidence {
@@ -185,6 +252,15 @@ pub fn test_lag(panel: &Panel, evidence: LagEvidence, bandwidth: Bandwidth) -> L
         } if lag > 0 => direction_test(blocks, n, bandwidth, *effect_sign),
         _ => None,
     };
+    let pool = |pooled: HacResult, recordings: &[RecordingTest], effect_sign: f64| {
+        let pooled = TestMatrices::from_hac(pooled, effect_sign);
+        match pooling {
+            Pooling::Fixed => pooled,
+            Pooling::RandomEffects => {
+                TestMatrices::random_effects(recordings, &pooled, effect_sign)
+            }
+        }
+    };
     let (mean, recordings) = match mean {
         MeanEvidence::ClosedForm(c) => (TestMatrices::from_closed_form(*c), Vec::new()),
         MeanEvidence::Series {
@@ -200,7 +276,7 @@ pub fn test_lag(panel: &Panel, evidence: LagEvidence, bandwidth: Bandwidth) -> L
                 pooled.bandwidth,
                 None,
             );
-            (TestMatrices::from_hac(pooled, effect_sign), recordings)
+            (pool(pooled, &recordings, effect_sign), recordings)
         }
         MeanEvidence::Influence {
             estimate,
@@ -217,7 +293,7 @@ pub fn test_lag(panel: &Panel, evidence: LagEvidence, bandwidth: Bandwidth) -> L
                 pooled.bandwidth,
                 Some(&shift),
             );
-            (TestMatrices::from_hac(pooled, effect_sign), recordings)
+            (pool(pooled, &recordings, effect_sign), recordings)
         }
     };
     let volatility = volatility.map(|v| TestMatrices::from_hac(hac_test(&v, bandwidth), 1.0));

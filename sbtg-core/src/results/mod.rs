@@ -20,6 +20,7 @@ use crate::estimate::test_stage::test_lag;
 use crate::estimate::{
     FitContext, FoldModel, InferConfig, LagTests, Method, RecordingTest, TestMatrices,
 };
+use crate::stats::random_effects::Pooling;
 use crate::stats::TestKind;
 use crate::{Error, Result};
 
@@ -43,6 +44,7 @@ pub struct EdgeTable {
 pub fn infer(panel: &Panel, cfg: &InferConfig, ctx: &FitContext) -> Result<EdgeTable> {
     let t0 = Instant::now();
     cfg.validate()?;
+    check_pooling(panel, cfg)?;
     if let Some(states) = &panel.states {
         check_states(panel, cfg, states)?;
     }
@@ -55,7 +57,7 @@ pub fn infer(panel: &Panel, cfg: &InferConfig, ctx: &FitContext) -> Result<EdgeT
     };
     let tests = evidence
         .into_iter()
-        .map(|e| test_lag(panel, e, cfg.tests.bandwidth))
+        .map(|e| test_lag(panel, e, cfg.tests.bandwidth, cfg.tests.pooling))
         .collect();
     let mut table = EdgeTable::assemble(panel, cfg, tests);
     if let Some(run) = state_run {
@@ -98,6 +100,20 @@ fn check_states(panel: &Panel, cfg: &InferConfig, states: &crate::data::FrameSta
     states.check_window_counts(&counts, &format!("of {} frames", span + 1))
 }
 
+/// Random-effects pooling estimates a between-recording variance: 3 or more recordings.
+fn check_pooling(panel: &Panel, cfg: &InferConfig) -> Result<()> {
+    let recordings = panel.recordings.len();
+    if cfg.tests.pooling == Pooling::RandomEffects && recordings < 3 {
+        return Err(Error::param(
+            "pooling",
+            format!(
+                "random-effects pooling estimates a between-recording variance and needs 3 or more recordings; the input has {recordings}. Use --pooling fixed"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// SBTG edge tests of new recordings with saved fold models (`models[l]` for lag
 /// `cfg.lags[l]`): every window is held out for every model, the tested series is the
 /// average of the models' series ([`crate::estimate::Sbtg::score_with_models`]), with
@@ -110,6 +126,7 @@ pub fn score_with_models(
 ) -> Result<EdgeTable> {
     let t0 = Instant::now();
     cfg.validate()?;
+    check_pooling(panel, cfg)?;
     let sbtg = cfg
         .estimator
         .sbtg()
@@ -117,7 +134,7 @@ pub fn score_with_models(
     let evidence = sbtg.score_with_models(panel, &cfg.lags, models, ctx)?;
     let tests = evidence
         .into_iter()
-        .map(|e| test_lag(panel, e, cfg.tests.bandwidth))
+        .map(|e| test_lag(panel, e, cfg.tests.bandwidth, cfg.tests.pooling))
         .collect();
     let mut table = EdgeTable::assemble(panel, cfg, tests);
     table.summary.seconds.total = t0.elapsed().as_secs_f64();
@@ -322,6 +339,7 @@ impl EdgeTable {
                     .count(),
                 edges_selected: summary::SelectedCounts::of(rows.iter().filter(|e| e.lag == lag)),
                 seconds: Default::default(),
+                heterogeneity: None,
             })
             .collect();
         EdgeTable {

@@ -81,6 +81,10 @@ pub struct LagSummary {
     pub floored_variances: usize,
     pub edges_selected: SelectedCounts,
     pub seconds: LagSeconds,
+    /// How much the recordings' mean tests differ beyond their own standard errors
+    /// (absent with fewer than two recordings or a closed-form test).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heterogeneity: Option<crate::stats::random_effects::Heterogeneity>,
 }
 
 /// The declared FDR family.
@@ -338,6 +342,7 @@ impl Summary {
                     train: t.train_seconds,
                     edge_tests: t.test_seconds,
                 },
+                heterogeneity: t.heterogeneity(),
             })
             .collect();
         let seconds = Seconds {

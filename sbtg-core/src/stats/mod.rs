@@ -12,6 +12,7 @@ pub mod hac;
 pub mod hac_reference;
 pub mod linalg;
 pub mod metrics;
+pub mod random_effects;
 pub mod series;
 pub mod statistic;
 pub mod test_kind;

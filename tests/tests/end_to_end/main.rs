@@ -14,6 +14,7 @@ mod fuzz_readers;
 mod jacobian;
 mod lags;
 mod output;
+mod pooling;
 mod recovery;
 mod reproducibility;
 mod same_frame;
