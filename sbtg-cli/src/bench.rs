@@ -81,6 +81,11 @@ pub struct BenchArgs {
     /// autocovariance paths against each other.
     #[arg(long)]
     edge_tests: bool,
+    /// Instead: time one fold's training (candle, fused, Gaussian start, early stopping)
+    /// on the real data and the worm-like family, on one thread and on all: table
+    /// (training.csv/.md), curves (training_curves.csv) and the time-to-quality figure.
+    #[arg(long, conflicts_with = "edge_tests")]
+    training: bool,
     /// Neurons in the edge-test timing.
     #[arg(long, default_value_t = 100)]
     neurons: usize,
@@ -211,6 +216,9 @@ impl Plan {
 pub fn run(args: BenchArgs) -> Result<()> {
     if args.edge_tests {
         return edge_tests(&args);
+    }
+    if args.training {
+        return training(&args);
     }
     let t_all = Instant::now();
     let mut plan = Plan::new(&args);
@@ -427,6 +435,100 @@ fn auroc_figure(rows: &[ResultRow], methods: &[Method]) -> AurocByDataset {
 /// Times the edge tests (`hac_test`) against the per-edge loop on synthetic held-out
 /// scores, and the two evaluations of the autocovariance sums against each other, in
 /// one run.
+/// `--training`: one fold's training by every recipe on the real data set and on the
+/// worm-like family (seed 0), written to `args.out`.
+fn training(args: &BenchArgs) -> Result<()> {
+    use sbtg_core::report::plot::training::{QualityPanel, TimeToQuality};
+    use sbtg_core::report::training::{self, Recipe, TrainingBench};
+    let t_all = Instant::now();
+    let epochs = args.epochs.unwrap_or(if args.quick { 5 } else { 100 });
+    let base = match InferConfig::of(Method::Sbtg).estimator {
+        MethodConfig::Sbtg(mut s) => {
+            s.model.epochs = epochs;
+            s
+        }
+        _ => unreachable!("the SBTG method's settings"),
+    };
+    std::fs::create_dir_all(&args.out)?;
+    eprintln!(
+        "sbtg bench --training: the default linear energy, fold 1 of lag 1's windows, {epochs} epochs; {} threads",
+        rayon::current_num_threads()
+    );
+    let (_, real_panel, conn) = real_data(args)?;
+    let wiring = cook_wiring(&conn, &real_panel.neurons);
+    let size = FamilySize {
+        wiring: Some(std::sync::Arc::new(wiring)),
+        ..if args.quick {
+            FamilySize::quick()
+        } else {
+            FamilySize::full()
+        }
+    };
+    let worm = Family::WormLike.simulate(&size, 0)?;
+    let worm_panel = Panel::build(&worm.simulation.recordings, &PanelConfig::default())?;
+    let real_name = args
+        .data
+        .file_name()
+        .map_or("real data".into(), |s| s.to_string_lossy().into_owned());
+    let log = |s: &str| eprintln!("{s}");
+    let mut bench = TrainingBench::default();
+    for (name, panel) in [
+        (real_name.as_str(), &real_panel),
+        ("worm-like", &worm_panel),
+    ] {
+        let b = training::run(name, panel, &base, &Recipe::ALL, &log)?;
+        bench.rows.extend(b.rows);
+        bench.curves.extend(b.curves);
+        bench.reference_gflops.extend(b.reference_gflops);
+    }
+    write_atomic(
+        &args.out.join("training.csv"),
+        &training::rows_csv(&bench.rows)?,
+    )?;
+    write_atomic(
+        &args.out.join("training_curves.csv"),
+        &training::curves_csv(&bench.curves)?,
+    )?;
+    let header = format!(
+        "# Training benchmark\n\n`sbtg bench --training{}` ({} threads, {:.0} s). One fold \
+         (fold 1 of lag 1's windows) of the default linear energy per data set; seconds \
+         exclude the per-epoch held-out evaluation; with all threads, the folds train in \
+         parallel as in `sbtg infer` and seconds are wall time over folds.\n\n",
+        if args.quick { " --quick" } else { "" },
+        rayon::current_num_threads(),
+        t_all.elapsed().as_secs_f64()
+    );
+    let md = training::markdown(&bench, &header);
+    write_atomic(&args.out.join("training.md"), md.as_bytes())?;
+    let panels: Vec<QualityPanel> = bench
+        .reference_gflops
+        .iter()
+        .map(|(d, _, _)| QualityPanel {
+            dataset: d.clone(),
+            curves: bench
+                .curves
+                .iter()
+                .filter(|c| &c.dataset == d)
+                .map(|c| (c.recipe.clone(), c.points.clone()))
+                .collect(),
+            points: bench
+                .rows
+                .iter()
+                .filter(|r| &r.dataset == d && r.threads == 1 && r.best_epoch.is_finite())
+                .map(|r| (r.recipe.clone(), r.seconds_per_fit, r.heldout_loss))
+                .collect(),
+        })
+        .collect();
+    sbtg_core::report::plot::save(&TimeToQuality(panels), &args.out.join("time_to_quality"))?;
+    println!("{md}");
+    eprintln!(
+        "wrote {0}/training.csv, training.md, training_curves.csv and time_to_quality.png/.svg in {1:.0} s",
+        args.out.display(),
+        t_all.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn edge_tests(args: &BenchArgs) -> Result<()> {
     let (n, t_len) = if args.quick {
         (20, 1000)

@@ -354,6 +354,87 @@ fn quick_benchmark_runs_every_method_on_every_data_set() {
         .exists());
 }
 
+/// `sbtg bench --training`: every recipe on both data sets, on one thread and on two;
+/// candle and the fused step train the same model (same start, batches and noise).
+#[test]
+fn training_benchmark_times_every_recipe_and_engines_agree() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = tmp("bench-training");
+    let o = Command::new(env!("CARGO_BIN_EXE_sbtg"))
+        .current_dir(&root)
+        .args([
+            "--threads",
+            "2",
+            "bench",
+            "--training",
+            "--quick",
+            "--epochs",
+            "1",
+        ])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut rdr = csv::Reader::from_path(out.join("training.csv")).unwrap();
+    let header = rdr.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    // 4 recipes on one thread and the 3 fused ones on two threads, per data set.
+    assert_eq!(rows.len(), 2 * 7);
+    let num = |r: &csv::StringRecord, c: &str| -> f64 { r[col(c)].parse().unwrap() };
+    let find = |d: &str, recipe: &str, threads: &str| {
+        rows.iter()
+            .find(|r| {
+                &r[col("dataset")] == d
+                    && r[col("recipe")].starts_with(recipe)
+                    && &r[col("threads")] == threads
+            })
+            .unwrap_or_else(|| panic!("no row {d} {recipe} {threads}"))
+    };
+    for d in ["dag2023", "worm-like"] {
+        let fused = find(d, "fused, random start", "1");
+        let candle = find(d, "candle, random start", "1");
+        assert_eq!(num(fused, "epochs"), 1.0);
+        let (a, b) = (num(fused, "heldout_loss"), num(candle, "heldout_loss"));
+        assert!((a - b).abs() < 1e-3 * a, "{d}: fused {a}, candle {b}");
+        for r in rows
+            .iter()
+            .filter(|r| &r[col("dataset")] == d && &r[col("threads")] == "1")
+        {
+            for c in [
+                "seconds_per_fit",
+                "steps_per_second",
+                "gflops",
+                "gemm_fraction",
+            ] {
+                assert!(num(r, c) > 0.0, "{d} {} {c}", &r[col("recipe")]);
+            }
+        }
+        let early = find(d, "fused, Gaussian start, early", "1");
+        assert!(num(early, "best_epoch") <= num(early, "epochs"));
+        assert_eq!(num(find(d, "fused, Gaussian start, 1", "2"), "fits"), 5.0);
+    }
+    // Curves: a point per epoch, and the start for a Gaussian start.
+    let curves = std::fs::read_to_string(out.join("training_curves.csv")).unwrap();
+    let points = |recipe: &str| {
+        curves
+            .lines()
+            .filter(|l| l.starts_with("dag2023,") && l.contains(recipe))
+            .count()
+    };
+    assert_eq!(points("fused, random start, 1 epochs"), 1);
+    assert_eq!(points("fused, Gaussian start, 1 epochs"), 2);
+    assert!(
+        std::fs::metadata(out.join("time_to_quality.png"))
+            .unwrap()
+            .len()
+            > 10_000
+    );
+    assert!(std::fs::read_to_string(out.join("training.md"))
+        .unwrap()
+        .contains("| dag2023 | candle, random start, 1 epochs | 1 |"));
+}
+
 /// A baseline given too few frames for its model says how many it needs and exits 2.
 #[test]
 fn baseline_on_too_short_a_recording_is_a_clear_error() {

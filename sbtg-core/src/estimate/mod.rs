@@ -40,7 +40,7 @@ pub use method::{InferConfig, Method, MethodConfig, TestConfig};
 pub use pairwise_granger::PairwiseGranger;
 pub use partial_correlation::PartialCorrelation;
 pub use pcmci::Pcmci;
-pub use sbtg::{FoldModel, LagWindows, ModelStore, Sbtg};
+pub use sbtg::{FoldModel, FoldProblem, LagWindows, ModelStore, Sbtg};
 pub use test_stage::{LagTests, RecordingTest, TestMatrices};
 
 use crate::data::{Panel, Windows};

@@ -22,8 +22,8 @@ use crate::model::gaussian::{
     gaussian_energy, second_moment, select_ridge, window_precision, GaussianStart, RidgePoint,
 };
 use crate::model::{
-    dsm_future_terms, dsm_loss, dsm_loss_future, train, Coupling, EnergyModel, ScoreModelConfig,
-    Start, TrainedModel, Validation,
+    dsm_future_terms, dsm_loss, dsm_loss_future, train, Coupling, EnergyModel, Engine,
+    ScoreModelConfig, Start, TrainedModel, Validation,
 };
 use crate::stats::linalg::spd_inverse;
 use crate::stats::{EdgeStatistic, EffectScale, HeldOutScores, ProductSeries};
@@ -325,6 +325,37 @@ struct GaussianReference {
     start: GaussianStart,
 }
 
+/// One fold's training problem, set up as [`Estimator::fit`] sets it up: the fold's
+/// standardised training and test windows, its inner split and its Gaussian window
+/// model. For benchmarks and checks of training ([`Sbtg::train_problem`]).
+pub struct FoldProblem {
+    /// Coordinates of the past blocks (the rest are the future block's).
+    pub n_past: usize,
+    /// The fold's random stream, as `fit` numbers it.
+    pub stream_id: u64,
+    /// Standardised training windows and their observation mask.
+    pub train: (Array2<f64>, Array2<f64>),
+    /// Standardised held-out windows and their observation mask.
+    pub test: (Array2<f64>, Array2<f64>),
+    /// Seconds to choose the ridge on the inner split and fit the Gaussian model.
+    pub gaussian_seconds: f64,
+    inner: InnerSplit,
+    reference: GaussianReference,
+}
+
+impl FoldProblem {
+    /// The Gaussian window model on all training windows (ridge chosen on the inner
+    /// split): the start of `--start gaussian`.
+    pub fn gaussian_start(&self) -> &GaussianStart {
+        &self.reference.start
+    }
+
+    /// Windows of the inner training split (what early stopping trains on).
+    pub fn inner_windows(&self) -> usize {
+        self.inner.train.0.nrows()
+    }
+}
+
 /// The inner split of a fold's training windows, standardised with the fold's statistics.
 struct InnerSplit {
     train: (Array2<f64>, Array2<f64>),
@@ -445,6 +476,7 @@ impl Sbtg {
         start: Option<&GaussianStart>,
         best: usize,
         selection: TrainedModel,
+        engine: Engine,
     ) -> Result<TrainedModel> {
         let model = match (best, start) {
             (0, Some(g)) => gaussian_energy(&g.precision, &selection.model),
@@ -456,6 +488,7 @@ impl Sbtg {
                 };
                 let quiet = |_, _| {};
                 train(
+                    engine,
                     ztr.view(),
                     mtr.view(),
                     n_past,
@@ -470,6 +503,63 @@ impl Sbtg {
             }
         };
         Ok(TrainedModel { model, ..selection })
+    }
+
+    /// Fold `fold` (0-based) of the windows that test `lag`, set up as `fit` sets it up
+    /// when `lag`'s windows are the first group fitted (stream `fold`).
+    pub fn fold_problem(&self, panel: &Panel, lag: usize, fold: usize) -> Result<FoldProblem> {
+        let windows = self.windows(panel, self.span_of(lag))?;
+        let folds = make_folds(&windows, self.fold_scheme(panel))?;
+        let f = folds.get(fold).ok_or_else(|| {
+            Error::param(
+                "fold",
+                format!("fold {} asked for; there are {}", fold + 1, folds.len()),
+            )
+        })?;
+        let st = Standardiser::fit(windows.z.view(), windows.mask.view(), &f.train);
+        let train = st.apply(windows.z.view(), windows.mask.view(), &f.train);
+        let test = st.apply(windows.z.view(), windows.mask.view(), &f.test);
+        let t0 = Instant::now();
+        let inner = InnerSplit::new(&windows, &st, &f.train);
+        let reference = inner.gaussian(&train.0, self.model.sigma)?;
+        Ok(FoldProblem {
+            n_past: (windows.blocks - 1) * windows.n,
+            stream_id: fold as u64,
+            train,
+            test,
+            gaussian_seconds: t0.elapsed().as_secs_f64(),
+            inner,
+            reference,
+        })
+    }
+
+    /// Trains the problem's energy as `fit` does (start, early stopping on the inner
+    /// split and refit), with `engine`.
+    pub fn train_problem(&self, p: &FoldProblem, engine: Engine) -> Result<TrainedModel> {
+        self.train_fold(
+            &p.inner,
+            &p.reference,
+            (&p.train.0, &p.train.1, p.n_past),
+            (p.stream_id, engine),
+            &|_, _| {},
+        )
+    }
+
+    /// DSM loss of `model` on the problem's held-out windows, with the noise draw `fit`
+    /// reports `heldout_loss` with.
+    pub fn heldout_loss(&self, p: &FoldProblem, model: &EnergyModel) -> f64 {
+        dsm_loss(
+            model,
+            p.test.0.view(),
+            p.test.1.view(),
+            self.model.sigma,
+            self.seed + p.stream_id,
+        )
+    }
+
+    /// Folds of the cross-fitting on `panel`.
+    pub fn fold_count(&self, panel: &Panel) -> usize {
+        self.fold_scheme(panel).k()
     }
 
     fn fold_scheme(&self, panel: &Panel) -> FoldScheme {
@@ -554,6 +644,7 @@ impl Sbtg {
                     epoch_loss: c.epoch_loss,
                     validation_loss: c.validation_loss,
                     best_epoch: c.best_epoch,
+                    epoch_seconds: Vec::new(),
                 }
             }
             None => {
@@ -569,7 +660,7 @@ impl Sbtg {
                     &inner,
                     &reference,
                     (&ztr, &mtr, n_past),
-                    job.stream_id,
+                    (job.stream_id, Engine::Fastest),
                     &on_epoch,
                 )?;
                 if let Some(store) = ctx.models {
@@ -668,7 +759,7 @@ impl Sbtg {
         inner: &InnerSplit,
         reference: &GaussianReference,
         (ztr, mtr, n_past): (&Array2<f64>, &Array2<f64>, usize),
-        stream_id: u64,
+        (stream_id, engine): (u64, Engine),
         on_epoch: &(dyn Fn(usize, f64) + Sync),
     ) -> Result<TrainedModel> {
         let gaussian = self.model.coupling == Coupling::Gaussian;
@@ -692,6 +783,7 @@ impl Sbtg {
             (ztr.view(), mtr.view())
         };
         let trained = train(
+            engine,
             zfit,
             mfit,
             n_past,
@@ -709,6 +801,7 @@ impl Sbtg {
                 (self.model.start == Start::Gaussian).then_some(&reference.start),
                 best,
                 trained,
+                engine,
             ),
             _ => Ok(trained),
         }

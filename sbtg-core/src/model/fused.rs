@@ -69,6 +69,37 @@ impl<'a> View<'a> {
     }
 }
 
+thread_local! {
+    /// Floating-point operations (`2mnk` per product) of the GEMMs this thread ran.
+    static GEMM_FLOPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Floating-point operations of the GEMMs run so far on this thread by the fused step
+/// (`2mnk` per `m×k · k×n` product; element-wise work is not counted). A fit runs on
+/// one thread, so the difference of two readings around it is the fit's GEMM work.
+pub fn gemm_flops() -> u64 {
+    GEMM_FLOPS.with(|c| c.get())
+}
+
+/// GFLOP/s of one f32 GEMM `(m×k)·(k×n)` with the kernel and the (single-thread) setting
+/// the fused step uses, repeated for at least `seconds`: the reference a training
+/// step's rate is compared with.
+pub fn gemm_rate(m: usize, k: usize, n: usize, seconds: f64) -> f64 {
+    let a: Vec<f32> = (0..m * k).map(|i| ((i % 7) as f32 - 3.0) * 0.1).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| ((i % 5) as f32 - 2.0) * 0.1).collect();
+    let mut c = vec![0.0f32; m * n];
+    let (va, vb) = (View::new(&a, m, k), View::new(&b, k, n));
+    gemm_into(&mut c, n, 0, va, vb, false); // warm-up
+    let t0 = std::time::Instant::now();
+    let mut reps = 0u64;
+    while reps == 0 || t0.elapsed().as_secs_f64() < seconds {
+        gemm_into(&mut c, n, 0, va, vb, false);
+        reps += 1;
+    }
+    std::hint::black_box(&c);
+    2.0 * (m * n * k) as f64 * reps as f64 / t0.elapsed().as_secs_f64() / 1e9
+}
+
 /// `dst[.., offset .. offset + n]` (row-major, `stride` columns) `:= acc·dst + a·b`.
 fn gemm_into(dst: &mut [f32], stride: usize, offset: usize, a: View, b: View, acc: bool) {
     assert_eq!(a.cols, b.rows, "inner dimensions");
@@ -77,6 +108,7 @@ fn gemm_into(dst: &mut [f32], stride: usize, offset: usize, a: View, b: View, ac
     if m == 0 || n == 0 {
         return;
     }
+    GEMM_FLOPS.with(|c| c.set(c.get() + 2 * (m * n * k) as u64));
     // SAFETY: the asserts above and in `View` keep every index the kernel touches
     // inside the slices; `dst` is borrowed mutably and cannot alias `a` or `b`.
     unsafe {

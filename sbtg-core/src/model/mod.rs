@@ -7,7 +7,9 @@ pub mod mlp;
 pub mod train;
 
 pub use energy::{Coupling, CouplingKind, EnergyModel};
-pub use train::{dsm_future_terms, dsm_loss, dsm_loss_future, train, TrainedModel, Validation};
+pub use train::{
+    dsm_future_terms, dsm_loss, dsm_loss_future, train, Engine, TrainedModel, Validation,
+};
 
 use crate::{Error, Result};
 

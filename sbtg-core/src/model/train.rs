@@ -9,6 +9,8 @@
 //! The score is written out as explicit tensor ops (see [`super::mlp`]), so ordinary
 //! first-order `backward()` gives exact parameter gradients.
 
+use std::time::Instant;
+
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use ndarray::{Array2, ArrayView2, Axis};
@@ -222,6 +224,22 @@ pub struct TrainedModel {
     pub validation_loss: Vec<f64>,
     /// The epoch whose parameters were kept (1-based; 0 = the start), with validation.
     pub best_epoch: Option<usize>,
+    /// Seconds spent in each epoch's training steps (batches, gradients, optimiser; the
+    /// validation loss after it is not counted). Empty for a model loaded from a
+    /// checkpoint or not trained.
+    pub epoch_seconds: Vec<f64>,
+}
+
+/// The implementation that trains an energy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// The fused f32 step ([`super::fused`]) where it supports the energy (the linear
+    /// coupling), candle otherwise.
+    #[default]
+    Fastest,
+    /// candle for every energy (the reference the fused step is checked and timed
+    /// against).
+    Candle,
 }
 
 /// Windows held out of training for early stopping, with the fixed noise draw their
@@ -331,12 +349,18 @@ impl<'a> EarlyStop<'a> {
         self.patience > 0 && epoch + 1 - self.best.1 >= self.patience
     }
 
-    fn finish(self, start: &EnergyModel, epoch_loss: Vec<f64>) -> TrainedModel {
+    fn finish(
+        self,
+        start: &EnergyModel,
+        epoch_loss: Vec<f64>,
+        epoch_seconds: Vec<f64>,
+    ) -> TrainedModel {
         TrainedModel {
             model: self.best.2.unwrap_or_else(|| start.clone()),
             epoch_loss,
             validation_loss: self.history,
             best_epoch: Some(self.best.1),
+            epoch_seconds,
         }
     }
 }
@@ -354,11 +378,14 @@ impl<'a> EarlyStop<'a> {
 /// kept (the start counts as epoch 0) and training stops after `cfg.patience` epochs
 /// without improvement (0: never early).
 ///
-/// The linear coupling trains with the fused f32 step of [`super::fused`]; the other
-/// couplings with candle ([`train_candle`]). Both draw the same initial weights, batch
-/// order and noise from the seeded stream.
+/// `engine` picks the implementation: [`Engine::Fastest`] trains the linear coupling
+/// with the fused f32 step of [`super::fused`] and the other couplings with candle
+/// ([`train_candle`]); [`Engine::Candle`] trains every energy with candle (for
+/// benchmarks and checks). Both draw the same initial weights, batch order and noise
+/// from the seeded stream.
 #[allow(clippy::too_many_arguments)]
 pub fn train(
+    engine: Engine,
     z: ArrayView2<f64>,
     mask: ArrayView2<f64>,
     n_past: usize,
@@ -402,10 +429,11 @@ pub fn train(
             epoch_loss: Vec::new(),
             validation_loss,
             best_epoch: validation.map(|_| 0),
+            epoch_seconds: Vec::new(),
         });
     }
     let stop = validation.map(|v| EarlyStop::new(v, &init, cfg));
-    if super::fused::supports(&init) {
+    if engine == Engine::Fastest && super::fused::supports(&init) {
         train_fused((z, mask), &init, cfg, penalty, &mut rng, stop, on_epoch)
     } else {
         train_candle((z, mask), &init, cfg, penalty, &mut rng, stop, on_epoch)
@@ -453,7 +481,9 @@ fn train_fused(
     let mask = mask.as_standard_layout();
     // Observed coordinates of each window (the loss is a mean over them).
     let observed: Vec<f64> = mask.rows().into_iter().map(|r| r.sum()).collect();
+    let mut epoch_seconds = Vec::with_capacity(cfg.epochs);
     for epoch in 0..cfg.epochs {
+        let t0 = Instant::now();
         order.shuffle(rng);
         let (mut sum, mut count) = (0.0f64, 0.0f64);
         for chunk in order.chunks(batch) {
@@ -500,6 +530,7 @@ fn train_fused(
             count += n_obs;
         }
         let l = sum / count;
+        epoch_seconds.push(t0.elapsed().as_secs_f64());
         epoch_loss.push(l);
         on_epoch(epoch, l);
         if let Some(stop) = stop.as_mut() {
@@ -509,12 +540,13 @@ fn train_fused(
         }
     }
     Ok(match stop {
-        Some(stop) => stop.finish(init, epoch_loss),
+        Some(stop) => stop.finish(init, epoch_loss, epoch_seconds),
         None => TrainedModel {
             model: energy.model(init),
             epoch_loss,
             validation_loss: Vec::new(),
             best_epoch: None,
+            epoch_seconds,
         },
     })
 }
@@ -545,7 +577,9 @@ fn train_candle(
     let mut order: Vec<usize> = (0..n_rows).collect();
     let mut epoch_loss = Vec::with_capacity(cfg.epochs);
     let batch = cfg.batch_size.min(n_rows);
+    let mut epoch_seconds = Vec::with_capacity(cfg.epochs);
     for epoch in 0..cfg.epochs {
+        let t0 = Instant::now();
         order.shuffle(rng);
         let (mut sum, mut count) = (0.0f64, 0.0f64);
         for chunk in order.chunks(batch) {
@@ -600,6 +634,7 @@ fn train_candle(
             count += n_obs;
         }
         let l = sum / count;
+        epoch_seconds.push(t0.elapsed().as_secs_f64());
         epoch_loss.push(l);
         on_epoch(epoch, l);
         if let Some(stop) = stop.as_mut() {
@@ -609,12 +644,13 @@ fn train_candle(
         }
     }
     Ok(match stop {
-        Some(stop) => stop.finish(init, epoch_loss),
+        Some(stop) => stop.finish(init, epoch_loss, epoch_seconds),
         None => TrainedModel {
             model: energy.frozen(width - n_past)?,
             epoch_loss,
             validation_loss: Vec::new(),
             best_epoch: None,
+            epoch_seconds,
         },
     })
 }
@@ -778,7 +814,19 @@ mod tests {
             patience: 0,
             ..Default::default()
         };
-        let trained = train(z.view(), mask.view(), 3, &cfg, 1, 0, None, None, &|_, _| {}).unwrap();
+        let trained = train(
+            Engine::Fastest,
+            z.view(),
+            mask.view(),
+            3,
+            &cfg,
+            1,
+            0,
+            None,
+            None,
+            &|_, _| {},
+        )
+        .unwrap();
         let l = window_precision(&second_moment(z.view()), sigma, 0.0).unwrap();
         let (probe, _) = gaussian_windows(500, 6, 8);
         let closed = -probe.dot(&l);

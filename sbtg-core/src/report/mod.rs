@@ -6,3 +6,4 @@
 pub mod benchmark;
 pub mod compare;
 pub mod plot;
+pub mod training;

@@ -52,6 +52,7 @@ fn gemm_tests_agree_with_per_edge_reference_on_trained_models() {
                 let st = Standardiser::fit(w.z.view(), w.mask.view(), &f.train);
                 let (ztr, mtr) = st.apply(w.z.view(), w.mask.view(), &f.train);
                 let model = train(
+                    sbtg_core::model::Engine::Fastest,
                     ztr.view(),
                     mtr.view(),
                     w.n,

@@ -9,6 +9,7 @@ pub mod benchmark;
 pub mod circuit;
 pub mod circuit_graph;
 pub mod heatmap;
+pub mod training;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
