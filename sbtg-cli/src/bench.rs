@@ -77,6 +77,10 @@ pub struct BenchArgs {
     /// (default: `sbtg infer`'s, fixed).
     #[arg(long, value_enum, default_value = "fixed")]
     pooling: Pooling,
+    /// Condition every neuron on K global factors of its recording before any method
+    /// runs (as `sbtg infer --global-factors`), on the simulated and the real data.
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    global_factors: usize,
     /// Instead: time the edge tests against a per-edge loop, and their GEMM and dense
     /// autocovariance paths against each other.
     #[arg(long)]
@@ -159,6 +163,8 @@ struct Plan {
     fold_by: Option<FoldBy>,
     effect_scale: Option<EffectScale>,
     pooling: Pooling,
+    /// The panel of every data set (global factors).
+    panel: PanelConfig,
 }
 
 impl Plan {
@@ -184,6 +190,10 @@ impl Plan {
             fold_by: args.fold_by,
             effect_scale: args.effect_scale,
             pooling: args.pooling,
+            panel: PanelConfig {
+                global_factors: args.global_factors,
+                ..PanelConfig::default()
+            },
         }
     }
 
@@ -265,6 +275,7 @@ fn real_data(args: &BenchArgs) -> Result<(Vec<Recording>, Panel, Connectome)> {
         &recs,
         &PanelConfig {
             min_recordings: args.min_recordings,
+            global_factors: args.global_factors,
             ..PanelConfig::default()
         },
     )?;
@@ -292,7 +303,7 @@ fn simulated_rows(plan: &Plan) -> Result<Vec<ResultRow>> {
     for &family in &plan.families {
         for seed in 0..plan.seeds {
             let instance = family.simulate(&plan.size, seed)?;
-            let panel = Panel::build(&instance.simulation.recordings, &PanelConfig::default())?;
+            let panel = Panel::build(&instance.simulation.recordings, &plan.panel)?;
             for &method in &plan.methods {
                 let t0 = Instant::now();
                 let inf = infer(
@@ -303,12 +314,13 @@ fn simulated_rows(plan: &Plan) -> Result<Vec<ResultRow>> {
                 let seconds = t0.elapsed().as_secs_f64();
                 let s = score(&inf, &instance);
                 eprintln!(
-                    "  {:<17} seed {seed}  {:<19} AUROC {:.3}  selected {:>4} ({:>3} false)  {:>6.1} s",
+                    "  {:<17} seed {seed}  {:<19} AUROC {:.3}  selected {:>4} ({:>3} false, {:>3} L/R partners)  {:>6.1} s",
                     family.name(),
                     method.name(),
                     s.auroc,
                     s.selected,
                     s.false_selected,
+                    s.false_bilateral,
                     seconds
                 );
                 rows.push(ResultRow::simulated(&instance, &inf, &s, seconds));
@@ -373,7 +385,7 @@ fn results_header(plan: &Plan, seconds: f64) -> String {
          over one-way true edges (|t| of i→j above j→i); lag attribution is the fraction of true \
          edges whose |t| is larger at the true lag than at the other; selected (false) counts \
          selected mean-test rows at both lags and those that are not a true edge at its lag. \
-         Seconds are wall time per run, measured in this run.\n",
+         Seconds are wall time per run, measured in this run.{}\n",
         std::env::args().skip(1).collect::<Vec<_>>().join(" "),
         seconds,
         rayon::current_num_threads(),
@@ -393,6 +405,13 @@ fn results_header(plan: &Plan, seconds: f64) -> String {
         match plan.fold_by {
             Some(FoldBy::Blocks) => " and holds out contiguous blocks of every recording",
             Some(FoldBy::Recordings) | None => " and holds out whole recordings",
+        },
+        match plan.panel.global_factors {
+            0 => String::new(),
+            k => format!(
+                " Every neuron is conditioned on {k} global factors of its recording (the \
+                 leading principal components of the other neurons) before any method runs."
+            ),
         },
     )
 }

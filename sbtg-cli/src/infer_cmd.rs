@@ -90,6 +90,13 @@ pub struct InferArgs {
     /// anti-conservative on slowly varying data (see docs/method.md).
     #[arg(long, default_value_t = 0)]
     patience: usize,
+    /// Choose the number of epochs (up to --epochs) by cross-validation inside each fold:
+    /// every training worm is held out in turn, a model trained on the others records
+    /// its DSM loss on it after each epoch, and the epoch with the lowest mean loss is
+    /// trained on all training worms. About (training worms + 1) times the training
+    /// work; see docs/method.md.
+    #[arg(long)]
+    select_epochs: bool,
     /// Feature rank r of the feature-bilinear coupling.
     #[arg(long, default_value_t = 16)]
     rank: usize,
@@ -163,6 +170,11 @@ pub struct InferArgs {
     /// Keep uncertain labels (ending in `?`), with the `?` stripped.
     #[arg(long)]
     keep_uncertain: bool,
+    /// Condition every neuron on K global factors of its recording: its trace becomes
+    /// the residual on the K leading principal components of the recording's other
+    /// neurons (slow whole-brain modes; see docs/method.md). 0 = off.
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    global_factors: usize,
     /// Analyse only these neurons (comma-separated).
     #[arg(long, value_delimiter = ',')]
     neurons: Option<Vec<String>>,
@@ -211,6 +223,7 @@ const METHOD_FLAGS: &[(&str, &[Method])] = &[
     ("coupling", &[Method::Sbtg]),
     ("start", &[Method::Sbtg]),
     ("patience", &[Method::Sbtg]),
+    ("select_epochs", &[Method::Sbtg]),
     ("rank", &[Method::Sbtg]),
     ("regimes", &[Method::Sbtg]),
     ("epochs", &[Method::Sbtg]),
@@ -283,6 +296,7 @@ impl InferArgs {
                     l1: self.l1,
                     start: self.start,
                     patience: self.patience,
+                    select_epochs: self.select_epochs,
                 },
                 folds: match (self.fold_by, self.folds) {
                     (None, None) => None,
@@ -350,6 +364,7 @@ impl InferArgs {
         PanelConfig {
             min_recordings: self.min_recordings,
             keep_uncertain: self.keep_uncertain,
+            global_factors: self.global_factors,
             neurons: self.neurons.as_ref().map(|list| {
                 list.iter()
                     .map(|n| n.trim())

@@ -88,7 +88,12 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     let recs = args.recording.load(&args.input)?;
     let recs = crate::recording_args::long_enough(recs, cfg.window_frames())?;
     timer.lap("read");
-    let panel = Panel::on_neurons(&recs, &neurons, trained.panel.keep_uncertain)?;
+    let panel = Panel::on_neurons(
+        &recs,
+        &neurons,
+        trained.panel.keep_uncertain,
+        trained.panel.global_factors,
+    )?;
     let missing: Vec<&str> = neurons
         .iter()
         .enumerate()

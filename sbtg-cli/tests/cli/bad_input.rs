@@ -122,6 +122,16 @@ fn bad_recordings_are_refused_with_file_field_and_fix() {
             &["--pooling", "random-effects"],
             vec!["pooling", "needs 3 or more recordings", "--pooling fixed"],
         ),
+        (
+            "more global factors than neurons",
+            good_rows(false),
+            &["--global-factors", "2"],
+            vec![
+                "global_factors",
+                "only 3 neurons are present",
+                "use fewer factors",
+            ],
+        ),
     ];
     for (k, (case, text, extra, fragments)) in cases.into_iter().enumerate() {
         let dir = d.join(format!("c{k}"));

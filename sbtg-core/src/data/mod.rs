@@ -3,6 +3,7 @@
 //! base modules ([`crate::error`], [`crate::rng`]).
 
 pub mod fold;
+pub mod global_factors;
 pub mod panel;
 pub mod recording;
 pub mod simulate;

@@ -5,7 +5,9 @@
 //! `min_recordings` recordings (default: a majority). Labels ending in `?` (uncertain
 //! NeuroPAL identities) are dropped unless `keep_uncertain`, in which case the `?` is
 //! stripped (a confident label of the same name in the same recording wins). A kept
-//! neuron that is missing from a recording is masked in that recording only.
+//! neuron that is missing from a recording is masked in that recording only. With
+//! `global_factors` K > 0 each trace is then replaced by its z-scored residual on K global
+//! factors of the recording's other neurons ([`super::global_factors`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,6 +26,10 @@ pub struct PanelConfig {
     pub keep_uncertain: bool,
     /// Restrict to these neurons (in this order), if given.
     pub neurons: Option<Vec<String>>,
+    /// Condition every neuron on this many global factors of its recording, estimated
+    /// from the other neurons ([`super::global_factors`]); 0 = off.
+    #[serde(default)]
+    pub global_factors: usize,
 }
 
 /// One recording on the panel's neurons: z-scored traces (0 where missing) and mask,
@@ -153,6 +159,7 @@ impl Panel {
         recordings: &[Recording],
         neurons: &[String],
         keep_uncertain: bool,
+        global_factors: usize,
     ) -> Result<Panel> {
         if recordings.is_empty() {
             return Err(Error::Data("no recordings to analyse".into()));
@@ -175,12 +182,14 @@ impl Panel {
             min_recordings: None,
             keep_uncertain,
             neurons: Some(neurons.to_vec()),
+            global_factors,
         };
         align(recordings, &maps, neurons.to_vec(), cfg)
     }
 }
 
-/// Z-scores every recording's columns of `neurons` (masked where absent).
+/// Z-scores every recording's columns of `neurons` (masked where absent), then conditions
+/// them on the configured global factors.
 fn align(
     recordings: &[Recording],
     maps: &[BTreeMap<String, usize>],
@@ -223,6 +232,7 @@ fn align(
             worm: out.len(),
         });
     }
+    super::global_factors::condition_on_global_factors(&mut out, config.global_factors)?;
     Ok(Panel {
         neurons,
         recordings: out,

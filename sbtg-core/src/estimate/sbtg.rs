@@ -109,7 +109,8 @@ pub struct FoldModel {
     pub model: EnergyModel,
     /// Mean DSM loss per training epoch.
     pub epoch_loss: Vec<f64>,
-    /// With early stopping: the validation loss per epoch and the epoch kept.
+    /// With early stopping: the validation loss per epoch and the epoch kept (with
+    /// epoch selection: the held-out worms' mean loss and the chosen count).
     pub validation_loss: Vec<f64>,
     pub best_epoch: Option<usize>,
 }
@@ -360,6 +361,9 @@ impl FoldProblem {
 struct InnerSplit {
     train: (Array2<f64>, Array2<f64>),
     valid: (Array2<f64>, Array2<f64>),
+    /// The worm of every training window, in the order of the fold's training rows
+    /// (epoch selection holds each worm out in turn).
+    train_worm: Vec<usize>,
 }
 
 impl InnerSplit {
@@ -368,6 +372,10 @@ impl InnerSplit {
         InnerSplit {
             train: st.apply(windows.z.view(), windows.mask.view(), &inner),
             valid: st.apply(windows.z.view(), windows.mask.view(), &valid),
+            train_worm: train
+                .iter()
+                .map(|&t| windows.worms[windows.recording[t]])
+                .collect(),
         }
     }
 
@@ -503,6 +511,123 @@ impl Sbtg {
             }
         };
         Ok(TrainedModel { model, ..selection })
+    }
+
+    /// Epoch selection by leave-one-worm-out cross-validation inside a fold
+    /// (`select_epochs`). For each training worm `w` in turn, a model is trained on the
+    /// fold's other training worms (from the start refitted on them, with the fold's
+    /// ridge, or at random) for `epochs` epochs, and its DSM loss on `w`'s windows
+    /// (a fixed noise draw) is recorded after every epoch, `ℓ_w(e)`. The chosen epoch
+    /// count is `ê = argmin_e (1/W) Σ_w ℓ_w(e)`, each worm weighted equally (the start,
+    /// `e = 0`, is a candidate with the Gaussian start). Returns the record: the mean
+    /// curve (epochs 1…) as `validation_loss` and `ê` as `best_epoch`.
+    ///
+    /// One held-out worm per inner fit, rather than the single last recording of the
+    /// early-stopping split: on the shipped recordings the worms disagree about when to
+    /// stop (some are best after 2 epochs, others after 50), so a single one picks at
+    /// random between the two (docs/method.md).
+    fn select_epochs(
+        &self,
+        inner: &InnerSplit,
+        reference: &GaussianReference,
+        (ztr, mtr, n_past): (&Array2<f64>, &Array2<f64>, usize),
+        (stream_id, engine): (u64, Engine),
+    ) -> Result<TrainedModel> {
+        let mut worms = inner.train_worm.clone();
+        worms.sort_unstable();
+        worms.dedup();
+        if worms.len() < 2 {
+            return Err(Error::param(
+                "select_epochs",
+                format!(
+                    "epoch selection holds out one training worm at a time and needs 2 or more per fold, got {}; drop --select-epochs or use more recordings",
+                    worms.len()
+                ),
+            ));
+        }
+        let gaussian_start = self.model.start == Start::Gaussian;
+        let cfg = ScoreModelConfig {
+            patience: 0,
+            select_epochs: false,
+            ..self.model.clone()
+        };
+        let curves: Vec<(Vec<f64>, EnergyModel)> = worms
+            .par_iter()
+            .enumerate()
+            .map(|(k, &w)| -> Result<(Vec<f64>, EnergyModel)> {
+                let (fit, held): (Vec<usize>, Vec<usize>) =
+                    (0..ztr.nrows()).partition(|&t| inner.train_worm[t] != w);
+                let pick = |a: &Array2<f64>, rows: &[usize]| a.select(ndarray::Axis(0), rows);
+                let (zf, mf) = (pick(ztr, &fit), pick(mtr, &fit));
+                let (zv, mv) = (pick(ztr, &held), pick(mtr, &held));
+                let start = gaussian_start
+                    .then(|| -> Result<GaussianStart> {
+                        let precision = window_precision(
+                            &second_moment(zf.view()),
+                            self.model.sigma,
+                            reference.start.ridge,
+                        )?;
+                        Ok(GaussianStart {
+                            precision,
+                            ridge: reference.start.ridge,
+                        })
+                    })
+                    .transpose()?;
+                let valid = Validation {
+                    z: zv.view(),
+                    mask: mv.view(),
+                    seed: self.seed + stream_id + 17 + k as u64,
+                };
+                let trained = train(
+                    engine,
+                    zf.view(),
+                    mf.view(),
+                    n_past,
+                    &cfg,
+                    self.seed,
+                    stream_id + 10_000 * (k as u64 + 1),
+                    start.as_ref(),
+                    Some(&valid),
+                    &|_, _| {},
+                )?;
+                let mut curve = Vec::with_capacity(cfg.epochs + 1);
+                if let Some(g) = &start {
+                    let at_start = gaussian_energy(&g.precision, &trained.model);
+                    curve.push(dsm_loss(
+                        &at_start,
+                        zv.view(),
+                        mv.view(),
+                        cfg.sigma,
+                        valid.seed,
+                    ));
+                }
+                curve.extend(trained.validation_loss);
+                Ok((curve, trained.model))
+            })
+            .collect::<Result<_>>()?;
+        let epochs = curves.iter().map(|c| c.0.len()).min().unwrap_or(0);
+        let mean: Vec<f64> = (0..epochs)
+            .map(|e| curves.iter().map(|c| c.0[e]).sum::<f64>() / curves.len() as f64)
+            .collect();
+        let first = usize::from(!gaussian_start);
+        let best = mean
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(first, |(e, _)| e + first);
+        let validation_loss = if gaussian_start {
+            mean[1..].to_vec()
+        } else {
+            mean
+        };
+        let model = curves.into_iter().next().expect("two or more worms").1;
+        Ok(TrainedModel {
+            model,
+            epoch_loss: Vec::new(),
+            validation_loss,
+            best_epoch: Some(best),
+            epoch_seconds: Vec::new(),
+        })
     }
 
     /// Fold `fold` (0-based) of the windows that test `lag`, set up as `fit` sets it up
@@ -763,6 +888,20 @@ impl Sbtg {
         on_epoch: &(dyn Fn(usize, f64) + Sync),
     ) -> Result<TrainedModel> {
         let gaussian = self.model.coupling == Coupling::Gaussian;
+        if self.model.select_epochs && !gaussian {
+            let selection =
+                self.select_epochs(inner, reference, (ztr, mtr, n_past), (stream_id, engine))?;
+            let best = selection.best_epoch.unwrap_or(0);
+            let start = (self.model.start == Start::Gaussian).then_some(&reference.start);
+            return self.refit(
+                (ztr, mtr, n_past),
+                stream_id,
+                start,
+                best,
+                selection,
+                engine,
+            );
+        }
         let early = self.model.patience > 0 && !gaussian;
         // With early stopping the model trains on the inner split only, so its start is
         // refitted there: a start fitted with the validation windows would make epoch 0

@@ -129,7 +129,9 @@ pub fn recording_edges_csv(table: &EdgeTable) -> Result<Vec<u8>> {
 }
 
 /// `loss.csv`: `lag,fold,epoch,loss` (mean DSM training loss per epoch), plus
-/// `validation_loss` (the inner-split loss after the epoch) when early stopping ran.
+/// `validation_loss` (the inner-split loss after the epoch) when early stopping ran, or
+/// the held-out worms' mean loss when the epochs were selected (`loss` is then NaN: the
+/// selection trains one model per held-out worm, not one curve).
 pub fn loss_csv(table: &EdgeTable) -> Vec<u8> {
     let folds = || table.summary.per_lag.iter().flat_map(|l| l.folds.iter());
     let validated = folds().any(|f| !f.validation_loss.is_empty());
@@ -141,8 +143,10 @@ pub fn loss_csv(table: &EdgeTable) -> Vec<u8> {
     });
     for lag in &table.summary.per_lag {
         for (k, f) in lag.folds.iter().enumerate() {
-            for (e, l) in f.epoch_loss.iter().enumerate() {
-                s.push_str(&format!("{},{},{},{}", lag.lag, k + 1, e + 1, fmt(*l)));
+            let epochs = f.epoch_loss.len().max(f.validation_loss.len());
+            for e in 0..epochs {
+                let l = f.epoch_loss.get(e).copied().unwrap_or(f64::NAN);
+                s.push_str(&format!("{},{},{},{}", lag.lag, k + 1, e + 1, fmt(l)));
                 if validated {
                     let v = f.validation_loss.get(e).copied().unwrap_or(f64::NAN);
                     s.push_str(&format!(",{}", fmt(v)));

@@ -37,6 +37,11 @@ pub struct ScoreModelConfig {
     /// no inner split).
     #[serde(default)]
     pub patience: usize,
+    /// Choose the number of epochs (up to `epochs`) by leave-one-worm-out
+    /// cross-validation within each fold's training recordings
+    /// ([`crate::estimate::Sbtg`]'s epoch selection); excludes `patience`.
+    #[serde(default)]
+    pub select_epochs: bool,
 }
 
 /// Where training starts (`--start`).
@@ -74,6 +79,7 @@ impl Default for ScoreModelConfig {
             l1: 0.0,
             start: Start::Random,
             patience: 0,
+            select_epochs: false,
         }
     }
 }
@@ -111,6 +117,12 @@ impl ScoreModelConfig {
             if v == 0 {
                 return Err(Error::param(name, "must be at least 1"));
             }
+        }
+        if self.select_epochs && self.patience > 0 {
+            return Err(Error::param(
+                "select_epochs",
+                "--select-epochs chooses the number of epochs by cross-validation and --patience by early stopping on one split; use one of them",
+            ));
         }
         match self.coupling {
             Coupling::FeatureBilinear { rank: 0 } => Err(Error::param(

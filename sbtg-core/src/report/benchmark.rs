@@ -290,6 +290,8 @@ pub struct Score {
     pub selected: usize,
     /// Selected rows that are not a true edge at its true lag.
     pub false_selected: usize,
+    /// Of those, the rows between bilateral partners (`AVAL` ↔ `AVAR`).
+    pub false_bilateral: usize,
     /// Precision, recall and F1 of the selected edges at the true lag.
     pub precision: f64,
     pub recall: f64,
@@ -360,8 +362,9 @@ pub fn score(table: &EdgeTable, instance: &Instance) -> Score {
             .position(|x| x == name)
             .expect("neuron")
     };
+    let partner = crate::data::simulate::partners(table.neurons());
     let mut selected = 0;
-    let mut false_selected = 0;
+    let (mut false_selected, mut false_bilateral) = (0, 0);
     let mut picked = Array2::from_elem((n, n), false);
     for e in table
         .rows
@@ -373,6 +376,7 @@ pub fn score(table: &EdgeTable, instance: &Instance) -> Score {
         let right = e.lag == instance.truth_lag && truth[[j, i]] != 0.0;
         if !right {
             false_selected += 1;
+            false_bilateral += usize::from(partner[i] == Some(j));
         }
         if e.lag == instance.truth_lag {
             picked[[j, i]] = true;
@@ -398,6 +402,7 @@ pub fn score(table: &EdgeTable, instance: &Instance) -> Score {
         },
         selected,
         false_selected,
+        false_bilateral,
         precision,
         recall: if has_truth { recall } else { f64::NAN },
         f1: if has_truth { f1 } else { f64::NAN },
@@ -423,9 +428,10 @@ mod tests {
         let t1 = ndarray::array![[0.0, 1.0, 2.0], [5.0, 0.0, 6.0], [0.5, -4.0, 0.0]];
         let m1 = ndarray::array![[0.0, 0.0, 0.0], [0.3, 0.0, 0.0], [0.0, 0.2, 0.0]];
         let t2 = ndarray::array![[0.0, 0.0, 0.0], [7.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
-        let names: Vec<String> = (0..n).map(|k| format!("N{k}")).collect();
+        // Neurons 0 and 1 are bilateral partners.
+        let names: Vec<String> = ["AVAL", "AVAR", "RIM"].map(String::from).to_vec();
         // Selected: 0 → 1 at lag 1 (true), 2 → 1 at lag 1 (false), 0 → 1 at lag 2
-        // (a true edge at the wrong lag: false).
+        // (a true edge at the wrong lag: false, and between partners).
         let picked = [(0, 1, 1), (2, 1, 1), (0, 1, 2)];
         let mut rows = Vec::new();
         for (lag, t, m) in [(1, &t1, &m1), (2, &t2, &Array2::zeros((n, n)))] {
@@ -472,7 +478,7 @@ mod tests {
         assert!((s.auroc - 0.75).abs() < 1e-12);
         // AP = (1/2 + 2/3) / 2.
         assert!((s.auprc - 7.0 / 12.0).abs() < 1e-12);
-        assert_eq!((s.selected, s.false_selected), (3, 2));
+        assert_eq!((s.selected, s.false_selected, s.false_bilateral), (3, 2, 1));
         assert!((s.precision - 0.5).abs() < 1e-12 && (s.recall - 0.5).abs() < 1e-12);
         assert!((s.f1 - 0.5).abs() < 1e-12);
         assert!((s.sign_accuracy - 0.5).abs() < 1e-12);
@@ -622,6 +628,8 @@ pub struct ResultRow {
     pub auprc: f64,
     pub selected: usize,
     pub false_selected: usize,
+    /// Simulated: false rows between bilateral partners (0 on real data).
+    pub false_bilateral: usize,
     pub precision: f64,
     pub recall: f64,
     pub f1: f64,
@@ -653,6 +661,7 @@ impl ResultRow {
             auprc: s.auprc,
             selected: s.selected,
             false_selected: s.false_selected,
+            false_bilateral: s.false_bilateral,
             precision: s.precision,
             recall: s.recall,
             f1: s.f1,
@@ -693,6 +702,7 @@ impl ResultRow {
             auprc: combined.auprc,
             selected,
             false_selected: selected - (combined.precision * selected as f64).round() as usize,
+            false_bilateral: 0,
             precision: combined.precision,
             recall: combined.recall,
             f1: combined.f1,
@@ -760,7 +770,7 @@ pub fn results_markdown(rows: &[ResultRow], real_dataset: Option<&str>, header: 
             .collect()
     };
     md.push_str("\n## Simulated families (mean ± SD over seeds)\n\n");
-    md.push_str("| family | method | AUROC | AUPRC | F1 | sign acc. | direction acc. | lag attribution | selected (false) per run | seconds |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| family | method | AUROC | AUPRC | F1 | sign acc. | direction acc. | lag attribution | selected (false; L/R partners) per run | seconds |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for d in datasets.iter().filter(|d| Some(**d) != real_dataset) {
         for m in &methods {
             let rs = of(d, m);
@@ -770,7 +780,7 @@ pub fn results_markdown(rows: &[ResultRow], real_dataset: Option<&str>, header: 
             let col =
                 |f: fn(&ResultRow) -> f64| summarise(&rs.iter().map(|r| f(r)).collect::<Vec<_>>());
             md.push_str(&format!(
-                "| {d} | {m} | {} | {} | {} | {} | {} | {} | {:.1} ({:.1}) | {} |\n",
+                "| {d} | {m} | {} | {} | {} | {} | {} | {} | {:.1} ({:.1}; {:.1}) | {} |\n",
                 col(|r| r.auroc),
                 col(|r| r.auprc),
                 col(|r| r.f1),
@@ -781,6 +791,11 @@ pub fn results_markdown(rows: &[ResultRow], real_dataset: Option<&str>, header: 
                 mean(
                     &rs.iter()
                         .map(|r| r.false_selected as f64)
+                        .collect::<Vec<_>>()
+                ),
+                mean(
+                    &rs.iter()
+                        .map(|r| r.false_bilateral as f64)
                         .collect::<Vec<_>>()
                 ),
                 col(|r| r.seconds),

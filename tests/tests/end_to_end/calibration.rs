@@ -51,3 +51,45 @@ fn null_model_is_calibrated() {
     );
     assert!(below < 0.075, "nominal 5% test rejects {below}");
 }
+
+/// A known limitation, measured: `--select-epochs` (held-out worms choose the number of
+/// epochs from the Gaussian start) picks models close to the closed form on this slow
+/// null, and their tests are anti-conservative (docs/method.md, "Held-out loss and valid
+/// tests"). Ignored in the suite (about 20 s); run with `--ignored` to reproduce the
+/// figures in the docs. It fails once the limitation is gone, so that the docs change.
+#[test]
+#[ignore]
+fn epoch_selection_is_anticonservative_on_the_slow_null() {
+    let mut cfg = InferConfig::default();
+    let model = &mut cfg.sbtg_mut().unwrap().model;
+    model.start = sbtg_core::model::Start::Gaussian;
+    model.select_epochs = true;
+    model.epochs = 50;
+    let mut pooled = Vec::new();
+    for seed in 0..4 {
+        let sim = null_ar1(30, 1000, 3, 0.95, 0.5, seed).unwrap();
+        let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
+        cfg.sbtg_mut().unwrap().seed = seed;
+        let inf = infer(&panel, &cfg, &FitContext::quiet()).unwrap();
+        let chosen: Vec<_> = inf
+            .summary
+            .per_lag
+            .iter()
+            .flat_map(|l| l.folds.iter().filter_map(|f| f.best_epoch))
+            .collect();
+        let selected = inf.rows.iter().filter(|e| e.selected).count();
+        eprintln!("seed {seed}: epochs chosen {chosen:?}, {selected} selected");
+        pooled.extend(
+            inf.rows
+                .iter()
+                .filter(|e| e.test == TestKind::Mean)
+                .map(|e| e.p),
+        );
+    }
+    let below = pooled.iter().filter(|&&x| x < 0.05).count() as f64 / pooled.len() as f64;
+    eprintln!("pooled: P(p < .05) = {below:.4}");
+    assert!(
+        below > 0.1,
+        "nominal 5% test rejects {below}: update docs/method.md"
+    );
+}

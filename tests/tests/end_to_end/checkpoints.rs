@@ -122,7 +122,7 @@ fn saved_models_test_new_recordings() {
         .map(|k| FoldModel::load(&checkpoint::path(&dir, 1, k)).unwrap())
         .collect();
     assert_eq!(models[0].neurons, panel.neurons);
-    let new = Panel::on_neurons(&sim.recordings[2..], &panel.neurons, false).unwrap();
+    let new = Panel::on_neurons(&sim.recordings[2..], &panel.neurons, false, 0).unwrap();
     let scored = score_with_models(
         &new,
         &cfg,
@@ -143,7 +143,7 @@ fn saved_models_test_new_recordings() {
         rec.values.remove_index(ndarray::Axis(1), 2);
         rec.neurons.remove(2);
     }
-    let partial = Panel::on_neurons(&cut, &panel.neurons, false).unwrap();
+    let partial = Panel::on_neurons(&cut, &panel.neurons, false, 0).unwrap();
     assert_eq!(partial.neurons, panel.neurons);
     let scored = score_with_models(&partial, &cfg, &[models], &FitContext::quiet()).unwrap();
     let third = &panel.neurons[2];

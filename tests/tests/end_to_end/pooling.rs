@@ -19,18 +19,27 @@ const NEURONS: usize = 10;
 /// recording. Within a recording neurons `i` and `j` have a lag-1 correlation of sign
 /// `λ_{r,i} λ_{r,j}`; across worms it averages to zero.
 fn worms(seed: u64, edge: bool) -> Panel {
+    Panel::build(
+        &mode_recordings(seed, edge, NEURONS),
+        &PanelConfig::default(),
+    )
+    .unwrap()
+}
+
+/// The recordings of [`worms`], with `neurons` neurons.
+pub(crate) fn mode_recordings(seed: u64, edge: bool, neurons: usize) -> Vec<Recording> {
     let mut rng = sbtg_core::rng::stream(seed, 0);
     let mut normal = move || -> f64 { StandardNormal.sample(&mut rng) };
-    let names: Vec<String> = (0..NEURONS).map(|k| format!("N{k}")).collect();
-    let recordings: Vec<Recording> = (0..8)
+    let names: Vec<String> = (0..neurons).map(|k| format!("N{k}")).collect();
+    (0..8)
         .map(|r| {
             let frames = 600;
-            let load: Vec<f64> = (0..NEURONS).map(|_| normal()).collect();
-            let mut x = Array2::<f64>::zeros((frames, NEURONS));
-            let (mut c, mut e) = (0.0, vec![0.0; NEURONS]);
+            let load: Vec<f64> = (0..neurons).map(|_| normal()).collect();
+            let mut x = Array2::<f64>::zeros((frames, neurons));
+            let (mut c, mut e) = (0.0, vec![0.0; neurons]);
             for t in 0..frames {
                 c = 0.9 * c + (1.0f64 - 0.81).sqrt() * normal();
-                for j in 0..NEURONS {
+                for j in 0..neurons {
                     e[j] = 0.5 * e[j] + normal();
                     x[[t, j]] = load[j] * c + e[j];
                 }
@@ -40,11 +49,10 @@ fn worms(seed: u64, edge: bool) -> Panel {
             }
             Recording::new(format!("worm{r}"), names.clone(), 0.6, x).unwrap()
         })
-        .collect();
-    Panel::build(&recordings, &PanelConfig::default()).unwrap()
+        .collect()
 }
 
-fn lag1_mean_p(panel: &Panel, pooling: Pooling) -> Vec<(String, String, f64, bool)> {
+pub(crate) fn lag1_mean_p(panel: &Panel, pooling: Pooling) -> Vec<(String, String, f64, bool)> {
     let mut cfg = InferConfig {
         lags: vec![1],
         ..InferConfig::of(Method::LaggedCorrelation)

@@ -12,6 +12,7 @@ use crate::rng::stream;
 use crate::Result;
 
 mod worm;
+pub(crate) use worm::partners;
 pub use worm::{worm_coupling, worm_like, WormSpec};
 
 /// Simulated recordings with their true lag-1 coupling.

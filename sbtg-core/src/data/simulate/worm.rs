@@ -127,7 +127,7 @@ pub fn worm_coupling(spec: &WormSpec) -> Array2<f64> {
 }
 
 /// Index of each neuron's bilateral partner (`AVAL` ↔ `AVAR`), if recorded.
-fn partners(names: &[String]) -> Vec<Option<usize>> {
+pub(crate) fn partners(names: &[String]) -> Vec<Option<usize>> {
     names
         .iter()
         .map(|name| {

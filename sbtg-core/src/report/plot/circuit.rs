@@ -400,7 +400,8 @@ pub fn lag_heatmap(
 }
 
 /// Reads `loss.csv` (`lag,fold,epoch,loss`, or `fold,epoch,loss` from lag-1-only runs)
-/// into curves; empty if absent.
+/// into curves; empty if absent. Where `loss` is NaN (`--select-epochs` has no single
+/// training curve) the `validation_loss` column is read instead.
 pub fn read_loss(dir: &Path) -> Result<Vec<(usize, usize, Vec<f64>)>> {
     let path = dir.join("loss.csv");
     if !path.exists() {
@@ -433,6 +434,11 @@ pub fn read_loss(dir: &Path) -> Result<Vec<(usize, usize, Vec<f64>)>> {
             (field(0)? as usize, field(1)? as usize, field(3)?)
         } else {
             (1, field(0)? as usize, field(2)?)
+        };
+        let loss = if loss.is_nan() && with_lag {
+            field(4).unwrap_or(loss)
+        } else {
+            loss
         };
         match out.last_mut() {
             Some(last) if last.0 == lag && last.1 == fold => last.2.push(loss),
