@@ -399,13 +399,17 @@ pub fn run_inference(
         } => {
             if let (false, Some(s)) = (quiet, cfg.estimator.sbtg()) {
                 let lags: Vec<String> = lags.iter().map(usize::to_string).collect();
+                let epochs = match (s.model.select_epochs, s.model.epochs) {
+                    (true, e) => format!("epochs chosen by held-out worms, at most {e}"),
+                    (false, 1) => "1 epoch each".to_string(),
+                    (false, e) => format!("{e} epochs each"),
+                };
                 eprintln!(
-                    "lag{} {} (windows of {} frames): training {folds} score models ({} coupling, {} epochs each) on {} recordings, {} neurons",
+                    "lag{} {} (windows of {} frames): training {folds} score models ({} coupling, {epochs}) on {} recordings, {} neurons",
                     if lags.len() > 1 { "s" } else { "" },
                     lags.join(", "),
                     span + 1,
                     s.model.coupling.name(),
-                    s.model.epochs,
                     panel.recordings.len(),
                     panel.neurons.len()
                 );
@@ -536,10 +540,17 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
     let mut panel = Panel::build(&recs, &args.panel_config())?;
     timer.lap("panel");
     eprintln!(
-        "read {} from {}; {} neurons kept",
+        "read {} from {}; {} neurons kept{}",
         crate::recording_args::count(recs.len(), "recording"),
         input.display(),
-        panel.neurons.len()
+        panel.neurons.len(),
+        match panel.config.global_factors {
+            0 => String::new(),
+            k => format!(
+                ", each conditioned on {k} global factor{} of its recording",
+                if k == 1 { "" } else { "s" }
+            ),
+        }
     );
     if let Some(spec) = &args.states {
         panel.states = Some(resolve_states(&args, spec, &panel)?);

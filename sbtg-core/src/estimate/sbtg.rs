@@ -256,7 +256,7 @@ impl Estimator for Sbtg {
                 lags: tested.clone(),
                 span,
                 folds: scheme.k(),
-                total_epochs: scheme.k() * self.model.epochs,
+                total_epochs: self.progress_epochs(panel, scheme),
             });
             let t0 = Instant::now();
             let fitted = self.fit_heldout(panel, &windows, scheme, (group, span), &tested, ctx)?;
@@ -513,6 +513,22 @@ impl Sbtg {
         Ok(TrainedModel { model, ..selection })
     }
 
+    /// Epochs the progress bar counts: every fold's, or with epoch selection every
+    /// held-out worm's selection fit in every fold (each worm is in the training part of
+    /// k − 1 folds of whole worms, of all k folds of time blocks).
+    fn progress_epochs(&self, panel: &Panel, scheme: FoldScheme) -> usize {
+        let k = scheme.k();
+        if !self.model.select_epochs || self.model.coupling == Coupling::Gaussian {
+            return k * self.model.epochs;
+        }
+        let worms = panel.worms();
+        let fits = match scheme.by() {
+            crate::data::FoldBy::Recordings => worms * (k - 1),
+            crate::data::FoldBy::Blocks => worms * k,
+        };
+        fits * self.model.epochs
+    }
+
     /// Epoch selection by leave-one-worm-out cross-validation inside a fold
     /// (`select_epochs`). For each training worm `w` in turn, a model is trained on the
     /// fold's other training worms (from the start refitted on them, with the fold's
@@ -532,6 +548,7 @@ impl Sbtg {
         reference: &GaussianReference,
         (ztr, mtr, n_past): (&Array2<f64>, &Array2<f64>, usize),
         (stream_id, engine): (u64, Engine),
+        on_epoch: &(dyn Fn(usize, f64) + Sync),
     ) -> Result<TrainedModel> {
         let mut worms = inner.train_worm.clone();
         worms.sort_unstable();
@@ -588,7 +605,7 @@ impl Sbtg {
                     stream_id + 10_000 * (k as u64 + 1),
                     start.as_ref(),
                     Some(&valid),
-                    &|_, _| {},
+                    on_epoch,
                 )?;
                 let mut curve = Vec::with_capacity(cfg.epochs + 1);
                 if let Some(g) = &start {
@@ -889,8 +906,13 @@ impl Sbtg {
     ) -> Result<TrainedModel> {
         let gaussian = self.model.coupling == Coupling::Gaussian;
         if self.model.select_epochs && !gaussian {
-            let selection =
-                self.select_epochs(inner, reference, (ztr, mtr, n_past), (stream_id, engine))?;
+            let selection = self.select_epochs(
+                inner,
+                reference,
+                (ztr, mtr, n_past),
+                (stream_id, engine),
+                on_epoch,
+            )?;
             let best = selection.best_epoch.unwrap_or(0);
             let start = (self.model.start == Start::Gaussian).then_some(&reference.start);
             return self.refit(
