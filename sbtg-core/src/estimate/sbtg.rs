@@ -894,7 +894,8 @@ impl Sbtg {
     }
 
     /// Trains one fold's energy: from the Gaussian start or at random, on all training
-    /// windows, or with early stopping on the inner split and a second pass on all of
+    /// windows, or with its number of epochs chosen first (early stopping on the inner
+    /// split, or held-out worms with [`Self::select_epochs`]) and a second pass on all of
     /// them ([`Self::refit`]).
     fn train_fold(
         &self,
