@@ -18,9 +18,7 @@ use rayon::prelude::*;
 use super::evidence::{FoldReport, LagEvidence, MeanEvidence, SeriesBlock};
 use super::{Estimator, FitContext, Method, Progress};
 use crate::data::{inner_split, make_folds, Fold, FoldScheme, Panel, Standardiser, Windows};
-use crate::model::gaussian::{
-    gaussian_energy, second_moment, select_ridge, window_precision, GaussianStart, RidgePoint,
-};
+use crate::model::gaussian::{gaussian_energy, select_ridge, GaussianStart, RidgePoint};
 use crate::model::{
     dsm_future_terms, dsm_loss, dsm_loss_future, train, Coupling, EnergyModel, Engine,
     ScoreModelConfig, Start, TrainedModel, Validation,
@@ -381,18 +379,16 @@ impl InnerSplit {
 
     /// The Gaussian start fitted on the inner training windows with `ridge`.
     fn start(&self, ridge: f64, sigma: f64) -> Result<GaussianStart> {
-        let precision = window_precision(&second_moment(self.train.0.view()), sigma, ridge)?;
-        Ok(GaussianStart { precision, ridge })
+        GaussianStart::fit(self.train.0.view(), sigma, ridge)
     }
 
     /// Ridge by the expected DSM loss on the validation windows; precision refitted on
     /// all training windows `ztr`.
     fn gaussian(&self, ztr: &Array2<f64>, sigma: f64) -> Result<GaussianReference> {
         let (ridge, path) = select_ridge(self.train.0.view(), self.valid.0.view(), sigma)?;
-        let precision = window_precision(&second_moment(ztr.view()), sigma, ridge)?;
         Ok(GaussianReference {
             path,
-            start: GaussianStart { precision, ridge },
+            start: GaussianStart::fit(ztr.view(), sigma, ridge)?,
         })
     }
 }
@@ -578,17 +574,7 @@ impl Sbtg {
                 let (zf, mf) = (pick(ztr, &fit), pick(mtr, &fit));
                 let (zv, mv) = (pick(ztr, &held), pick(mtr, &held));
                 let start = gaussian_start
-                    .then(|| -> Result<GaussianStart> {
-                        let precision = window_precision(
-                            &second_moment(zf.view()),
-                            self.model.sigma,
-                            reference.start.ridge,
-                        )?;
-                        Ok(GaussianStart {
-                            precision,
-                            ridge: reference.start.ridge,
-                        })
-                    })
+                    .then(|| GaussianStart::fit(zf.view(), self.model.sigma, reference.start.ridge))
                     .transpose()?;
                 let valid = Validation {
                     z: zv.view(),

@@ -67,6 +67,15 @@ pub struct GaussianStart {
     pub ridge: f64,
 }
 
+impl GaussianStart {
+    /// The start fitted on windows `z` with a given `ridge`: the precision of
+    /// [`window_precision`] of their second moment.
+    pub fn fit(z: ArrayView2<f64>, sigma: f64, ridge: f64) -> Result<Self> {
+        let precision = window_precision(&second_moment(z), sigma, ridge)?;
+        Ok(GaussianStart { precision, ridge })
+    }
+}
+
 /// One point of a ridge path: the ridge and the validation loss it reached.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RidgePoint {
