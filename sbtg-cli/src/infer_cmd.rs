@@ -19,7 +19,9 @@ use sbtg_core::io::run_folder::{Overwrite, RunFolder};
 use sbtg_core::model::{CouplingKind, ScoreModelConfig, Start};
 use sbtg_core::results::summary::StimulusCut;
 use sbtg_core::stats::random_effects::Pooling;
-use sbtg_core::stats::{Bandwidth, EdgeStatistic, EffectScale, FdrMethod, TestKind};
+use sbtg_core::stats::{
+    Bandwidth, EdgeStatistic, EffectScale, FdrMethod, MissingNeurons, TestKind,
+};
 use sbtg_core::EdgeTable;
 use serde::{Deserialize, Serialize};
 
@@ -144,6 +146,12 @@ pub struct InferArgs {
     /// see docs/method.md).
     #[arg(long, value_enum, default_value = "precision")]
     effect_scale: EffectScale,
+    /// What the score models see for a neuron missing from a recording: `zero` (its
+    /// mean, default) or `impute` (a draw from its conditional distribution given the
+    /// window's observed neurons under an EM Gaussian model of the training windows;
+    /// tests and losses stay on observed neurons; see docs/reliability.md).
+    #[arg(long, value_enum, default_value = "zero")]
+    missing: MissingNeurons,
     /// Skip the volatility-transfer test.
     #[arg(long)]
     no_volatility: bool,
@@ -236,6 +244,7 @@ const METHOD_FLAGS: &[(&str, &[Method])] = &[
     ("fold_by", &[Method::Sbtg]),
     ("statistic", &[Method::Sbtg]),
     ("effect_scale", &[Method::Sbtg]),
+    ("missing", &[Method::Sbtg]),
     ("no_volatility", &[Method::Sbtg]),
     ("seed", &[Method::Sbtg]),
     (
@@ -311,6 +320,7 @@ impl InferArgs {
                 volatility: !self.no_volatility,
                 lag_windows: self.lag_windows,
                 past: self.past,
+                missing: self.missing,
                 seed: self.seed,
             }),
             Method::LaggedCorrelation => MethodConfig::LaggedCorrelation(LaggedCorrelation {}),
@@ -414,6 +424,12 @@ pub fn run_inference(
                     panel.neurons.len()
                 );
             }
+            let mut held = bar.lock().expect("progress lock");
+            // Window groups train together: a later group adds its epochs to the bar.
+            if let Some(pb) = held.as_ref() {
+                pb.inc_length(total_epochs as u64);
+                return;
+            }
             let pb = if quiet {
                 ProgressBar::hidden()
             } else {
@@ -425,7 +441,7 @@ pub fn run_inference(
                 )
                 .expect("valid template"),
             );
-            *bar.lock().expect("progress lock") = Some(pb);
+            *held = Some(pb);
         }
         Progress::Epoch {
             lag,

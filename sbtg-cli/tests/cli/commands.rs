@@ -348,6 +348,20 @@ fn quick_benchmark_runs_every_method_on_every_data_set() {
         assert!(md.contains(&format!("| var1 | {m} |")), "{md}");
     }
     assert!(md.contains("## Real data: dag2023"));
+    assert!(md.contains("SBTG conditions on 2 past frames"));
+    // The false rows by kind never outnumber the false rows, and the table lists them.
+    assert!(md.contains("## False rows by kind"));
+    assert!(md.contains("| calcium-like | sbtg |"));
+    for r in &rows {
+        let n = |c: &str| -> usize { r[col(c)].parse().unwrap() };
+        let kinds = n("false_other_lag")
+            + n("false_reversed")
+            + n("false_partner")
+            + n("false_two_step")
+            + n("false_shared_input");
+        assert!(kinds <= n("false_selected") && n("false_selected") <= n("selected"));
+        assert!(n("false_partner") <= n("false_bilateral"));
+    }
     assert!(std::fs::metadata(out.join("auroc.png")).unwrap().len() > 10_000);
     assert!(out
         .join("dag2023-pcmci/compare-cook2019-cell/report.md")

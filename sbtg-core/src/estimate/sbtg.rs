@@ -23,8 +23,10 @@ use crate::model::{
     dsm_future_terms, dsm_loss, dsm_loss_future, train, Coupling, EnergyModel, Engine,
     ScoreModelConfig, Start, TrainedModel, Validation,
 };
+use crate::rng::stream;
 use crate::stats::linalg::spd_inverse;
-use crate::stats::{EdgeStatistic, EffectScale, HeldOutScores, ProductSeries};
+use crate::stats::missing::{em_covariance, impute};
+use crate::stats::{EdgeStatistic, EffectScale, HeldOutScores, MissingNeurons, ProductSeries};
 use crate::{Error, Result};
 
 /// The format tag of a trained fold model, hashed into its fingerprint.
@@ -66,9 +68,20 @@ pub struct Sbtg {
     /// conditions on the other K − 1 past frames (absent in runs saved before it: 1).
     #[serde(default = "default_past")]
     pub past: usize,
+    /// How the score models see neurons missing from a recording (absent in runs saved
+    /// before it: at 0).
+    #[serde(default)]
+    pub missing: MissingNeurons,
     /// Seed of every random stream (initial weights, batch order, noise).
     pub seed: u64,
 }
+
+/// Ridge added to the EM window covariance before it completes missing neurons.
+const MISSING_RIDGE: f64 = 1e-3;
+/// Most EM iterations (it stops earlier once no entry moves by 1e-6).
+const MISSING_EM_ITERATIONS: usize = 200;
+/// First random stream of the imputation draws (two per fold: training and test).
+const IMPUTE_STREAM: u64 = 7_000;
 
 fn default_past() -> usize {
     1
@@ -84,6 +97,7 @@ impl Default for Sbtg {
             volatility: true,
             lag_windows: LagWindows::Minimal,
             past: 2,
+            missing: MissingNeurons::Zero,
             seed: 0,
         }
     }
@@ -248,18 +262,32 @@ impl Estimator for Sbtg {
         let scheme = self.fold_scheme(panel);
         let n = panel.neurons.len();
         let mut out: Vec<Option<LagEvidence>> = vec![None; lags.len()];
-        for (group, (span, tested)) in self.window_groups(lags).into_iter().enumerate() {
-            let windows = self.windows(panel, span)?;
+        let groups = self.window_groups(lags);
+        let windows: Vec<Windows> = groups
+            .iter()
+            .map(|(span, _)| self.windows(panel, *span))
+            .collect::<Result<_>>()?;
+        for (span, tested) in &groups {
             (ctx.progress)(Progress::Training {
                 lags: tested.clone(),
-                span,
+                span: *span,
                 folds: scheme.k(),
                 total_epochs: self.progress_epochs(panel, scheme),
             });
-            let t0 = Instant::now();
-            let fitted = self.fit_heldout(panel, &windows, scheme, (group, span), &tested, ctx)?;
-            let train_seconds = t0.elapsed().as_secs_f64();
-            (ctx.progress)(Progress::Stage("edge tests"));
+        }
+        let t0 = Instant::now();
+        let fitted = self.fit_heldout(panel, &windows, scheme, &groups, ctx)?;
+        let train_wall = t0.elapsed().as_secs_f64();
+        (ctx.progress)(Progress::Stage("edge tests"));
+        let cpu_total: f64 = fitted.iter().map(|f| f.cpu_seconds).sum();
+        for (((_, tested), windows), fitted) in groups.into_iter().zip(&windows).zip(fitted) {
+            // Groups train together: each reports the training wall time in proportion
+            // to its folds' fitting time.
+            let train_seconds = if cpu_total > 0.0 {
+                train_wall * fitted.cpu_seconds / cpu_total
+            } else {
+                0.0
+            };
             // The group's models are reported once, with its largest lag.
             let reported = *tested.iter().max().expect("a group tests some lag");
             let mut reports = Some(fitted.reports);
@@ -309,12 +337,14 @@ struct FoldJob<'a> {
     tested: &'a [usize],
 }
 
-/// Held-out scores of one lag's windows, the fold reports, and each fold's test rows.
+/// Held-out scores of one window group, the fold reports, and each fold's test rows.
 struct Heldout {
     /// `held[k][f]`: held-out scores of tested lag k under fold f's model.
     held: Vec<Vec<HeldOutScores>>,
     reports: Vec<FoldReport>,
     rows: Vec<Vec<usize>>,
+    /// Seconds its folds took to fit, summed over folds.
+    cpu_seconds: f64,
 }
 
 /// The Gaussian window model of one fold: the ridge chosen on the inner split, its
@@ -695,49 +725,65 @@ impl Sbtg {
             .unwrap_or_else(|| FoldScheme::default_for(panel.worms()))
     }
 
-    /// Cross-fitted score models (folds in parallel), each scoring the windows it was
-    /// not trained on.
+    /// Cross-fitted score models of every window group, each scoring the windows it was
+    /// not trained on. The (group, fold) fits run as one parallel loop, so that the
+    /// folds of one group do not wait for the last fold of the one before; each fit has
+    /// its own random stream (`group · folds + fold`), so the models do not depend on the
+    /// order in which they run.
     fn fit_heldout(
         &self,
         panel: &Panel,
-        windows: &Windows,
+        windows: &[Windows],
         scheme: FoldScheme,
-        (group, lag): (usize, usize),
-        tested: &[usize],
+        groups: &[(usize, Vec<usize>)],
         ctx: &FitContext,
-    ) -> Result<Heldout> {
-        let folds = make_folds(windows, scheme)?;
-        let fitted: Vec<(Vec<HeldOutScores>, FoldReport)> = folds
-            .par_iter()
+    ) -> Result<Vec<Heldout>> {
+        let folds: Vec<Vec<Fold>> = windows
+            .iter()
+            .map(|w| make_folds(w, scheme))
+            .collect::<Result<_>>()?;
+        let jobs: Vec<(usize, usize)> = folds
+            .iter()
             .enumerate()
-            .map(|(k, fold)| {
-                // One independent random stream per (window group, fold).
-                let stream_id = (group * folds.len() + k) as u64;
+            .flat_map(|(g, f)| (0..f.len()).map(move |k| (g, k)))
+            .collect();
+        let fitted: Vec<(Vec<HeldOutScores>, FoldReport, f64)> = jobs
+            .par_iter()
+            .map(|&(g, k)| {
+                let t0 = Instant::now();
                 let job = FoldJob {
                     panel,
-                    windows,
-                    fold,
+                    windows: &windows[g],
+                    fold: &folds[g][k],
                     k,
-                    lag,
-                    stream_id,
-                    tested,
+                    lag: groups[g].0,
+                    // One independent random stream per (window group, fold).
+                    stream_id: (g * folds[g].len() + k) as u64,
+                    tested: &groups[g].1,
                 };
-                self.fit_fold(&job, ctx)
+                let (held, report) = self.fit_fold(&job, ctx)?;
+                Ok((held, report, t0.elapsed().as_secs_f64()))
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut held: Vec<Vec<HeldOutScores>> = tested.iter().map(|_| Vec::new()).collect();
-        let mut reports = Vec::new();
-        for (fold_held, report) in fitted {
-            for (k, h) in fold_held.into_iter().enumerate() {
-                held[k].push(h);
+        let mut out: Vec<Heldout> = groups
+            .iter()
+            .zip(&folds)
+            .map(|((_, tested), f)| Heldout {
+                held: tested.iter().map(|_| Vec::new()).collect(),
+                reports: Vec::new(),
+                rows: f.iter().map(|f| f.test.clone()).collect(),
+                cpu_seconds: 0.0,
+            })
+            .collect();
+        for (&(g, _), (fold_held, report, seconds)) in jobs.iter().zip(fitted) {
+            let h = &mut out[g];
+            for (k, scores) in fold_held.into_iter().enumerate() {
+                h.held[k].push(scores);
             }
-            reports.push(report);
+            h.reports.push(report);
+            h.cpu_seconds += seconds;
         }
-        Ok(Heldout {
-            held,
-            reports,
-            rows: folds.iter().map(|f| f.test.clone()).collect(),
-        })
+        Ok(out)
     }
 
     /// One fold: its model (saved, or trained and saved), held-out scores and report.
@@ -750,7 +796,25 @@ impl Sbtg {
         let n = windows.n;
         let n_past = (windows.blocks - 1) * n;
         let st = Standardiser::fit(windows.z.view(), windows.mask.view(), &fold.train);
-        let (ztr, mtr) = st.apply(windows.z.view(), windows.mask.view(), &fold.train);
+        let (mut ztr, mtr) = st.apply(windows.z.view(), windows.mask.view(), &fold.train);
+        let (mut zte, mte) = st.apply(windows.z.view(), windows.mask.view(), &fold.test);
+        if self.missing == MissingNeurons::Impute {
+            // The Gaussian model of the training windows completes both sides; each
+            // window's draw uses only its own observed neurons.
+            let cov = em_covariance(ztr.view(), mtr.view(), MISSING_RIDGE, MISSING_EM_ITERATIONS)?;
+            impute(
+                &mut ztr,
+                mtr.view(),
+                &cov,
+                &mut stream(self.seed, IMPUTE_STREAM + 2 * job.stream_id),
+            )?;
+            impute(
+                &mut zte,
+                mte.view(),
+                &cov,
+                &mut stream(self.seed, IMPUTE_STREAM + 2 * job.stream_id + 1),
+            )?;
+        }
         let print = fingerprint(&ztr, &mtr, n_past, &self.model, self.seed, job.stream_id);
         let inner = InnerSplit::new(windows, &st, &fold.train);
         let reference = inner.gaussian(&ztr, self.model.sigma)?;
@@ -811,7 +875,6 @@ impl Sbtg {
             }
         };
         let seed = self.seed + job.stream_id;
-        let (zte, mte) = st.apply(windows.z.view(), windows.mask.view(), &fold.test);
         let loss = dsm_loss(
             &trained.model,
             zte.view(),
@@ -995,9 +1058,15 @@ impl Sbtg {
                             ck.fold + 1
                         )));
                     }
-                    let (z, m) = ck
+                    let (mut z, m) = ck
                         .standardiser
                         .apply(windows.z.view(), windows.mask.view(), &all);
+                    if self.missing == MissingNeurons::Impute {
+                        // The saved models kept no training windows: the Gaussian model
+                        // that completes the new recordings is estimated on them.
+                        let cov = em_covariance(z.view(), m.view(), MISSING_RIDGE, MISSING_EM_ITERATIONS)?;
+                        impute(&mut z, m.view(), &cov, &mut stream(self.seed, IMPUTE_STREAM + 1_000 + ck.fold as u64))?;
+                    }
                     // The saved models kept no training windows: Q̂ comes from the new
                     // recordings' scores (none of which trained the model).
                     let future_scale = (self.effect_scale == EffectScale::Jacobian)

@@ -292,6 +292,24 @@ pub struct Score {
     pub false_selected: usize,
     /// Of those, the rows between bilateral partners (`AVAL` ↔ `AVAR`).
     pub false_bilateral: usize,
+    /// Of those, the rows of a true edge selected at the other lag. Such a row can be a
+    /// real direct effect of the observed process: through an indicator kernel
+    /// `c_t = γc_{t−1} + u_t`, a latent lag-1 edge `A` gives the observed traces a direct
+    /// lag-2 effect `−γA` (`c_{t+1} = γc_t + f(A(c_t − γc_{t−1}))`).
+    pub false_other_lag: usize,
+    /// Of the rest, the reverse `j → i` of a true edge `i → j` (rows are counted in
+    /// the first of these kinds that applies: other lag, reversed, partner, two-step,
+    /// shared input).
+    pub false_reversed: usize,
+    /// Of the rest, rows between bilateral partners (which share input in the
+    /// worm-like families).
+    pub false_partner: usize,
+    /// Of the rest, rows that close a two-step path `i → k → j` of the truth (an
+    /// indirect effect that conditioning on a noisy observation of `k` does not fully
+    /// block).
+    pub false_two_step: usize,
+    /// Of the rest, pairs with a shared input `k → i`, `k → j` in the truth.
+    pub false_shared_input: usize,
     /// Precision, recall and F1 of the selected edges at the true lag.
     pub precision: f64,
     pub recall: f64,
@@ -365,6 +383,12 @@ pub fn score(table: &EdgeTable, instance: &Instance) -> Score {
     let partner = crate::data::simulate::partners(table.neurons());
     let mut selected = 0;
     let (mut false_selected, mut false_bilateral) = (0, 0);
+    let (mut false_other_lag, mut false_reversed, mut false_partner) = (0, 0, 0);
+    let (mut false_two_step, mut false_shared_input) = (0, 0);
+    let two_step =
+        |j: usize, i: usize| (0..n).any(|k| truth[[k, i]] != 0.0 && truth[[j, k]] != 0.0);
+    let shared_input =
+        |j: usize, i: usize| (0..n).any(|k| truth[[i, k]] != 0.0 && truth[[j, k]] != 0.0);
     let mut picked = Array2::from_elem((n, n), false);
     for e in table
         .rows
@@ -377,6 +401,17 @@ pub fn score(table: &EdgeTable, instance: &Instance) -> Score {
         if !right {
             false_selected += 1;
             false_bilateral += usize::from(partner[i] == Some(j));
+            if truth[[j, i]] != 0.0 {
+                false_other_lag += 1;
+            } else if truth[[i, j]] != 0.0 {
+                false_reversed += 1;
+            } else if partner[i] == Some(j) {
+                false_partner += 1;
+            } else if two_step(j, i) {
+                false_two_step += 1;
+            } else if shared_input(j, i) {
+                false_shared_input += 1;
+            }
         }
         if e.lag == instance.truth_lag {
             picked[[j, i]] = true;
@@ -403,6 +438,11 @@ pub fn score(table: &EdgeTable, instance: &Instance) -> Score {
         selected,
         false_selected,
         false_bilateral,
+        false_other_lag,
+        false_reversed,
+        false_partner,
+        false_two_step,
+        false_shared_input,
         precision,
         recall: if has_truth { recall } else { f64::NAN },
         f1: if has_truth { f1 } else { f64::NAN },
@@ -430,9 +470,10 @@ mod tests {
         let t2 = ndarray::array![[0.0, 0.0, 0.0], [7.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
         // Neurons 0 and 1 are bilateral partners.
         let names: Vec<String> = ["AVAL", "AVAR", "RIM"].map(String::from).to_vec();
-        // Selected: 0 → 1 at lag 1 (true), 2 → 1 at lag 1 (false), 0 → 1 at lag 2
-        // (a true edge at the wrong lag: false, and between partners).
-        let picked = [(0, 1, 1), (2, 1, 1), (0, 1, 2)];
+        // Selected: 0 → 1 at lag 1 (true), 2 → 1 at lag 1 (false: the reverse of 1 → 2), 0 → 1 at lag 2
+        // (a true edge at the wrong lag: false, and between partners), 0 → 2 at lag 1
+        // (false, closing the two-step path 0 → 1 → 2).
+        let picked = [(0, 1, 1), (2, 1, 1), (0, 1, 2), (0, 2, 1)];
         let mut rows = Vec::new();
         for (lag, t, m) in [(1, &t1, &m1), (2, &t2, &Array2::zeros((n, n)))] {
             for j in 0..n {
@@ -478,9 +519,22 @@ mod tests {
         assert!((s.auroc - 0.75).abs() < 1e-12);
         // AP = (1/2 + 2/3) / 2.
         assert!((s.auprc - 7.0 / 12.0).abs() < 1e-12);
-        assert_eq!((s.selected, s.false_selected, s.false_bilateral), (3, 2, 1));
-        assert!((s.precision - 0.5).abs() < 1e-12 && (s.recall - 0.5).abs() < 1e-12);
-        assert!((s.f1 - 0.5).abs() < 1e-12);
+        assert_eq!(
+            (
+                s.selected,
+                s.false_selected,
+                s.false_bilateral,
+                s.false_other_lag,
+                s.false_reversed,
+                s.false_partner,
+                s.false_two_step,
+                s.false_shared_input,
+            ),
+            (4, 3, 1, 1, 1, 0, 1, 0)
+        );
+        // Precision 1/3, recall 1/2: F1 = 2·(1/6)/(5/6) = 0.4.
+        assert!((s.precision - 1.0 / 3.0).abs() < 1e-12 && (s.recall - 0.5).abs() < 1e-12);
+        assert!((s.f1 - 0.4).abs() < 1e-12);
         assert!((s.sign_accuracy - 0.5).abs() < 1e-12);
         assert!((s.direction_accuracy - 0.5).abs() < 1e-12);
         assert!((s.lag_attribution - 0.5).abs() < 1e-12);
@@ -630,6 +684,14 @@ pub struct ResultRow {
     pub false_selected: usize,
     /// Simulated: false rows between bilateral partners (0 on real data).
     pub false_bilateral: usize,
+    /// Simulated: false rows of a true edge at the other lag (0 on real data).
+    pub false_other_lag: usize,
+    /// Simulated: false rows of a reversed true edge, between partners, of a two-step
+    /// path and of a shared input in the truth (the kinds of [`Score`]; 0 on real data).
+    pub false_reversed: usize,
+    pub false_partner: usize,
+    pub false_two_step: usize,
+    pub false_shared_input: usize,
     pub precision: f64,
     pub recall: f64,
     pub f1: f64,
@@ -662,6 +724,11 @@ impl ResultRow {
             selected: s.selected,
             false_selected: s.false_selected,
             false_bilateral: s.false_bilateral,
+            false_other_lag: s.false_other_lag,
+            false_reversed: s.false_reversed,
+            false_partner: s.false_partner,
+            false_two_step: s.false_two_step,
+            false_shared_input: s.false_shared_input,
             precision: s.precision,
             recall: s.recall,
             f1: s.f1,
@@ -703,6 +770,11 @@ impl ResultRow {
             selected,
             false_selected: selected - (combined.precision * selected as f64).round() as usize,
             false_bilateral: 0,
+            false_other_lag: 0,
+            false_reversed: 0,
+            false_partner: 0,
+            false_two_step: 0,
+            false_shared_input: 0,
             precision: combined.precision,
             recall: combined.recall,
             f1: combined.f1,
@@ -726,6 +798,77 @@ pub fn results_csv(rows: &[ResultRow]) -> Result<Vec<u8>> {
     }
     w.into_inner()
         .map_err(|e| crate::Error::encode("results.csv", e))
+}
+
+/// The false-row table of `results.md`: per simulated data set with true edges and
+/// method, the mean per run of the selected rows, the false ones, their share (the false
+/// discovery proportion), and the false rows by kind (other lag, reversed, L/R
+/// partners, two-step, shared input, none of these), with the share of the selection
+/// that is false and of none of these kinds.
+fn false_rows_markdown(
+    rows: &[ResultRow],
+    datasets: &[&str],
+    methods: &[&str],
+    real_dataset: Option<&str>,
+) -> String {
+    let mut md = String::from(
+        "\n## False rows by kind (mean per run)\n\nFDP = false / selected rows, averaged over \
+         seeds (the FDR's target, 10%). Each false row counts in the first kind that applies: \
+         a true edge selected at the other lag; the reverse of a true edge; a pair of \
+         bilateral partners (L/R; in the worm-like families they share input); a pair that \
+         closes a two-step path i → k → j of the truth; a pair with a shared input k → i, \
+         k → j; none of these. \"FDP, none\" is the share of the selection that is false and \
+         of no kind.\n\n\
+         | family | method | selected | false | FDP | other lag | reversed | L/R partners | two-step | shared input | none | FDP, none |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for d in datasets.iter().filter(|d| Some(**d) != real_dataset) {
+        for m in methods {
+            let rs: Vec<&ResultRow> = rows
+                .iter()
+                .filter(|r| r.dataset == *d && r.method == *m && r.true_edges > 0)
+                .collect();
+            if rs.is_empty() {
+                continue;
+            }
+            let avg = |f: fn(&ResultRow) -> f64| mean(&rs.iter().map(|r| f(r)).collect::<Vec<_>>());
+            let none = |r: &ResultRow| {
+                (r.false_selected
+                    - r.false_other_lag
+                    - r.false_reversed
+                    - r.false_partner
+                    - r.false_two_step
+                    - r.false_shared_input) as f64
+            };
+            let share = |num: f64, r: &ResultRow| {
+                if r.selected == 0 {
+                    0.0
+                } else {
+                    num / r.selected as f64
+                }
+            };
+            let fdp = mean(
+                &rs.iter()
+                    .map(|r| share(r.false_selected as f64, r))
+                    .collect::<Vec<_>>(),
+            );
+            let fdp_none = mean(&rs.iter().map(|r| share(none(r), r)).collect::<Vec<_>>());
+            md.push_str(&format!(
+                "| {d} | {m} | {:.1} | {:.1} | {:.1}% | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1}% |\n",
+                avg(|r| r.selected as f64),
+                avg(|r| r.false_selected as f64),
+                100.0 * fdp,
+                avg(|r| r.false_other_lag as f64),
+                avg(|r| r.false_reversed as f64),
+                avg(|r| r.false_partner as f64),
+                avg(|r| r.false_two_step as f64),
+                avg(|r| r.false_shared_input as f64),
+                mean(&rs.iter().map(|r| none(r)).collect::<Vec<_>>()),
+                100.0 * fdp_none,
+            ));
+        }
+    }
+    md
 }
 
 /// `mean ± sd` over the finite values (just the value for one; `–` for none).
@@ -802,6 +945,12 @@ pub fn results_markdown(rows: &[ResultRow], real_dataset: Option<&str>, header: 
             ));
         }
     }
+    md.push_str(&false_rows_markdown(
+        rows,
+        &datasets,
+        &methods,
+        real_dataset,
+    ));
     md.push_str("\n## SBTG against the best baseline\n\nBest = highest mean AUROC, ties broken by F1 of the selected edges. On real data \"false\" counts selected pairs without a Cook connection.\n\n| data set | SBTG AUROC | SBTG F1 | SBTG selected (false) | best baseline | its AUROC | its F1 | its selected (false) |\n|---|---|---|---|---|---|---|---|\n");
     for d in &datasets {
         let avg = |m: &str, f: fn(&ResultRow) -> f64| {

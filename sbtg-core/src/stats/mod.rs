@@ -12,6 +12,7 @@ pub mod hac;
 pub mod hac_reference;
 pub mod linalg;
 pub mod metrics;
+pub mod missing;
 pub mod random_effects;
 pub mod series;
 pub mod statistic;
@@ -19,6 +20,7 @@ pub mod test_kind;
 
 pub use fdr::{benjamini_hochberg, benjamini_yekutieli, FdrMethod};
 pub use hac::{hac_test, hac_test_blocks, Bandwidth, HacResult, TargetBlock};
+pub use missing::MissingNeurons;
 pub use series::{subsegments, ProductSeries, ProductTerm};
 pub use statistic::{EdgeStatistic, EffectScale, HeldOutScores};
 pub use test_kind::TestKind;

@@ -15,6 +15,7 @@ mod fuzz_readers;
 mod global_factors;
 mod jacobian;
 mod lags;
+mod missing;
 mod output;
 mod pooling;
 mod recovery;
