@@ -32,6 +32,21 @@ pub fn config_with_epochs(epochs: usize) -> InferConfig {
     cfg
 }
 
+/// The p-values of every mean-test row of a run.
+pub fn mean_test_p(table: &EdgeTable) -> Vec<f64> {
+    table
+        .rows
+        .iter()
+        .filter(|e| e.test == TestKind::Mean)
+        .map(|e| e.p)
+        .collect()
+}
+
+/// The share of `p` below `level` (the rejection rate of the nominal-`level` test).
+pub fn share_below(p: &[f64], level: f64) -> f64 {
+    p.iter().filter(|&&x| x < level).count() as f64 / p.len() as f64
+}
+
 /// Off-diagonal `[target, source]` pairs of the inferred effect matrix against a truth.
 pub struct Recovery {
     pub auroc: f64,

@@ -26,14 +26,9 @@ fn null_model_is_calibrated() {
         cfg.sbtg_mut().unwrap().seed = seed;
         let inf = infer(&panel, &cfg, &FitContext::quiet()).unwrap();
         let selected = inf.rows.iter().filter(|e| e.selected).count();
-        let p: Vec<f64> = inf
-            .rows
-            .iter()
-            .filter(|e| e.test == TestKind::Mean)
-            .map(|e| e.p)
-            .collect();
+        let p = sbtg_tests::mean_test_p(&inf);
         let (d, ks_p) = ks_uniform(&p);
-        let below = p.iter().filter(|&&x| x < 0.05).count() as f64 / p.len() as f64;
+        let below = sbtg_tests::share_below(&p, 0.05);
         eprintln!("seed {seed}: selected {selected}, P(p < .05) = {below:.3}, KS D = {d:.4} p = {ks_p:.3}");
         false_discoveries += selected;
         pooled.extend(p);

@@ -8,7 +8,7 @@ use sbtg_core::data::simulate::{null_ar1, tanh_network, NetworkSpec, Simulation}
 use sbtg_core::data::{Panel, PanelConfig, Recording};
 use sbtg_core::estimate::{FitContext, InferConfig};
 use sbtg_core::infer;
-use sbtg_core::stats::{MissingNeurons, TestKind};
+use sbtg_core::stats::MissingNeurons;
 use sbtg_tests::recovery;
 
 /// Recording `r` without the neurons `(5r + k) mod n`, k < `drop`: with 6 recordings
@@ -37,13 +37,7 @@ fn without_rotating_block(sim: &Simulation, drop: usize) -> Vec<Recording> {
 /// of selected rows.
 fn null_run(panel: &Panel, cfg: &InferConfig) -> (f64, usize) {
     let inf = infer(panel, cfg, &FitContext::quiet()).unwrap();
-    let p: Vec<f64> = inf
-        .rows
-        .iter()
-        .filter(|e| e.test == TestKind::Mean)
-        .map(|e| e.p)
-        .collect();
-    let share = p.iter().filter(|&&x| x < 0.05).count() as f64 / p.len() as f64;
+    let share = sbtg_tests::share_below(&sbtg_tests::mean_test_p(&inf), 0.05);
     (share, inf.rows.iter().filter(|e| e.selected).count())
 }
 
