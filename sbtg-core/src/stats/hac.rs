@@ -24,9 +24,10 @@
 //! over lags and term pairs (rayon). Series of several folds are pooled: the mean is
 //! global and each fold adds its own autocovariance sums.
 
+use std::borrow::{Borrow, Cow};
 use std::ops::Range;
 
-use ndarray::{Array2, Axis, Zip};
+use ndarray::{Array2, Axis, CowArray, Ix2, Zip};
 use rayon::prelude::*;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
@@ -82,14 +83,15 @@ pub fn sums(series: &ProductSeries) -> (Array2<f64>, Array2<f64>) {
     (total, count)
 }
 
-/// The centred series `Y_t − μ̂·1[observed]` as a term list.
-fn centred_terms(series: &ProductSeries, mean: &Array2<f64>) -> Vec<ProductTerm> {
-    let mut terms = series.terms.clone();
-    terms.push(ProductTerm {
+/// The centred series `Y_t − μ̂·1[observed]` as a term list (the series' own terms
+/// borrowed, the centring term owned).
+fn centred_terms<'a>(series: &'a ProductSeries, mean: &Array2<f64>) -> Vec<Cow<'a, ProductTerm>> {
+    let mut terms: Vec<Cow<ProductTerm>> = series.terms.iter().map(Cow::Borrowed).collect();
+    terms.push(Cow::Owned(ProductTerm {
         weight: Some(-mean),
         target: series.target_mask.clone(),
         source: series.source_mask.clone(),
-    });
+    }));
     terms
 }
 
@@ -99,8 +101,8 @@ fn centred_terms(series: &ProductSeries, mean: &Array2<f64>) -> Vec<ProductTerm>
 /// per-target series ([`autocov_sums_dense`], about `P + L` passes over the
 /// `T × n_source` values of each target). Per-state and differential influence series
 /// carry several terms each, where the dense path is many times faster.
-fn autocov_sums(
-    terms: &[ProductTerm],
+fn autocov_sums<T: Borrow<ProductTerm> + Sync>(
+    terms: &[T],
     segments: &[Range<usize>],
     lags: &[usize],
     shape: (usize, usize),
@@ -121,11 +123,29 @@ fn autocov_sums(
 const CHUNK: usize = 128;
 
 /// Targets that share each block's reads of the source factors in the dense path.
-const TARGET_GROUP: usize = 8;
+const TARGET_GROUP: usize = 4;
 
 /// How many GEMM multiply-adds cost as much as one multiply-add of the dense loop
-/// (measured on this project's reference machine with `sbtg bench --edge-tests`).
-const DENSE_COST: f64 = 4.0;
+/// (measured on this project's reference machine with `sbtg bench --edge-tests`: 16
+/// lags of a 3-term series, GEMM 0.31 s for `P²L = 144` units, dense 0.088 s for
+/// `P + L = 19`, so one dense unit costs about 2.2 GEMM units).
+const DENSE_COST: f64 = 2.0;
+
+/// Sources of one register tile of [`lag_sums`]; the rows of the dense path's buffer
+/// are padded with zeros to a multiple of it.
+const LANES: usize = 16;
+
+/// Lags of one register tile of [`lag_sums`].
+const LAG_TILE: usize = 4;
+
+/// One term of the dense path in the layout its loops read: the target factor
+/// transposed (`n_target × T`, so one target's values over time are contiguous), the
+/// source factor and the weight row-major.
+struct DenseTerm<'a> {
+    weight: Option<CowArray<'a, f64, Ix2>>,
+    target_t: Array2<f64>,
+    source: CowArray<'a, f64, Ix2>,
+}
 
 /// Dense evaluation of `Γ_h(j, i) = Σ_{t, t+h in one segment} Y_t(j,i) Y_{t+h}(j,i)`:
 /// for each target `j` (in parallel) and each segment, the segment's `T_s × n_source`
@@ -135,23 +155,23 @@ const DENSE_COST: f64 = 4.0;
 ///
 /// Written by hand: no crate offers a batched lagged dot product of this shape, and
 /// the loop over contiguous rows vectorises.
-pub fn autocov_sums_dense(
-    terms: &[ProductTerm],
+pub fn autocov_sums_dense<T: Borrow<ProductTerm> + Sync>(
+    terms: &[T],
     segments: &[Range<usize>],
     lags: &[usize],
     shape: (usize, usize),
 ) -> Vec<Array2<f64>> {
     let (n_target, n_source) = shape;
-    // Row-contiguous copies, so that every row is a slice.
-    let std_terms: Vec<ProductTerm> = terms
+    let stride = n_source.div_ceil(LANES) * LANES;
+    let dense: Vec<DenseTerm> = terms
         .iter()
-        .map(|m| ProductTerm {
-            weight: m
-                .weight
-                .as_ref()
-                .map(|w| w.as_standard_layout().into_owned()),
-            target: m.target.as_standard_layout().into_owned(),
-            source: m.source.as_standard_layout().into_owned(),
+        .map(|m| {
+            let m = m.borrow();
+            DenseTerm {
+                weight: m.weight.as_ref().map(|w| w.as_standard_layout()),
+                target_t: m.target.t().as_standard_layout().into_owned(),
+                source: m.source.as_standard_layout(),
+            }
         })
         .collect();
     // Targets in groups (in parallel), every group walking the windows block by block:
@@ -165,25 +185,25 @@ pub fn autocov_sums_dense(
     let per_group: Vec<Vec<Vec<f64>>> = groups
         .par_iter()
         .map(|group| {
-            let mut acc = vec![vec![0.0f64; lags.len() * n_source]; group.len()];
-            let mut y: Vec<f64> = Vec::new();
+            let mut acc = vec![vec![0.0f64; lags.len() * stride]; group.len()];
+            // Padding columns are never written, so they stay 0.
+            let mut y = vec![0.0f64; (CHUNK + max_lag) * stride];
+            let mut scratch = Scratch::default();
             for seg in segments {
                 // Blocks of CHUNK starting rows, each with the max_lag rows after it, so
                 // that the block's values stay in cache between the terms and the lags.
                 for c0 in (0..seg.len()).step_by(CHUNK) {
                     let starts = CHUNK.min(seg.len() - c0);
                     let rows = (starts + max_lag).min(seg.len() - c0);
-                    let first = seg.start + c0;
                     let block = Block {
-                        first,
+                        first: seg.start + c0,
                         rows,
                         starts,
                         n: n_source,
+                        stride,
                     };
                     for (&j, acc) in group.iter().zip(acc.iter_mut()) {
-                        y.clear();
-                        y.resize(rows * n_source, 0.0);
-                        block_sums(&mut y, &std_terms, j, block, lags, acc);
+                        block_sums(&mut y, &dense, j, block, lags, &mut scratch, acc);
                     }
                 }
             }
@@ -193,107 +213,234 @@ pub fn autocov_sums_dense(
     let per_target: Vec<Vec<f64>> = per_group.into_iter().flatten().collect();
     lags.iter()
         .enumerate()
-        .map(|(li, _)| Array2::from_shape_fn(shape, |(j, i)| per_target[j][li * n_source + i]))
+        .map(|(li, _)| Array2::from_shape_fn(shape, |(j, i)| per_target[j][li * stride + i]))
         .collect()
 }
 
 /// One block of windows of the dense path: rows `first .. first + rows` of a segment, of
-/// which the first `starts` begin a lagged pair; `n` sources.
+/// which the first `starts` begin a lagged pair; `n` sources, stored `stride` apart.
 #[derive(Clone, Copy)]
 struct Block {
     first: usize,
     rows: usize,
     starts: usize,
     n: usize,
+    stride: usize,
 }
 
-/// One target's share of one block: its series into the row-major `rows × n` buffer `y`,
-/// `y[k, ·] = Σ_m p_{m,t}(j) · W_m(j, ·) ⊙ q_{m,t}(·)` (`t = first + k`, terms in
-/// standard layout), then `acc[l·n + i] += Σ_{k < starts, k + lags[l] < rows} y[k, i]
-/// y[k + lags[l], i]`: per row and lag one lane-wise multiply-add of two rows, in L1 for
-/// the lags of a bandwidth. With AVX2 the same code is compiled for 4-wide vectors; no
-/// fused multiply-add is used, so both paths give the same bits.
+/// Reused buffers of [`block_sums`].
+#[derive(Default)]
+struct Scratch {
+    /// Rows of the block already written by a term.
+    written: Vec<bool>,
+    /// One column panel of the block (see [`lag_sums`]).
+    panel: Vec<[f64; LANES]>,
+}
+
+/// One target's share of one block: its series into the row-major `rows × stride`
+/// buffer `y`, `y[k, ·] = Σ_m p_{m,t}(j) · W_m(j, ·) ⊙ q_{m,t}(·)` (`t = first + k`),
+/// then `acc[l·stride + i] += Σ_{k < starts, k + lags[l] < rows} y[k, i] y[k + lags[l], i]`
+/// ([`lag_sums`]). With AVX-512 or AVX2 the same code is compiled for wider vectors; no
+/// fused multiply-add is used and every sum runs in the same order, so all paths give
+/// the same bits.
 fn block_sums(
     y: &mut [f64],
-    terms: &[ProductTerm],
+    terms: &[DenseTerm],
     j: usize,
     block: Block,
     lags: &[usize],
+    scratch: &mut Scratch,
     acc: &mut [f64],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        unsafe { block_sums_avx2(y, terms, j, block, lags, acc) };
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F (checked just above).
+        unsafe { block_sums_avx512(y, terms, j, block, lags, scratch, acc) };
         return;
     }
-    block_sums_portable(y, terms, j, block, lags, acc);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        unsafe { block_sums_avx2(y, terms, j, block, lags, scratch, acc) };
+        return;
+    }
+    block_sums_portable(y, terms, j, block, lags, scratch, acc);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn block_sums_avx512(
+    y: &mut [f64],
+    terms: &[DenseTerm],
+    j: usize,
+    block: Block,
+    lags: &[usize],
+    scratch: &mut Scratch,
+    acc: &mut [f64],
+) {
+    block_sums_portable(y, terms, j, block, lags, scratch, acc);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn block_sums_avx2(
     y: &mut [f64],
-    terms: &[ProductTerm],
+    terms: &[DenseTerm],
     j: usize,
     block: Block,
     lags: &[usize],
+    scratch: &mut Scratch,
     acc: &mut [f64],
 ) {
-    block_sums_portable(y, terms, j, block, lags, acc);
+    block_sums_portable(y, terms, j, block, lags, scratch, acc);
 }
 
 #[inline(always)]
 fn block_sums_portable(
     y: &mut [f64],
-    terms: &[ProductTerm],
+    terms: &[DenseTerm],
     j: usize,
     Block {
         first,
         rows,
         starts,
         n,
+        stride,
     }: Block,
     lags: &[usize],
+    scratch: &mut Scratch,
     acc: &mut [f64],
 ) {
+    // Each row is written by its first term with a nonzero target factor and added to
+    // by the others (the sum `0 + Σ_m` in term order, as a zero-filled buffer would
+    // give); rows of no such term are zeroed.
+    let written = &mut scratch.written;
+    written.clear();
+    written.resize(rows, false);
     for m in terms {
         let src = m.source.as_slice().expect("standard layout");
         let w_row = m.weight.as_ref().map(|w| w.row(j));
         let w_row = w_row
             .as_ref()
             .map(|r| r.as_slice().expect("standard layout"));
-        for k in 0..rows {
-            let t = first + k;
-            let a = m.target[[t, j]];
+        let p = m.target_t.row(j);
+        let p = &p.as_slice().expect("standard layout")[first..first + rows];
+        for ((k, &a), seen) in p.iter().enumerate().zip(written.iter_mut()) {
             if a == 0.0 {
                 continue;
             }
-            let out = &mut y[k * n..(k + 1) * n];
+            let t = first + k;
+            let out = &mut y[k * stride..k * stride + n];
             let q = &src[t * n..(t + 1) * n];
-            match w_row {
-                Some(w) => {
+            match (w_row, *seen) {
+                (Some(w), true) => {
                     for ((o, &q), &w) in out.iter_mut().zip(q).zip(w) {
                         *o += a * q * w;
                     }
                 }
-                None => {
+                (Some(w), false) => {
+                    for ((o, &q), &w) in out.iter_mut().zip(q).zip(w) {
+                        *o = a * q * w;
+                    }
+                }
+                (None, true) => {
                     for (o, &q) in out.iter_mut().zip(q) {
                         *o += a * q;
                     }
                 }
+                (None, false) => {
+                    for (o, &q) in out.iter_mut().zip(q) {
+                        *o = a * q;
+                    }
+                }
+            }
+            *seen = true;
+        }
+    }
+    for (k, _) in written.iter().enumerate().filter(|(_, &seen)| !seen) {
+        y[k * stride..k * stride + n].fill(0.0);
+    }
+    lag_sums(&y[..rows * stride], starts, lags, &mut scratch.panel, acc);
+}
+
+/// `acc[l·stride + i] += Σ_{k < starts, k + lags[l] < rows} y[k, i] · y[k + lags[l], i]`
+/// for the row-major `rows × stride` buffer `y` (`stride = acc.len() / lags.len()`, a
+/// multiple of [`LANES`]).
+///
+/// Tiled for registers: `LANES` sources (copied into the contiguous `panel`, so that the
+/// loop over rows reads consecutive memory without bounds checks) times `LAG_TILE` lags
+/// accumulate in registers while the rows stream past, so each multiply-add loads only
+/// its lagged row (the current row is shared by the tile's lags) instead of also reading
+/// and writing its accumulator. Every `acc` entry still sums its products in increasing
+/// `k`, so the result is bit-identical to the plain loop over rows and lags.
+#[inline(always)]
+fn lag_sums(
+    y: &[f64],
+    starts: usize,
+    lags: &[usize],
+    panel: &mut Vec<[f64; LANES]>,
+    acc: &mut [f64],
+) {
+    if lags.is_empty() {
+        return;
+    }
+    let stride = acc.len() / lags.len();
+    for i0 in (0..stride).step_by(LANES) {
+        panel.clear();
+        panel.extend(
+            y.chunks_exact(stride)
+                .map(|row| <[f64; LANES]>::try_from(&row[i0..i0 + LANES]).expect("lanes")),
+        );
+        for (g, tile) in lags.chunks(LAG_TILE).enumerate() {
+            let acc = &mut acc[g * LAG_TILE * stride + i0..];
+            match tile.len() {
+                4 => lag_tile::<4>(panel, starts, stride, tile, acc),
+                3 => lag_tile::<3>(panel, starts, stride, tile, acc),
+                2 => lag_tile::<2>(panel, starts, stride, tile, acc),
+                _ => lag_tile::<1>(panel, starts, stride, tile, acc),
             }
         }
     }
-    for k in 0..starts {
-        let now = &y[k * n..(k + 1) * n];
-        for (l, &h) in lags.iter().enumerate() {
-            if k + h >= rows {
-                continue;
+}
+
+/// One tile of `G` lags of [`lag_sums`] on one panel: `acc[g·stride + x] += Σ_k
+/// panel[k][x] · panel[k + tile[g]][x]` over `k < starts`, `k + tile[g] < panel.len()`.
+#[inline(always)]
+fn lag_tile<const G: usize>(
+    panel: &[[f64; LANES]],
+    starts: usize,
+    stride: usize,
+    tile: &[usize],
+    acc: &mut [f64],
+) {
+    let h: [usize; G] = std::array::from_fn(|g| tile[g]);
+    let rows = panel.len();
+    // Rows every lag of the tile pairs, then each lag's own last rows.
+    let end = |h: usize| starts.min(rows.saturating_sub(h));
+    let common = h.iter().map(|&h| end(h)).min().unwrap_or(0);
+    let mut a = [[0.0f64; LANES]; G];
+    for (g, a) in a.iter_mut().enumerate() {
+        a.copy_from_slice(&acc[g * stride..][..LANES]);
+    }
+    // Each lag's rows as its own slice of exactly `common` rows, so the loop needs no
+    // bounds checks.
+    // (A lag beyond the block has `common = 0`.)
+    let later: [&[[f64; LANES]]; G] = std::array::from_fn(|g| &panel[h[g].min(rows)..][..common]);
+    for (k, now) in panel[..common].iter().enumerate() {
+        for (a, later) in a.iter_mut().zip(&later) {
+            let later = &later[k];
+            for x in 0..LANES {
+                a[x] += now[x] * later[x];
             }
-            let later = &y[(k + h) * n..(k + h + 1) * n];
-            let a = &mut acc[l * n..(l + 1) * n];
-            for ((a, &x), &z) in a.iter_mut().zip(now).zip(later) {
+        }
+    }
+    for (g, a) in a.iter().enumerate() {
+        acc[g * stride..][..LANES].copy_from_slice(a);
+    }
+    for (g, &h) in h.iter().enumerate() {
+        let a = &mut acc[g * stride..][..LANES];
+        for k in common..end(h) {
+            for ((a, &x), &z) in a.iter_mut().zip(&panel[k]).zip(&panel[k + h]) {
                 *a += x * z;
             }
         }
@@ -301,8 +448,8 @@ fn block_sums_portable(
 }
 
 /// GEMM evaluation of the `Γ_h` sums: the module-level expansion over term pairs.
-pub fn autocov_sums_gemm(
-    terms: &[ProductTerm],
+pub fn autocov_sums_gemm<T: Borrow<ProductTerm> + Sync>(
+    terms: &[T],
     segments: &[Range<usize>],
     lags: &[usize],
     shape: (usize, usize),
@@ -317,11 +464,13 @@ pub fn autocov_sums_gemm(
             let sel = |a: &Array2<f64>, r: &[usize]| a.select(Axis(0), r);
             let now: Vec<(Array2<f64>, Array2<f64>)> = terms
                 .iter()
-                .map(|m| (sel(&m.target, &rows), sel(&m.source, &rows)))
+                .map(Borrow::borrow)
+                .map(|m: &ProductTerm| (sel(&m.target, &rows), sel(&m.source, &rows)))
                 .collect();
             let later: Vec<(Array2<f64>, Array2<f64>)> = terms
                 .iter()
-                .map(|m| (sel(&m.target, &lead), sel(&m.source, &lead)))
+                .map(Borrow::borrow)
+                .map(|m: &ProductTerm| (sel(&m.target, &lead), sel(&m.source, &lead)))
                 .collect();
             let pairs: Vec<(usize, usize)> = (0..terms.len())
                 .flat_map(|a| (0..terms.len()).map(move |b| (a, b)))
@@ -335,10 +484,10 @@ pub fn autocov_sums_gemm(
                     let p = &now[a].0 * &later[b].0;
                     let q = &now[a].1 * &later[b].1;
                     let mut g = p.t().dot(&q);
-                    if let Some(w) = &terms[a].weight {
+                    if let Some(w) = &terms[a].borrow().weight {
                         g *= w;
                     }
-                    if let Some(w) = &terms[b].weight {
+                    if let Some(w) = &terms[b].borrow().weight {
                         g *= w;
                     }
                     g
@@ -567,7 +716,7 @@ fn hac_test_blocks_in(
         .and(&count)
         .map_collect(|&s, &n| if n > 0.0 { s / n } else { f64::NAN });
     let mean_filled = mean.mapv(|v| if v.is_nan() { 0.0 } else { v });
-    let centred: Vec<Vec<Vec<ProductTerm>>> = blocks
+    let centred: Vec<Vec<Vec<Cow<ProductTerm>>>> = blocks
         .iter()
         .map(|b| {
             let block_mean = mean_filled.select(Axis(0), b.targets);
@@ -598,21 +747,26 @@ fn hac_test_blocks_in(
         }
         acc
     };
-    // Pass 2: the lags the bandwidth rule needs; pass 3: the remaining lags.
+    // Pass 2: the lags the bandwidth rule needs, and as many again (the dense path
+    // pays once per pass for materialising the series, and a bandwidth under twice the
+    // pilot lag then needs no third pass); pass 3: the remaining lags. Each lag's sums
+    // are computed alone, so which pass computes them does not change a bit.
     let pilot = match bandwidth {
         Bandwidth::NeweyWest => newey_west_pilot_lag(median_count(&count)),
         _ => 1,
     };
-    let first_lags: Vec<usize> = (0..=pilot).collect();
+    let cap = (max_seg as f64 / 4.0).max(1.0);
+    let speculative = (2 * pilot + 1).min((cap.ceil() as usize).saturating_sub(1).max(pilot));
+    let first_lags: Vec<usize> = (0..=speculative).collect();
     let first = gamma(&first_lags);
     let b = match bandwidth {
-        Bandwidth::NeweyWest => newey_west_bandwidth(&first, &count),
+        Bandwidth::NeweyWest => newey_west_bandwidth(&first[..=pilot], &count),
         Bandwidth::Andrews => andrews_bandwidth(&first[0], &first[1], &count),
         Bandwidth::Fixed(b) => b.max(1.0),
     }
-    .min((max_seg as f64 / 4.0).max(1.0));
+    .min(cap);
     let max_lag = (b.ceil() as usize).saturating_sub(1);
-    let more: Vec<usize> = (pilot + 1..=max_lag).collect();
+    let more: Vec<usize> = (speculative + 1..=max_lag).collect();
     let rest = gamma(&more);
     let mut omega = first[0].clone();
     for (h, g) in first_lags
@@ -659,6 +813,7 @@ fn hac_test_blocks_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::ProductTerm;
 
     #[test]
     fn p_values_do_not_underflow_and_match_known_values() {
@@ -702,6 +857,60 @@ mod tests {
         assert!((r.mean[[0, 1]] - 0.5).abs() < 1e-15);
         assert!(!r.floored[[1, 0]] && !r.floored[[1, 1]] && !r.floored[[0, 0]]);
         assert!(r.p.iter().all(|&p| p > 0.0 && p <= 1.0));
+    }
+
+    /// The dense path's register tiles (sources in panels of `LANES`, lags in tiles of
+    /// `LAG_TILE`, each lag's last rows apart, blocks of `CHUNK` rows) add every product
+    /// in the order of the plain loop over time, so they agree with it bit for bit: with
+    /// source counts off the panel width, lag counts off the tile width, segments shorter
+    /// than some lags, lags longer than a block, zero target factors and rows where every
+    /// term is zero.
+    #[test]
+    fn dense_sums_match_the_plain_loop_bit_for_bit() {
+        let (t_len, n_t, n_s) = (700, 3, 21);
+        let value = |seed: f64, a: usize, b: usize| {
+            ((a as f64 * 0.731 + b as f64 * 1.37 + seed) * 12.9898).sin()
+        };
+        let term = |seed: f64, weighted: bool| ProductTerm {
+            weight: weighted
+                .then(|| Array2::from_shape_fn((n_t, n_s), |(j, i)| value(seed + 0.5, j, i))),
+            target: Array2::from_shape_fn((t_len, n_t), |(t, j)| {
+                // Zero factors: a few scattered points, and every term at t % 97 == 5.
+                if (t + j) % 11 == 0 || t % 97 == 5 {
+                    0.0
+                } else {
+                    value(seed, t, j)
+                }
+            }),
+            source: Array2::from_shape_fn((t_len, n_s), |(t, i)| value(seed + 0.25, t, i)),
+        };
+        let terms = vec![term(1.0, true), term(2.0, false), term(3.0, true)];
+        let segments = vec![0..300, 300..305, 305..700];
+        let lags = [0, 1, 2, 3, 4, 6, 9, 13, 200];
+        let dense = autocov_sums_dense(&terms, &segments, &lags, (n_t, n_s));
+        let y = |t: usize, j: usize, i: usize| {
+            let mut v = 0.0;
+            for m in &terms {
+                let a = m.target[[t, j]];
+                if a != 0.0 {
+                    v += a * m.source[[t, i]] * m.weight.as_ref().map_or(1.0, |w| w[[j, i]]);
+                }
+            }
+            v
+        };
+        for (l, &h) in lags.iter().enumerate() {
+            for j in 0..n_t {
+                for i in 0..n_s {
+                    let mut plain = 0.0;
+                    for seg in &segments {
+                        for t in seg.start..seg.end.saturating_sub(h).max(seg.start) {
+                            plain += y(t, j, i) * y(t + h, j, i);
+                        }
+                    }
+                    assert_eq!(dense[l][[j, i]], plain, "lag {h}, edge ({j}, {i})");
+                }
+            }
+        }
     }
 
     #[test]
