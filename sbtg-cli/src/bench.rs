@@ -66,6 +66,9 @@ pub struct BenchArgs {
     /// SBTG training epochs (default: `sbtg infer`'s 100; 20 with --quick).
     #[arg(long)]
     epochs: Option<usize>,
+    /// SBTG's Adam step size (default: `sbtg infer`'s).
+    #[arg(long)]
+    learning_rate: Option<f64>,
     /// SBTG cross-fitting: hold out whole recordings (default, as `sbtg infer`) or
     /// contiguous blocks of every recording.
     #[arg(long, value_enum)]
@@ -162,6 +165,7 @@ struct Plan {
     size: FamilySize,
     seeds: u64,
     epochs: usize,
+    learning_rate: Option<f64>,
     methods: Vec<Method>,
     families: Vec<Family>,
     fold_by: Option<FoldBy>,
@@ -182,6 +186,7 @@ impl Plan {
             },
             seeds: args.seeds.unwrap_or(if args.quick { 1 } else { 3 }),
             epochs: args.epochs.unwrap_or(if args.quick { 20 } else { 100 }),
+            learning_rate: args.learning_rate,
             methods: if args.methods.is_empty() {
                 Method::ALL.to_vec()
             } else {
@@ -220,6 +225,9 @@ impl Plan {
         if let MethodConfig::Sbtg(s) = &mut cfg.estimator {
             s.seed = seed;
             s.model.epochs = self.epochs;
+            if let Some(lr) = self.learning_rate {
+                s.model.learning_rate = lr;
+            }
             s.folds = self.fold_by.map(|by| FoldScheme::new(by, None, recordings));
             if let Some(scale) = self.effect_scale {
                 s.effect_scale = scale;
@@ -392,7 +400,7 @@ fn results_header(plan: &Plan, seconds: f64) -> String {
     format!(
         "# sbtg benchmark\n\nProduced by `sbtg {}` in {:.0} s on {} threads (sbtg {}). \
          Simulated families: {} neurons, {} × {} frames (calcium-like: {} × {}{}), {} seeds, \
-         every method at lags 1 and 2 in one FDR family (BH, q ≤ 0.1); SBTG conditions on {} past frames, trains at most {} epochs{}. \
+         every method at lags 1 and 2 in one FDR family (BH, q ≤ 0.1); SBTG conditions on {} past frames, trains at most {} epochs at Adam step {}{}. \
          AUROC/AUPRC rank |t| at the true lag over all ordered pairs; F1 is of the selected \
          mean-test edges at the true lag; sign accuracy is over true edges; direction accuracy \
          over one-way true edges (|t| of i→j above j→i); lag attribution is the fraction of true \
@@ -419,6 +427,8 @@ fn results_header(plan: &Plan, seconds: f64) -> String {
         plan.seeds,
         plan.past.unwrap_or_else(|| Sbtg::default().past),
         plan.epochs,
+        plan.learning_rate
+            .unwrap_or_else(|| sbtg_core::model::ScoreModelConfig::default().learning_rate),
         match plan.fold_by {
             Some(FoldBy::Blocks) => " and holds out contiguous blocks of every recording",
             Some(FoldBy::Recordings) | None => " and holds out whole recordings",
