@@ -267,33 +267,27 @@ fn block_sums(
     block_sums_portable(y, terms, j, block, lags, scratch, acc);
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn block_sums_avx512(
-    y: &mut [f64],
-    terms: &[DenseTerm],
-    j: usize,
-    block: Block,
-    lags: &[usize],
-    scratch: &mut Scratch,
-    acc: &mut [f64],
-) {
-    block_sums_portable(y, terms, j, block, lags, scratch, acc);
+/// `block_sums_portable` compiled with a CPU feature, for run-time dispatch.
+macro_rules! block_sums_with {
+    ($name:ident, $feature:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        fn $name(
+            y: &mut [f64],
+            terms: &[DenseTerm],
+            j: usize,
+            block: Block,
+            lags: &[usize],
+            scratch: &mut Scratch,
+            acc: &mut [f64],
+        ) {
+            block_sums_portable(y, terms, j, block, lags, scratch, acc);
+        }
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn block_sums_avx2(
-    y: &mut [f64],
-    terms: &[DenseTerm],
-    j: usize,
-    block: Block,
-    lags: &[usize],
-    scratch: &mut Scratch,
-    acc: &mut [f64],
-) {
-    block_sums_portable(y, terms, j, block, lags, scratch, acc);
-}
+block_sums_with!(block_sums_avx512, "avx512f");
+block_sums_with!(block_sums_avx2, "avx2");
 
 #[inline(always)]
 fn block_sums_portable(
