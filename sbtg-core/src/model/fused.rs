@@ -75,8 +75,10 @@ thread_local! {
 }
 
 /// Floating-point operations of the GEMMs run so far on this thread by the fused step
-/// (`2mnk` per `m×k · k×n` product; element-wise work is not counted). A fit runs on
-/// one thread, so the difference of two readings around it is the fit's GEMM work.
+/// (`2mnk` per `m×k · k×n` product; element-wise work is not counted). A fit in a
+/// one-thread pool runs every GEMM on its thread, so the difference of two readings
+/// around it is the fit's GEMM work (on more threads an idle core may take one block of
+/// a step, whose GEMMs then count on that core).
 pub fn gemm_flops() -> u64 {
     GEMM_FLOPS.with(|c| c.get())
 }
@@ -300,6 +302,8 @@ struct BlockBuffers {
     da1: Vec<f32>,
     sym: Vec<f32>,
     ds: Vec<f32>,
+    /// `rows × n`: the block's columns of the energy gradient `G` (`Y S + δ1 W1`).
+    g: Vec<f32>,
 }
 
 impl BlockBuffers {
@@ -324,6 +328,7 @@ impl BlockBuffers {
             da1: z(rows * h),
             sym: z(n * n),
             ds: z(n * n),
+            g: z(rows * n),
         }
     }
 }
@@ -419,14 +424,13 @@ impl FusedEnergy {
         self.n_past + self.n_future
     }
 
-    /// Forward pass of one self energy's MLP input gradient on block columns
-    /// `offset .. offset + n` of `y`, added into `g` with `Y S`.
+    /// Forward pass of one self energy on block columns `offset .. offset + n` of `y`:
+    /// its part of the energy gradient, `Y S + ∇MLP(Y)`, in `buf.g` (`rows × n`).
     fn forward_block(
         batch: Batch,
         Block { offset, n }: Block,
         par: &SelfParams,
         buf: &mut BlockBuffers,
-        g: &mut [f32],
     ) {
         let Batch { y, rows, width } = batch;
         let h = par.b1.len();
@@ -486,11 +490,11 @@ impl FusedEnergy {
                 buf.sym[i * n + j] = 0.5 * (par.a[i * n + j] + par.a[j * n + i]);
             }
         }
-        gemm_into(g, width, offset, yb, View::new(&buf.sym, n, n), false);
+        gemm_into(&mut buf.g, n, 0, yb, View::new(&buf.sym, n, n), false);
         gemm_into(
-            g,
-            width,
-            offset,
+            &mut buf.g,
+            n,
+            0,
             View::new(&buf.delta1[..rows * h], rows, h),
             View::new(&par.w1, h, n),
             true,
@@ -612,8 +616,22 @@ impl FusedEnergy {
         let g = &mut self.g[..rows * w];
         let batch = Batch { y, rows, width: w };
         let (past, future) = (Block { offset: 0, n: np }, Block { offset: np, n: nf });
-        Self::forward_block(batch, past, &self.params.past, &mut self.past_buf, g);
-        Self::forward_block(batch, future, &self.params.future, &mut self.future_buf, g);
+        // The two blocks are independent: a core left idle by the other fits of the
+        // run takes one of them (on a busy or one-thread pool both run here, in turn;
+        // either way every sum is the same).
+        let (par, pb, fb) = (&self.params, &mut self.past_buf, &mut self.future_buf);
+        rayon::join(
+            || Self::forward_block(batch, past, &par.past, pb),
+            || Self::forward_block(batch, future, &par.future, fb),
+        );
+        for ((row, gp), gf) in g
+            .chunks_exact_mut(w)
+            .zip(self.past_buf.g.chunks_exact(np))
+            .zip(self.future_buf.g.chunks_exact(nf))
+        {
+            row[..np].copy_from_slice(gp);
+            row[np..].copy_from_slice(gf);
+        }
         // Coupling: G_P += Y_F W ; G_F += Y_P Wᵀ
         let wv = View::new(&self.params.w, nf, np);
         gemm_into(g, w, 0, View::block(y, rows, nf, w, np), wv, true);
@@ -657,21 +675,11 @@ impl FusedEnergy {
         let batch = Batch { y, rows, width: w };
         let (past, future) = (Block { offset: 0, n: np }, Block { offset: np, n: nf });
         let (par, grads) = (&self.params, &mut self.grads);
-        Self::backward_block(
-            batch,
-            d,
-            past,
-            &par.past,
-            &mut self.past_buf,
-            &mut grads.past,
-        );
-        Self::backward_block(
-            batch,
-            d,
-            future,
-            &par.future,
-            &mut self.future_buf,
-            &mut grads.future,
+        let (pb, fb) = (&mut self.past_buf, &mut self.future_buf);
+        let (gp, gf) = (&mut grads.past, &mut grads.future);
+        rayon::join(
+            || Self::backward_block(batch, d, past, &par.past, pb, gp),
+            || Self::backward_block(batch, d, future, &par.future, fb, gf),
         );
         // ∂W = D_Fᵀ Y_P + Y_Fᵀ D_P
         gemm_into(
