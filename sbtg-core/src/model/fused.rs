@@ -830,6 +830,51 @@ mod tests {
         }
     }
 
+    /// The two blocks of a step may run on two cores (`rayon::join`) or in turn on one:
+    /// losses and parameters after a few Adam steps are the same bit for bit.
+    #[test]
+    fn steps_are_bit_identical_on_one_and_on_two_threads() {
+        let (np, nf, rows) = (40, 20, 128);
+        let m = EnergyModel::init(np, nf, Coupling::Linear, 32, 2, &mut stream(9, 3));
+        let (y, t, mask) = batch(rows, np + nf, 10);
+        let f32s = |a: &Array2<f64>| a.iter().map(|&v| v as f32).collect::<Vec<f32>>();
+        let (y, t, mask32) = (f32s(&y), f32s(&t), f32s(&mask));
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                let mut f = FusedEnergy::new(&m, rows);
+                let penalty = Penalty {
+                    l1: 0.01,
+                    ridge: 0.1,
+                };
+                let losses: Vec<u64> = (0..20)
+                    .map(|_| {
+                        let l = f.loss_and_gradient(&y, &t, &mask32, rows, mask.sum(), penalty);
+                        f.adam_step(&Adam::default());
+                        l.to_bits()
+                    })
+                    .collect();
+                let params: Vec<u32> = f
+                    .params
+                    .past
+                    .slices()
+                    .into_iter()
+                    .chain(f.params.future.slices())
+                    .flat_map(|v| v.iter().map(|x| x.to_bits()))
+                    .chain(f.params.w.iter().map(|x| x.to_bits()))
+                    .collect();
+                (losses, params)
+            })
+        };
+        let one = run(1);
+        for _ in 0..3 {
+            assert_eq!(run(2), one);
+        }
+    }
+
     /// The ridge penalty `(λ/d)(‖S_P‖² + ‖S_F‖² + 2‖W‖²)` in f64.
     fn ridge64(m: &EnergyModel, ridge: f64) -> f64 {
         let sq = |a: &Array2<f64>| a.iter().map(|v| v * v).sum::<f64>();
