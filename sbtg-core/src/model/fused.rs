@@ -29,6 +29,7 @@ use ndarray::{Array1, Array2};
 
 use super::energy::{CouplingParams, EnergyModel, SelfEnergy};
 use super::mlp::Mlp;
+use super::silu;
 
 /// A matrix view of an f32 buffer: element `(i, j)` at `offset + i·rs + j·cs`.
 #[derive(Clone, Copy)]
@@ -138,6 +139,75 @@ fn gemm_into(dst: &mut [f32], stride: usize, offset: usize, a: View, b: View, ac
     }
 }
 
+dispatched! {
+    /// `out[i·os + j] = s (a[i·as + j] + b[j·bs + i])` for `i < rows`, `j < cols`, with
+    /// `a = (a, as)` (0 where absent) and `b = (b, bs)`: a sum with a transposed matrix,
+    /// in 16 × 16 tiles so that the transposed reads come from a tile in L1 cache.
+    fn transposed_sum(
+        out: &mut [f32],
+        os: usize,
+        a: Option<(&[f32], usize)>,
+        b: (&[f32], usize),
+        shape: (usize, usize),
+        s: f32,
+    ) {
+        const T: usize = 16;
+        let ((b, bs), (rows, cols)) = (b, shape);
+        let mut tile = [[0.0f32; T]; T];
+        for i0 in (0..rows).step_by(T) {
+            let ni = T.min(rows - i0);
+            for j0 in (0..cols).step_by(T) {
+                let nj = T.min(cols - j0);
+                // tile[jj][ii] = b[j0 + jj][i0 + ii]
+                for (jj, t) in tile.iter_mut().enumerate().take(nj) {
+                    t[..ni].copy_from_slice(&b[(j0 + jj) * bs + i0..][..ni]);
+                }
+                for ii in 0..ni {
+                    let o = &mut out[(i0 + ii) * os + j0..][..nj];
+                    match a {
+                        Some((a, as_)) => {
+                            let a = &a[(i0 + ii) * as_ + j0..][..nj];
+                            for jj in 0..nj {
+                                o[jj] = s * (a[jj] + tile[jj][ii]);
+                            }
+                        }
+                        None => {
+                            for jj in 0..nj {
+                                o[jj] = s * tile[jj][ii];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+dispatched! {
+    /// Adam's update of one parameter slot `p` with gradient `g` and moments `m`, `v`;
+    /// `c = [β₁, β₂, 1/(1 − β₁ᵗ), 1/(1 − β₂ᵗ), lr, ε, decay]` ([`FusedEnergy::adam_step`]).
+    fn adam_update(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], c: [f32; 7]) {
+        let [b1, b2, scale_m, scale_v, lr, eps, decay] = c;
+        for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            let step = (*m * scale_m) / ((*v * scale_v).sqrt() + eps);
+            *p = *p * decay - lr * step;
+        }
+    }
+}
+
+/// `sign(x)` with `sign(0) = 0`, the subgradient of `|x|` the L1 penalty uses.
+fn sign(x: f32) -> f32 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
 /// Penalties added to the DSM loss in training (their values are not reported).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Penalty {
@@ -150,15 +220,10 @@ pub struct Penalty {
     pub ridge: f64,
 }
 
-fn sigmoid(a: f32) -> f32 {
-    1.0 / (1.0 + (-a).exp())
-}
-
 /// Parameters of a self energy, flat f32, with their gradients and Adam moments laid
 /// out the same way.
 #[derive(Clone, Debug)]
 pub(crate) struct SelfParams {
-    pub a: Vec<f32>,
     pub w1: Vec<f32>,
     pub b1: Vec<f32>,
     pub w2: Vec<f32>,
@@ -171,7 +236,6 @@ impl SelfParams {
         let v = |a: &Array2<f64>| a.iter().map(|&x| x as f32).collect::<Vec<_>>();
         let b = |a: &Array1<f64>| a.iter().map(|&x| x as f32).collect::<Vec<_>>();
         SelfParams {
-            a: v(&g.a),
             w1: v(&g.mlp.weights[0]),
             b1: b(&g.mlp.biases[0]),
             w2: v(&g.mlp.weights[1]),
@@ -183,7 +247,6 @@ impl SelfParams {
     fn zeros_like(&self) -> Self {
         let z = |v: &Vec<f32>| vec![0.0; v.len()];
         SelfParams {
-            a: z(&self.a),
             w1: z(&self.w1),
             b1: z(&self.b1),
             w2: z(&self.w2),
@@ -192,9 +255,8 @@ impl SelfParams {
         }
     }
 
-    fn slices_mut(&mut self) -> [&mut Vec<f32>; 6] {
+    fn slices_mut(&mut self) -> [&mut Vec<f32>; 5] {
         [
-            &mut self.a,
             &mut self.w1,
             &mut self.b1,
             &mut self.w2,
@@ -203,18 +265,20 @@ impl SelfParams {
         ]
     }
 
-    fn slices(&self) -> [&Vec<f32>; 6] {
-        [&self.a, &self.w1, &self.b1, &self.w2, &self.b2, &self.w3]
+    fn slices(&self) -> [&Vec<f32>; 5] {
+        [&self.w1, &self.b1, &self.w2, &self.b2, &self.w3]
     }
 
-    /// The f64 self energy, keeping `keep`'s output bias (which no score sees).
-    fn to_energy(&self, n: usize, h: usize, keep: &SelfEnergy) -> SelfEnergy {
+    /// The f64 self energy with quadratic part `a`, keeping `keep`'s output bias (which no
+    /// score sees).
+    fn to_energy(&self, a: Array2<f64>, h: usize, keep: &SelfEnergy) -> SelfEnergy {
+        let n = a.nrows();
         let m = |v: &[f32], r: usize, c: usize| {
             Array2::from_shape_vec((r, c), v.iter().map(|&x| x as f64).collect()).expect("shape")
         };
         let b = |v: &[f32]| Array1::from(v.iter().map(|&x| x as f64).collect::<Vec<_>>());
         SelfEnergy {
-            a: m(&self.a, n, n),
+            a,
             mlp: Mlp {
                 weights: vec![m(&self.w1, h, n), m(&self.w2, h, h), m(&self.w3, 1, h)],
                 biases: vec![b(&self.b1), b(&self.b2), keep.mlp.biases[2].clone()],
@@ -228,8 +292,12 @@ impl SelfParams {
 pub(crate) struct Params {
     pub past: SelfParams,
     pub future: SelfParams,
-    /// `n_F × n_P`.
-    pub w: Vec<f32>,
+    /// The energy's quadratic part `L = [[S_P, Wᵀ], [W, S_F]]` (`width × width`,
+    /// row-major): `½ zᵀ L z = ½ x_Pᵀ S_P x_P + ½ x_Fᵀ S_F x_F + x_Fᵀ W x_P`. Trained as one
+    /// symmetric matrix: `A` enters the energy only through `S = (A + Aᵀ)/2`, so Adam on
+    /// `A` (whose gradient is symmetric) moves `S` by the update it would give `S`, and
+    /// `W` and `Wᵀ` get the same gradient; the exported model has `A = S`.
+    pub quad: Vec<f32>,
 }
 
 impl Params {
@@ -237,18 +305,18 @@ impl Params {
         Params {
             past: self.past.zeros_like(),
             future: self.future.zeros_like(),
-            w: vec![0.0; self.w.len()],
+            quad: vec![0.0; self.quad.len()],
         }
     }
     /// Every parameter slot with whether it takes weight decay (the MLP weights).
     fn slices_mut(&mut self) -> impl Iterator<Item = (&mut Vec<f32>, bool)> {
-        const DECAYS: [bool; 6] = [false, true, false, true, false, true];
+        const DECAYS: [bool; 5] = [true, false, true, false, true];
         self.past
             .slices_mut()
             .into_iter()
             .zip(DECAYS)
             .chain(self.future.slices_mut().into_iter().zip(DECAYS))
-            .chain(std::iter::once((&mut self.w, false)))
+            .chain(std::iter::once((&mut self.quad, false)))
     }
 
     fn slices(&self) -> impl Iterator<Item = &Vec<f32>> {
@@ -256,7 +324,7 @@ impl Params {
             .slices()
             .into_iter()
             .chain(self.future.slices())
-            .chain(std::iter::once(&self.w))
+            .chain(std::iter::once(&self.quad))
     }
 }
 
@@ -300,9 +368,7 @@ struct BlockBuffers {
     da2: Vec<f32>,
     dh1: Vec<f32>,
     da1: Vec<f32>,
-    sym: Vec<f32>,
-    ds: Vec<f32>,
-    /// `rows × n`: the block's columns of the energy gradient `G` (`Y S + δ1 W1`).
+    /// `rows × n`: the MLP's part of the block's columns of `G` (`δ1 W1`).
     g: Vec<f32>,
 }
 
@@ -326,8 +392,6 @@ impl BlockBuffers {
             da2: z(rows * h),
             dh1: z(rows * h),
             da1: z(rows * h),
-            sym: z(n * n),
-            ds: z(n * n),
             g: z(rows * n),
         }
     }
@@ -348,6 +412,9 @@ pub(crate) struct FusedEnergy {
     future_buf: BlockBuffers,
     /// `rows × width`: the gradient `G` of the energy, then `D = ∂loss/∂G`.
     g: Vec<f32>,
+    /// `width × width`: `Yᵀ D`, the gradient of the loss with respect to `L` taken as a
+    /// free (not symmetric) matrix.
+    quad_grad: Vec<f32>,
 }
 
 /// Adam's settings (candle's `AdamW` with decoupled weight decay).
@@ -379,10 +446,22 @@ impl FusedEnergy {
         let CouplingParams::Linear { w } = &model.coupling else {
             panic!("the fused step trains the linear coupling only");
         };
+        let (np, nf) = (model.n_past, model.n_future);
+        let width = np + nf;
+        let mut quad = vec![0.0f32; width * width];
+        for (a, o) in [(&model.past.a, 0), (&model.future.a, np)] {
+            for ((i, j), &v) in a.indexed_iter() {
+                quad[(o + i) * width + o + j] = (0.5 * (v + a[[j, i]])) as f32;
+            }
+        }
+        for ((f, p), &v) in w.indexed_iter() {
+            quad[(np + f) * width + p] = v as f32;
+            quad[p * width + np + f] = v as f32;
+        }
         let params = Params {
             past: SelfParams::from(&model.past),
             future: SelfParams::from(&model.future),
-            w: w.iter().map(|&x| x as f32).collect(),
+            quad,
         };
         let hidden = model.past.mlp.weights[0].nrows();
         FusedEnergy {
@@ -398,6 +477,7 @@ impl FusedEnergy {
             past_buf: BlockBuffers::new(max_rows, hidden, model.n_past),
             future_buf: BlockBuffers::new(max_rows, hidden, model.n_future),
             g: vec![0.0; max_rows * (model.n_past + model.n_future)],
+            quad_grad: vec![0.0; (model.n_past + model.n_future).pow(2)],
         }
     }
 
@@ -405,17 +485,18 @@ impl FusedEnergy {
     /// biases).
     pub fn model(&self, template: &EnergyModel) -> EnergyModel {
         let (np, nf, h) = (self.n_past, self.n_future, self.hidden);
+        let w = np + nf;
+        let l = &self.params.quad;
+        let block = |(r, c): (usize, usize), (o, p): (usize, usize)| {
+            Array2::from_shape_fn((r, c), |(i, j)| l[(o + i) * w + p + j] as f64)
+        };
         EnergyModel {
             n_past: np,
             n_future: nf,
-            past: self.params.past.to_energy(np, h, &template.past),
-            future: self.params.future.to_energy(nf, h, &template.future),
+            past: (self.params.past).to_energy(block((np, np), (0, 0)), h, &template.past),
+            future: (self.params.future).to_energy(block((nf, nf), (np, np)), h, &template.future),
             coupling: CouplingParams::Linear {
-                w: Array2::from_shape_vec(
-                    (nf, np),
-                    self.params.w.iter().map(|&x| x as f64).collect(),
-                )
-                .expect("shape"),
+                w: block((nf, np), (np, 0)),
             },
         }
     }
@@ -424,8 +505,8 @@ impl FusedEnergy {
         self.n_past + self.n_future
     }
 
-    /// Forward pass of one self energy on block columns `offset .. offset + n` of `y`:
-    /// its part of the energy gradient, `Y S + ∇MLP(Y)`, in `buf.g` (`rows × n`).
+    /// Forward pass of one self energy's MLP on block columns `offset .. offset + n` of
+    /// `y`: its part of the energy gradient, `∇MLP(Y) = δ1 W1`, in `buf.g` (`rows × n`).
     fn forward_block(
         batch: Batch,
         Block { offset, n }: Block,
@@ -437,19 +518,14 @@ impl FusedEnergy {
         let yb = View::block(y, rows, n, width, offset);
         // a1 = Y W1ᵀ + b1
         gemm_into(&mut buf.a1, h, 0, yb, View::new(&par.w1, h, n).t(), false);
-        for r in 0..rows {
-            let row = r * h..(r + 1) * h;
-            let (a1, h1) = (&mut buf.a1[row.clone()], &mut buf.h1[row.clone()]);
-            let (s1p, s1pp) = (&mut buf.s1p[row.clone()], &mut buf.s1pp[row]);
-            for k in 0..h {
-                let a = a1[k] + par.b1[k];
-                a1[k] = a;
-                let s = sigmoid(a);
-                h1[k] = a * s;
-                s1p[k] = s * (1.0 + a * (1.0 - s));
-                s1pp[k] = s * (1.0 - s) * (2.0 + a * (1.0 - 2.0 * s));
-            }
-        }
+        let rh = rows * h;
+        silu::first_layer(
+            &mut buf.a1[..rh],
+            &par.b1,
+            &mut buf.h1[..rh],
+            &mut buf.s1p[..rh],
+            &mut buf.s1pp[..rh],
+        );
         // a2 = h1 W2ᵀ + b2
         gemm_into(
             &mut buf.a2,
@@ -459,19 +535,14 @@ impl FusedEnergy {
             View::new(&par.w2, h, h).t(),
             false,
         );
-        for r in 0..rows {
-            let row = r * h..(r + 1) * h;
-            let (a2, s2p) = (&mut buf.a2[row.clone()], &mut buf.s2p[row.clone()]);
-            let (s2pp, d2) = (&mut buf.s2pp[row.clone()], &mut buf.delta2[row]);
-            for k in 0..h {
-                let a = a2[k] + par.b2[k];
-                a2[k] = a;
-                let s = sigmoid(a);
-                s2p[k] = s * (1.0 + a * (1.0 - s));
-                s2pp[k] = s * (1.0 - s) * (2.0 + a * (1.0 - 2.0 * s));
-                d2[k] = par.w3[k] * s2p[k];
-            }
-        }
+        silu::second_layer(
+            &mut buf.a2[..rh],
+            &par.b2,
+            &par.w3,
+            &mut buf.s2p[..rh],
+            &mut buf.s2pp[..rh],
+            &mut buf.delta2[..rh],
+        );
         // p = δ2 W2, δ1 = p ⊙ silu′(a1)
         gemm_into(
             &mut buf.p,
@@ -481,27 +552,19 @@ impl FusedEnergy {
             View::new(&par.w2, h, h),
             false,
         );
-        for i in 0..rows * h {
-            buf.delta1[i] = buf.p[i] * buf.s1p[i];
-        }
-        // G_blk = Y S + δ1 W1
-        for i in 0..n {
-            for j in 0..n {
-                buf.sym[i * n + j] = 0.5 * (par.a[i * n + j] + par.a[j * n + i]);
-            }
-        }
-        gemm_into(&mut buf.g, n, 0, yb, View::new(&buf.sym, n, n), false);
+        silu::product(&mut buf.delta1[..rh], &buf.p[..rh], &buf.s1p[..rh]);
+        // ∇MLP = δ1 W1
         gemm_into(
             &mut buf.g,
             n,
             0,
             View::new(&buf.delta1[..rows * h], rows, h),
             View::new(&par.w1, h, n),
-            true,
+            false,
         );
     }
 
-    /// Backward pass of one self energy given `D` on its block columns.
+    /// Backward pass of one self energy's MLP given `D` on its block columns.
     fn backward_block(
         batch: Batch,
         d: &[f32],
@@ -514,13 +577,6 @@ impl FusedEnergy {
         let h = par.b1.len();
         let yb = View::block(y, rows, n, width, offset);
         let db = View::block(d, rows, n, width, offset);
-        // ∂S = Yᵀ D, ∂A = (∂S + ∂Sᵀ)/2
-        gemm_into(&mut buf.ds, n, 0, yb.t(), db, false);
-        for i in 0..n {
-            for j in 0..n {
-                grad.a[i * n + j] = 0.5 * (buf.ds[i * n + j] + buf.ds[j * n + i]);
-            }
-        }
         let rh = rows * h;
         // ∂W1 = δ1ᵀ D ; Gδ1 = D W1ᵀ
         gemm_into(
@@ -540,9 +596,7 @@ impl FusedEnergy {
             false,
         );
         // ∂p = Gδ1 ⊙ silu′(a1)
-        for i in 0..rh {
-            buf.dp[i] = buf.g_delta1[i] * buf.s1p[i];
-        }
+        silu::product(&mut buf.dp[..rh], &buf.g_delta1[..rh], &buf.s1p[..rh]);
         // ∂W2 = δ2ᵀ ∂p ; ∂δ2 = ∂p W2ᵀ
         gemm_into(
             &mut grad.w2,
@@ -560,17 +614,15 @@ impl FusedEnergy {
             View::new(&par.w2, h, h).t(),
             false,
         );
-        grad.w3.iter_mut().for_each(|x| *x = 0.0);
-        grad.b2.iter_mut().for_each(|x| *x = 0.0);
-        for r in 0..rows {
-            for k in 0..h {
-                let i = r * h + k;
-                grad.w3[k] += buf.d_delta2[i] * buf.s2p[i];
-                let da2 = buf.d_delta2[i] * par.w3[k] * buf.s2pp[i];
-                buf.da2[i] = da2;
-                grad.b2[k] += da2;
-            }
-        }
+        silu::second_layer_backward(
+            &buf.d_delta2[..rh],
+            &par.w3,
+            &buf.s2p[..rh],
+            &buf.s2pp[..rh],
+            &mut buf.da2[..rh],
+            &mut grad.w3,
+            &mut grad.b2,
+        );
         // ∂W2 += ∂a2ᵀ h1 ; ∂h1 = ∂a2 W2
         gemm_into(
             &mut grad.w2,
@@ -589,15 +641,15 @@ impl FusedEnergy {
             false,
         );
         // ∂a1 = Gδ1 ⊙ p ⊙ silu″(a1) + ∂h1 ⊙ silu′(a1)
-        grad.b1.iter_mut().for_each(|x| *x = 0.0);
-        for r in 0..rows {
-            for k in 0..h {
-                let i = r * h + k;
-                let da1 = buf.g_delta1[i] * buf.p[i] * buf.s1pp[i] + buf.dh1[i] * buf.s1p[i];
-                buf.da1[i] = da1;
-                grad.b1[k] += da1;
-            }
-        }
+        silu::first_layer_backward(
+            &buf.g_delta1[..rh],
+            &buf.p[..rh],
+            &buf.dh1[..rh],
+            &buf.s1p[..rh],
+            &buf.s1pp[..rh],
+            &mut buf.da1[..rh],
+            &mut grad.b1,
+        );
         // ∂W1 += ∂a1ᵀ Y
         gemm_into(
             &mut grad.w1,
@@ -619,23 +671,31 @@ impl FusedEnergy {
         // The two blocks are independent: a core left idle by the other fits of the
         // run takes one of them (on a busy or one-thread pool both run here, in turn;
         // either way every sum is the same).
+        // The quadratic blocks and the coupling are one product `Y L` (one large GEMM
+        // runs nearer the kernel's peak than four of a quarter of its size).
         let (par, pb, fb) = (&self.params, &mut self.past_buf, &mut self.future_buf);
+        let quad = &par.quad;
         rayon::join(
-            || Self::forward_block(batch, past, &par.past, pb),
-            || Self::forward_block(batch, future, &par.future, fb),
+            || gemm_into(g, w, 0, View::new(y, rows, w), View::new(quad, w, w), false),
+            || {
+                rayon::join(
+                    || Self::forward_block(batch, past, &par.past, pb),
+                    || Self::forward_block(batch, future, &par.future, fb),
+                )
+            },
         );
         for ((row, gp), gf) in g
             .chunks_exact_mut(w)
             .zip(self.past_buf.g.chunks_exact(np))
             .zip(self.future_buf.g.chunks_exact(nf))
         {
-            row[..np].copy_from_slice(gp);
-            row[np..].copy_from_slice(gf);
+            for (x, &v) in row[..np].iter_mut().zip(gp) {
+                *x += v;
+            }
+            for (x, &v) in row[np..].iter_mut().zip(gf) {
+                *x += v;
+            }
         }
-        // Coupling: G_P += Y_F W ; G_F += Y_P Wᵀ
-        let wv = View::new(&self.params.w, nf, np);
-        gemm_into(g, w, 0, View::block(y, rows, nf, w, np), wv, true);
-        gemm_into(g, w, np, View::block(y, rows, np, w, 0), wv.t(), true);
     }
 
     /// The loss `Σ((s + T) ⊙ M)² / Σ M` of one batch (`n_obs = Σ M`), and its gradient
@@ -677,53 +737,52 @@ impl FusedEnergy {
         let (par, grads) = (&self.params, &mut self.grads);
         let (pb, fb) = (&mut self.past_buf, &mut self.future_buf);
         let (gp, gf) = (&mut grads.past, &mut grads.future);
+        let quad = &mut self.quad_grad;
+        // ∂L = Yᵀ D, one GEMM for both quadratic blocks and the coupling.
         rayon::join(
-            || Self::backward_block(batch, d, past, &par.past, pb, gp),
-            || Self::backward_block(batch, d, future, &par.future, fb, gf),
+            || {
+                gemm_into(
+                    quad,
+                    w,
+                    0,
+                    View::new(y, rows, w).t(),
+                    View::new(d, rows, w),
+                    false,
+                )
+            },
+            || {
+                rayon::join(
+                    || Self::backward_block(batch, d, past, &par.past, pb, gp),
+                    || Self::backward_block(batch, d, future, &par.future, fb, gf),
+                )
+            },
         );
-        // ∂W = D_Fᵀ Y_P + Y_Fᵀ D_P
-        gemm_into(
-            &mut self.grads.w,
-            np,
-            0,
-            View::block(d, rows, nf, w, np).t(),
-            View::block(y, rows, np, w, 0),
-            false,
-        );
-        gemm_into(
-            &mut self.grads.w,
-            np,
-            0,
-            View::block(y, rows, nf, w, np).t(),
-            View::block(d, rows, np, w, 0),
-            true,
-        );
-        if l1 > 0.0 {
-            for (g, &p) in self.grads.w.iter_mut().zip(&self.params.w) {
-                *g += l1 as f32
-                    * if p > 0.0 {
-                        1.0
-                    } else if p < 0.0 {
-                        -1.0
-                    } else {
-                        0.0
-                    };
-            }
-        }
-        if penalty.ridge > 0.0 {
-            let c = (penalty.ridge / w as f64) as f32;
-            for (par, grad, n) in [
-                (&self.params.past, &mut self.grads.past, np),
-                (&self.params.future, &mut self.grads.future, nf),
-            ] {
-                for i in 0..n {
-                    for j in 0..n {
-                        grad.a[i * n + j] += c * (par.a[i * n + j] + par.a[j * n + i]);
+        // With M = Yᵀ D: ∂A = (M + Mᵀ)/2 on each diagonal block (A enters as (A + Aᵀ)/2);
+        // ∂W = D_Fᵀ Y_P + Y_Fᵀ D_P = M_FP + M_PFᵀ, and the same transposed for the Wᵀ block.
+        // The ridge (λ/d)‖L‖² adds (λ/d)(A + Aᵀ) = (2λ/d) S and (4λ/d) W; the L1 penalty
+        // l1 sign(W).
+        let c = (penalty.ridge / w as f64) as f32;
+        let blocks = [
+            (0, 0, np, np, false),
+            (np, np, nf, nf, false),
+            (np, 0, nf, np, true),
+            (0, np, np, nf, true),
+        ];
+        let (gl, l) = (&mut grads.quad, &par.quad);
+        for (ro, co, nr, nc, coupling) in blocks {
+            let at = ro * w + co;
+            let scale = if coupling { 1.0 } else { 0.5 };
+            let (a, b) = ((&quad[at..], w), (&quad[co * w + ro..], w));
+            transposed_sum(&mut gl[at..], w, Some(a), b, (nr, nc), scale);
+            if penalty.ridge > 0.0 || (coupling && l1 > 0.0) {
+                let ridge = if coupling { 4.0 * c } else { 2.0 * c };
+                let l1 = if coupling { l1 as f32 } else { 0.0 };
+                for r in 0..nr {
+                    let k = (ro + r) * w + co..(ro + r) * w + co + nc;
+                    for (g, &p) in gl[k.clone()].iter_mut().zip(&l[k]) {
+                        *g += ridge * p + l1 * sign(p);
                     }
                 }
-            }
-            for (g, &p) in self.grads.w.iter_mut().zip(&self.params.w) {
-                *g += 4.0 * c * p;
             }
         }
         loss / n_obs as f64
@@ -752,12 +811,7 @@ impl FusedEnergy {
             .zip(grads.slices());
         for ((((p, decays), (m, _)), (v, _)), g) in slots {
             let decay = if decays { decay } else { 1.0 };
-            for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-                *m = b1 * *m + (1.0 - b1) * g;
-                *v = b2 * *v + (1.0 - b2) * g * g;
-                let step = (*m * scale_m) / ((*v * scale_v).sqrt() + eps);
-                *p = *p * decay - lr * step;
-            }
+            adam_update(p, m, v, g, [b1, b2, scale_m, scale_v, lr, eps, decay]);
         }
     }
 
@@ -859,12 +913,8 @@ mod tests {
                     .collect();
                 let params: Vec<u32> = f
                     .params
-                    .past
                     .slices()
-                    .into_iter()
-                    .chain(f.params.future.slices())
                     .flat_map(|v| v.iter().map(|x| x.to_bits()))
-                    .chain(f.params.w.iter().map(|x| x.to_bits()))
                     .collect();
                 (losses, params)
             })
@@ -925,14 +975,15 @@ mod tests {
                 &mut m.future
             }
         }
+        let width = 9;
         for (blk, gp) in [("past", &grads.past), ("future", &grads.future)] {
             let past = blk == "past";
-            let n = if past { 5 } else { 4 };
+            let (n, o) = if past { (5, 0) } else { (4, 5) };
             for (i, j) in [(0, 1), (2, 2), (n - 1, 0)] {
-                // A enters through S = (A + Aᵀ)/2.
+                // A enters through S = (A + Aᵀ)/2, the diagonal blocks of L.
                 check(
                     &format!("{blk}.a[{i},{j}]"),
-                    gp.a[i * n + j] as f64,
+                    grads.quad[(o + i) * width + o + j] as f64,
                     &|m, e| pick(m, past).a[[i, j]] += e,
                 );
             }
@@ -965,7 +1016,7 @@ mod tests {
         for (i, j) in [(0, 0), (3, 4), (1, 2)] {
             check(
                 &format!("w[{i},{j}]"),
-                grads.w[i * 5 + j] as f64,
+                grads.quad[(5 + i) * width + j] as f64,
                 &|m, e| {
                     if let CouplingParams::Linear { w } = &mut m.coupling {
                         w[[i, j]] += e
@@ -974,5 +1025,11 @@ mod tests {
             );
         }
         assert_eq!(checked, 2 * (3 + 3 + 3 + 9) + 3);
+        // The gradient of L is symmetric bit for bit (so Adam keeps L symmetric).
+        for i in 0..width {
+            for j in 0..width {
+                assert_eq!(grads.quad[i * width + j], grads.quad[j * width + i]);
+            }
+        }
     }
 }

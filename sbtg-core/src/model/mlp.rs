@@ -262,6 +262,7 @@ pub(crate) fn var_from_array1(a: &Array1<f64>, device: &Device) -> Result<Var> {
 }
 
 /// f32 tensor from a row-major f64 matrix.
+#[cfg(test)]
 pub(crate) fn tensor_from_view(a: ArrayView2<f64>, device: &Device) -> Result<Tensor> {
     let data: Vec<f32> = a.iter().map(|&v| v as f32).collect();
     Ok(Tensor::from_vec(data, a.dim(), device)?)

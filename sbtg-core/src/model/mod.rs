@@ -1,9 +1,45 @@
 //! Score models: structured energies, their explicit input-gradients, and DSM training.
 
+/// Defines a function whose body, plain scalar code, is compiled three times (AVX-512,
+/// AVX2 and the baseline instruction set) and run in the widest form the CPU supports,
+/// so that its loops run on the widest vectors. The compiler never fuses a multiply and
+/// an add on its own, so every form gives the same bits.
+macro_rules! dispatched {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$doc])*
+        pub(crate) fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn portable($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    portable($($arg),*)
+                }
+                #[target_feature(enable = "avx2")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    portable($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU supports AVX-512F (checked just above).
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports AVX2 (checked just above).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            portable($($arg),*)
+        }
+    };
+}
+
 pub mod energy;
 pub mod fused;
 pub mod gaussian;
 pub mod mlp;
+mod noise;
+mod silu;
 pub mod train;
 
 pub use energy::{Coupling, CouplingKind, EnergyModel};

@@ -13,18 +13,19 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2};
 use rand::seq::SliceRandom;
 use rand_distr::{Distribution, StandardNormal};
 
 use super::energy::{CouplingParams, EnergyModel, SelfEnergy};
-use super::mlp::{array2_from_tensor, tensor_from_view, var_from_array2, MlpVars};
+use super::mlp::{array2_from_tensor, var_from_array2, MlpVars};
 use super::ScoreModelConfig;
 use crate::rng::stream;
 use rand_chacha::ChaCha8Rng;
 
 use super::fused::{Adam, FusedEnergy, Penalty};
 use super::gaussian::GaussianStart;
+use super::noise::DsmBatch;
 use crate::{Error, Result};
 
 struct SelfEnergyVars {
@@ -451,6 +452,11 @@ fn diverged(value: f64, epoch: usize, cfg: &ScoreModelConfig) -> Error {
     ))
 }
 
+/// The rows of `a` as one row-major f32 buffer.
+fn f32_rows(a: ArrayView2<f64>) -> Vec<f32> {
+    a.iter().map(|&v| v as f32).collect()
+}
+
 /// Trains the linear-coupling energy from `init` with the fused step.
 fn train_fused(
     (z, mask): (ArrayView2<f64>, ArrayView2<f64>),
@@ -468,17 +474,11 @@ fn train_fused(
         lr: cfg.learning_rate,
         ..Adam::default()
     };
-    let sigma = cfg.sigma;
+    let sigma = cfg.sigma as f32;
     let mut order: Vec<usize> = (0..n_rows).collect();
     let mut epoch_loss = Vec::with_capacity(cfg.epochs);
-    // Antithetic pairs: rows 0..b are z + σε (target ε/σ), rows b..2b are z − σε
-    // (target −ε/σ); the buffers are reused by every step.
-    let mut y = vec![0.0f32; 2 * batch * width];
-    let mut target = vec![0.0f32; 2 * batch * width];
-    let mut m = vec![0.0f32; 2 * batch * width];
-    let mut eps = vec![0.0f64; width];
-    let z = z.as_standard_layout();
-    let mask = mask.as_standard_layout();
+    let windows = (f32_rows(z), f32_rows(mask));
+    let mut dsm = DsmBatch::default();
     // Observed coordinates of each window (the loss is a mean over them).
     let observed: Vec<f64> = mask.rows().into_iter().map(|r| r.sum()).collect();
     let mut epoch_seconds = Vec::with_capacity(cfg.epochs);
@@ -488,40 +488,10 @@ fn train_fused(
         let (mut sum, mut count) = (0.0f64, 0.0f64);
         for chunk in order.chunks(batch) {
             let b = chunk.len();
-            let half = b * width;
-            for (r, &row) in chunk.iter().enumerate() {
-                // One standard normal per coordinate, in the order candle's path draws them.
-                for e in eps.iter_mut() {
-                    *e = StandardNormal.sample(rng);
-                }
-                let zr = z.row(row);
-                let mr = mask.row(row);
-                let (zr, mr) = (zr.as_slice().expect("row"), mr.as_slice().expect("row"));
-                let k = r * width;
-                fn pair(
-                    v: &mut [f32],
-                    half: usize,
-                    k: usize,
-                    width: usize,
-                ) -> (&mut [f32], &mut [f32]) {
-                    let (plus, minus) = v.split_at_mut(half);
-                    (&mut plus[k..k + width], &mut minus[k..k + width])
-                }
-                let (yp, ym) = pair(&mut y, half, k, width);
-                let (tp, tm) = pair(&mut target, half, k, width);
-                let (mp, mm) = pair(&mut m, half, k, width);
-                for c in 0..width {
-                    let e = eps[c] * mr[c];
-                    yp[c] = (zr[c] + sigma * e) as f32;
-                    ym[c] = (zr[c] - sigma * e) as f32;
-                    tp[c] = (e / sigma) as f32;
-                    tm[c] = -tp[c];
-                    mp[c] = mr[c] as f32;
-                    mm[c] = mp[c];
-                }
-            }
+            dsm.fill((&windows.0, &windows.1), width, chunk, sigma, rng);
             let n_obs = (2.0 * chunk.iter().map(|&r| observed[r]).sum::<f64>()).max(1.0);
-            let value = energy.loss_and_gradient(&y, &target, &m, 2 * b, n_obs, penalty);
+            let (y, target, m) = (&dsm.y, &dsm.target, &dsm.mask);
+            let value = energy.loss_and_gradient(y, target, m, 2 * b, n_obs, penalty);
             if !value.is_finite() {
                 return Err(diverged(value, epoch, cfg));
             }
@@ -573,43 +543,28 @@ fn train_candle(
     };
     let mut opt = AdamW::new(energy.vars(), params)?;
     let coupling = energy.coupling_matrices();
-    let sigma = cfg.sigma;
+    let sigma = cfg.sigma as f32;
     let mut order: Vec<usize> = (0..n_rows).collect();
     let mut epoch_loss = Vec::with_capacity(cfg.epochs);
     let batch = cfg.batch_size.min(n_rows);
+    let windows = (f32_rows(z), f32_rows(mask));
+    let mut dsm = DsmBatch::default();
+    let observed: Vec<f64> = mask.rows().into_iter().map(|r| r.sum()).collect();
     let mut epoch_seconds = Vec::with_capacity(cfg.epochs);
     for epoch in 0..cfg.epochs {
         let t0 = Instant::now();
         order.shuffle(rng);
         let (mut sum, mut count) = (0.0f64, 0.0f64);
         for chunk in order.chunks(batch) {
-            let b = chunk.len();
-            let zb = z.select(Axis(0), chunk);
-            let mb = mask.select(Axis(0), chunk);
-            let eps = Array2::from_shape_fn((b, width), |_| {
-                let e: f64 = StandardNormal.sample(rng);
-                e
-            }) * &mb;
             // Antithetic pairs y = z ± σε with targets ∓ε/σ: both halves are unbiased
             // DSM samples, and the O(1/σ) cross term s(z)·ε/σ, which dominates the
             // loss's variance at small σ, cancels between them.
-            let noisy = ndarray::concatenate(
-                Axis(0),
-                &[
-                    (&zb + &(&eps * sigma)).view(),
-                    (&zb - &(&eps * sigma)).view(),
-                ],
-            )
-            .expect("same widths");
-            let targets =
-                ndarray::concatenate(Axis(0), &[(&eps / sigma).view(), (-&eps / sigma).view()])
-                    .expect("same widths");
-            let masks =
-                ndarray::concatenate(Axis(0), &[mb.view(), mb.view()]).expect("same widths");
-            let y_t = tensor_from_view(noisy.view(), &dev)?;
-            let target = tensor_from_view(targets.view(), &dev)?;
-            let m_t = tensor_from_view(masks.view(), &dev)?;
-            let n_obs = masks.sum().max(1.0);
+            dsm.fill((&windows.0, &windows.1), width, chunk, sigma, rng);
+            let shape = (2 * chunk.len(), width);
+            let y_t = Tensor::from_slice(&dsm.y, shape, &dev)?;
+            let target = Tensor::from_slice(&dsm.target, shape, &dev)?;
+            let m_t = Tensor::from_slice(&dsm.mask, shape, &dev)?;
+            let n_obs = (2.0 * chunk.iter().map(|&r| observed[r]).sum::<f64>()).max(1.0);
             let s = energy.score(&y_t)?;
             let resid = ((s + target)? * &m_t)?;
             let dsm = (resid.sqr()?.sum_all()? / n_obs)?;

@@ -8,9 +8,12 @@ use sbtg_core::stats::metrics::ks_uniform;
 use sbtg_core::stats::TestKind;
 
 /// Null model: n = 30 independent slow AR(1) latents (φ = 0.95) plus measurement noise,
-/// 3 recordings × 1000 frames, 10 seeds, default settings (same-frame pairs and lag 1,
+/// 3 recordings × 1000 frames, 30 seeds, default settings (same-frame pairs and lag 1,
 /// two past frames, 100 epochs, Newey–West bandwidth). BH at α = 0.1 over the whole
-/// family selects at most one false edge per run on average, and the held-out p-values
+/// family selects at most one false edge per run on average (selections cluster: 0 in
+/// most runs, up to 6 in one, so the mean needs tens of runs; under this complete null
+/// BH's FDR is the share of runs with any selection, which is printed and, at about a
+/// third, above α: docs/method.md), and the held-out p-values
 /// are uniform: the nominal 5% test rejects under 7.5%, and their distribution is within
 /// 0.03 of Uniform(0, 1) everywhere (Kolmogorov distance). The KS p-value itself is
 /// printed, not tested: pairs that share a neuron have dependent p-values, and over
@@ -20,7 +23,9 @@ fn null_model_is_calibrated() {
     let mut cfg = InferConfig::default();
     let mut false_discoveries = 0usize;
     let mut pooled = Vec::new();
-    for seed in 0..10 {
+    let mut runs_with_any = 0usize;
+    let seeds: u64 = 30;
+    for seed in 0..seeds {
         let sim = null_ar1(30, 1000, 3, 0.95, 0.5, seed).unwrap();
         let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
         cfg.sbtg_mut().unwrap().seed = seed;
@@ -31,14 +36,15 @@ fn null_model_is_calibrated() {
         let below = sbtg_tests::share_below(&p, 0.05);
         eprintln!("seed {seed}: selected {selected}, P(p < .05) = {below:.3}, KS D = {d:.4} p = {ks_p:.3}");
         false_discoveries += selected;
+        runs_with_any += usize::from(selected > 0);
         pooled.extend(p);
     }
     let (d, ks_p) = ks_uniform(&pooled);
     let below = pooled.iter().filter(|&&x| x < 0.05).count() as f64 / pooled.len() as f64;
-    eprintln!("pooled: {false_discoveries} selected in 10 runs, P(p < .05) = {below:.4}, KS D = {d:.4} p = {ks_p:.4}");
+    eprintln!("pooled: {false_discoveries} selected in {seeds} runs ({runs_with_any} with any), P(p < .05) = {below:.4}, KS D = {d:.4} p = {ks_p:.4}");
     assert!(
-        false_discoveries <= 10,
-        "{false_discoveries} false discoveries in 10 runs"
+        false_discoveries as u64 <= seeds,
+        "{false_discoveries} false discoveries in {seeds} runs"
     );
     assert!(
         d < 0.03,
