@@ -32,9 +32,15 @@ pub(crate) fn exp(x: f32) -> f32 {
     er * f32::from_bits(((k + 127) << 23) as u32)
 }
 
+/// `(silu(x), silu′(x), silu″(x))` (module docs).
 #[inline(always)]
-fn sigmoid(a: f32) -> f32 {
-    1.0 / (1.0 + exp(-a))
+fn silu(x: f32) -> (f32, f32, f32) {
+    let s = 1.0 / (1.0 + exp(-x));
+    (
+        x * s,
+        s * (1.0 + x * (1.0 - s)),
+        s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s)),
+    )
 }
 
 dispatched! {
@@ -47,10 +53,7 @@ dispatched! {
             for k in 0..h {
                 let x = a[k] + b[k];
                 a[k] = x;
-                let s = sigmoid(x);
-                out[k] = x * s;
-                d1[k] = s * (1.0 + x * (1.0 - s));
-                d2[k] = s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s));
+                (out[k], d1[k], d2[k]) = silu(x);
             }
         }
     }
@@ -74,9 +77,7 @@ dispatched! {
             for k in 0..h {
                 let x = a[k] + b[k];
                 a[k] = x;
-                let s = sigmoid(x);
-                d1[k] = s * (1.0 + x * (1.0 - s));
-                d2[k] = s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s));
+                (_, d1[k], d2[k]) = silu(x);
                 delta[k] = w[k] * d1[k];
             }
         }
