@@ -85,9 +85,10 @@ pub struct InferArgs {
     /// start; see docs/method.md).
     #[arg(long, value_enum, default_value = "random")]
     start: Start,
-    /// Early stopping: keep the epoch with the lowest DSM loss on an inner validation
-    /// split of the training recordings, and stop after this many epochs without
-    /// improvement (0, the default: train every epoch on all training windows). It
+    /// Early stopping: train on the first four fifths of every training recording, keep
+    /// the epoch with the lowest DSM loss on the last fifth, stop after this many epochs
+    /// without improvement, then train that many epochs on all training windows (0, the
+    /// default: train every epoch on all training windows). It
     /// lowers the held-out loss but, like `--coupling gaussian`, makes the edge tests
     /// anti-conservative on slowly varying data (see docs/method.md).
     #[arg(long, default_value_t = 0)]

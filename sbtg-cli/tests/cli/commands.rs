@@ -393,8 +393,8 @@ fn training_benchmark_times_every_recipe_and_engines_agree() {
     let header = rdr.headers().unwrap().clone();
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
-    // 4 recipes on one thread and the 3 fused ones on two threads, per data set.
-    assert_eq!(rows.len(), 2 * 7);
+    // 5 recipes on one thread and the 4 fused ones on two threads, per data set.
+    assert_eq!(rows.len(), 2 * 9);
     let num = |r: &csv::StringRecord, c: &str| -> f64 { r[col(c)].parse().unwrap() };
     let find = |d: &str, recipe: &str, threads: &str| {
         rows.iter()
@@ -424,8 +424,20 @@ fn training_benchmark_times_every_recipe_and_engines_agree() {
                 assert!(num(r, c) > 0.0, "{d} {} {c}", &r[col("recipe")]);
             }
         }
-        let early = find(d, "fused, Gaussian start, early", "1");
-        assert!(num(early, "best_epoch") <= num(early, "epochs"));
+        for early in [
+            find(
+                d,
+                "fused, Gaussian start, early stopping (patience 10)",
+                "1",
+            ),
+            find(
+                d,
+                "fused, Gaussian start, early stopping (patience 10), Adam",
+                "1",
+            ),
+        ] {
+            assert!(num(early, "best_epoch") <= num(early, "epochs"));
+        }
         assert_eq!(num(find(d, "fused, Gaussian start, 1", "2"), "fits"), 5.0);
     }
     // Curves: a point per epoch, and the start for a Gaussian start.

@@ -186,6 +186,48 @@ pub fn inner_split(w: &Windows, train: &[usize]) -> (Vec<usize>, Vec<usize>) {
     (inner, train[cut..].to_vec())
 }
 
+/// The early-stopping split of a fold's training rows: the last `fraction` of every
+/// training recording (by start frame) is the validation set, the rest the inner
+/// training set after a purge of the windows that share a frame with the recording's
+/// first validation window. A recording with fewer than 10 training windows stays whole
+/// in the inner training set. Returns `(inner training rows, validation rows)`.
+///
+/// Every training worm is seen in both parts, so the validation loss after each epoch
+/// averages over the worms; one held-out recording ([`inner_split`]) judges by one worm,
+/// and on the shipped recordings single worms disagree about when to stop (docs/method.md).
+pub fn stopping_split(w: &Windows, train: &[usize], fraction: f64) -> (Vec<usize>, Vec<usize>) {
+    let span = w.offsets.last().copied().unwrap_or(0);
+    let mut by_recording: Vec<Vec<usize>> = Vec::new();
+    for &t in train {
+        let r = w.recording[t];
+        if by_recording.len() <= r {
+            by_recording.resize(r + 1, Vec::new());
+        }
+        by_recording[r].push(t);
+    }
+    let (mut inner, mut valid) = (Vec::new(), Vec::new());
+    for mut rows in by_recording.into_iter().filter(|r| !r.is_empty()) {
+        rows.sort_by_key(|&t| (w.start[t], t));
+        let held = (rows.len() as f64 * fraction).floor() as usize;
+        if rows.len() < 10 || held == 0 {
+            inner.extend(rows);
+            continue;
+        }
+        let cut = rows.len() - held;
+        let first_valid = w.start[rows[cut]];
+        inner.extend(
+            rows[..cut]
+                .iter()
+                .copied()
+                .filter(|&t| w.start[t] + span < first_valid),
+        );
+        valid.extend_from_slice(&rows[cut..]);
+    }
+    inner.sort_unstable();
+    valid.sort_unstable();
+    (inner, valid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,5 +296,29 @@ mod tests {
             assert!(t + 2 < 20 || t > 31, "window {t} shares a frame");
         }
         assert!(f.train.contains(&17) && f.train.contains(&32));
+    }
+
+    /// The early-stopping split takes the last fifth of every training recording, purges
+    /// the windows that share a frame with it, and leaves short recordings whole.
+    #[test]
+    fn stopping_split_holds_out_the_end_of_every_recording() {
+        // Three recordings of 50, 50 and 8 windows of 3 frames; the fold trains on all.
+        let w = windows(&[50, 50, 8], 3);
+        let train: Vec<usize> = (0..108).collect();
+        let (inner, valid) = stopping_split(&w, &train, 0.2);
+        // Windows 40..50 of each long recording are validation (rows 40..50, 90..100).
+        let want: Vec<usize> = (40..50).chain(90..100).collect();
+        assert_eq!(valid, want);
+        // Windows 38 and 39 (frames 38..40 and 39..41) share frames with window 40.
+        let inner_want: Vec<usize> = (0..38).chain(50..88).chain(100..108).collect();
+        assert_eq!(inner, inner_want);
+        for (&a, &b) in inner.iter().zip(&valid) {
+            assert_ne!(a, b);
+        }
+        // Only rows of the fold are used.
+        let part: Vec<usize> = (50..108).collect();
+        let (inner, valid) = stopping_split(&w, &part, 0.2);
+        assert_eq!(valid, (90..100).collect::<Vec<_>>());
+        assert_eq!(inner, (50..88).chain(100..108).collect::<Vec<_>>());
     }
 }

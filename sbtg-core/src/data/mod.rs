@@ -11,7 +11,7 @@ pub mod state;
 pub mod stimulus;
 pub mod window;
 
-pub use fold::{inner_split, make_folds, Fold, FoldBy, FoldScheme};
+pub use fold::{inner_split, make_folds, stopping_split, Fold, FoldBy, FoldScheme};
 pub use panel::{Panel, PanelConfig, PanelRecording};
 pub use recording::{long_enough, Recording};
 pub use state::{FrameStates, StateSpec};

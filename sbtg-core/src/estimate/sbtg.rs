@@ -17,7 +17,9 @@ use rayon::prelude::*;
 
 use super::evidence::{FoldReport, LagEvidence, MeanEvidence, SeriesBlock};
 use super::{Estimator, FitContext, Method, Progress};
-use crate::data::{inner_split, make_folds, Fold, FoldScheme, Panel, Standardiser, Windows};
+use crate::data::{
+    inner_split, make_folds, stopping_split, Fold, FoldScheme, Panel, Standardiser, Windows,
+};
 use crate::model::gaussian::{gaussian_energy, select_ridge, GaussianStart, RidgePoint};
 use crate::model::{
     dsm_future_terms, dsm_loss, dsm_loss_future, train, Coupling, EnergyModel, Engine,
@@ -82,6 +84,8 @@ const MISSING_RIDGE: f64 = 1e-3;
 const MISSING_EM_ITERATIONS: usize = 200;
 /// First random stream of the imputation draws (two per fold: training and test).
 const IMPUTE_STREAM: u64 = 7_000;
+/// Share of every training recording (its last frames) that early stopping validates on.
+const STOPPING_FRACTION: f64 = 0.2;
 
 fn default_past() -> usize {
     1
@@ -381,7 +385,7 @@ impl FoldProblem {
 
     /// Windows of the inner training split (what early stopping trains on).
     pub fn inner_windows(&self) -> usize {
-        self.inner.train.0.nrows()
+        self.inner.stop_train.0.nrows()
     }
 }
 
@@ -389,6 +393,10 @@ impl FoldProblem {
 struct InnerSplit {
     train: (Array2<f64>, Array2<f64>),
     valid: (Array2<f64>, Array2<f64>),
+    /// The early-stopping split ([`stopping_split`]): inner training and validation
+    /// windows.
+    stop_train: (Array2<f64>, Array2<f64>),
+    stop_valid: (Array2<f64>, Array2<f64>),
     /// The worm of every training window, in the order of the fold's training rows
     /// (epoch selection holds each worm out in turn).
     train_worm: Vec<usize>,
@@ -397,9 +405,13 @@ struct InnerSplit {
 impl InnerSplit {
     fn new(windows: &Windows, st: &Standardiser, train: &[usize]) -> Self {
         let (inner, valid) = inner_split(windows, train);
+        let (stop_train, stop_valid) = stopping_split(windows, train, STOPPING_FRACTION);
+        let apply = |rows: &[usize]| st.apply(windows.z.view(), windows.mask.view(), rows);
         InnerSplit {
-            train: st.apply(windows.z.view(), windows.mask.view(), &inner),
-            valid: st.apply(windows.z.view(), windows.mask.view(), &valid),
+            train: apply(&inner),
+            valid: apply(&valid),
+            stop_train: apply(&stop_train),
+            stop_valid: apply(&stop_valid),
             train_worm: train
                 .iter()
                 .map(|&t| windows.worms[windows.recording[t]])
@@ -407,9 +419,10 @@ impl InnerSplit {
         }
     }
 
-    /// The Gaussian start fitted on the inner training windows with `ridge`.
-    fn start(&self, ridge: f64, sigma: f64) -> Result<GaussianStart> {
-        GaussianStart::fit(self.train.0.view(), sigma, ridge)
+    /// The Gaussian start fitted on the early-stopping split's training windows with
+    /// `ridge`.
+    fn stopping_start(&self, ridge: f64, sigma: f64) -> Result<GaussianStart> {
+        GaussianStart::fit(self.stop_train.0.view(), sigma, ridge)
     }
 
     /// Ridge by the expected DSM loss on the validation windows; precision refitted on
@@ -979,17 +992,17 @@ impl Sbtg {
         // refitted there: a start fitted with the validation windows would make epoch 0
         // look better than it is.
         let inner_start = early
-            .then(|| inner.start(reference.start.ridge, self.model.sigma))
+            .then(|| inner.stopping_start(reference.start.ridge, self.model.sigma))
             .transpose()?;
         let warm = (self.model.start == Start::Gaussian || gaussian)
             .then(|| inner_start.as_ref().unwrap_or(&reference.start));
         let validation = early.then(|| Validation {
-            z: inner.valid.0.view(),
-            mask: inner.valid.1.view(),
+            z: inner.stop_valid.0.view(),
+            mask: inner.stop_valid.1.view(),
             seed: self.seed + stream_id + 17,
         });
         let (zfit, mfit) = if early {
-            (inner.train.0.view(), inner.train.1.view())
+            (inner.stop_train.0.view(), inner.stop_train.1.view())
         } else {
             (ztr.view(), mtr.view())
         };

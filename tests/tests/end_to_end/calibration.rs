@@ -5,7 +5,6 @@ use sbtg_core::data::{Panel, PanelConfig};
 use sbtg_core::estimate::{FitContext, InferConfig};
 use sbtg_core::infer;
 use sbtg_core::stats::metrics::ks_uniform;
-use sbtg_core::stats::TestKind;
 
 /// Null model: n = 30 independent slow AR(1) latents (φ = 0.95) plus measurement noise,
 /// 3 recordings × 1000 frames, 30 seeds, default settings (same-frame pairs and lag 1,
@@ -34,7 +33,8 @@ fn null_model_is_calibrated() {
         let p = sbtg_tests::mean_test_p(&inf);
         let (d, ks_p) = ks_uniform(&p);
         let below = sbtg_tests::share_below(&p, 0.05);
-        eprintln!("seed {seed}: selected {selected}, P(p < .05) = {below:.3}, KS D = {d:.4} p = {ks_p:.3}");
+        let (corr, z2) = sbtg_tests::recording_agreement(&inf, 1);
+        eprintln!("seed {seed}: selected {selected}, P(p < .05) = {below:.3}, KS D = {d:.4} p = {ks_p:.3}; lag 1: folds' z correlation {corr:.3}, pooled mean z² {z2:.3}");
         false_discoveries += selected;
         runs_with_any += usize::from(selected > 0);
         pooled.extend(p);
@@ -53,6 +53,33 @@ fn null_model_is_calibrated() {
     assert!(below < 0.075, "nominal 5% test rejects {below}");
 }
 
+/// One run of `cfg` on each of the first `seeds` slow nulls (seed = the run's seed): the
+/// epochs each fold chose, printed with the run's selections and the folds' agreement
+/// at lag 1 ([`sbtg_tests::recording_agreement`]); returns every mean-test p-value and
+/// the agreement averaged over the runs.
+fn slow_null_runs(mut cfg: InferConfig, seeds: u64) -> (Vec<f64>, f64, f64) {
+    let (mut pooled, mut corr, mut z2) = (Vec::new(), 0.0, 0.0);
+    for seed in 0..seeds {
+        let sim = null_ar1(30, 1000, 3, 0.95, 0.5, seed).unwrap();
+        let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
+        cfg.sbtg_mut().unwrap().seed = seed;
+        let inf = infer(&panel, &cfg, &FitContext::quiet()).unwrap();
+        let chosen: Vec<_> = inf
+            .summary
+            .per_lag
+            .iter()
+            .flat_map(|l| l.folds.iter().filter_map(|f| f.best_epoch))
+            .collect();
+        let selected = inf.rows.iter().filter(|e| e.selected).count();
+        let (c, z) = sbtg_tests::recording_agreement(&inf, 1);
+        eprintln!("seed {seed}: epochs chosen {chosen:?}, {selected} selected; lag 1: folds' z correlation {c:.3}, pooled mean z² {z:.3}");
+        corr += c / seeds as f64;
+        z2 += z / seeds as f64;
+        pooled.extend(sbtg_tests::mean_test_p(&inf));
+    }
+    (pooled, corr, z2)
+}
+
 /// A known limitation, measured: `--select-epochs` (held-out worms choose the number of
 /// epochs from the Gaussian start) picks models close to the closed form on this slow
 /// null, and their tests are anti-conservative (docs/method.md, "Held-out loss and valid
@@ -66,31 +93,41 @@ fn epoch_selection_is_anticonservative_on_the_slow_null() {
     model.start = sbtg_core::model::Start::Gaussian;
     model.select_epochs = true;
     model.epochs = 50;
-    let mut pooled = Vec::new();
-    for seed in 0..4 {
-        let sim = null_ar1(30, 1000, 3, 0.95, 0.5, seed).unwrap();
-        let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
-        cfg.sbtg_mut().unwrap().seed = seed;
-        let inf = infer(&panel, &cfg, &FitContext::quiet()).unwrap();
-        let chosen: Vec<_> = inf
-            .summary
-            .per_lag
-            .iter()
-            .flat_map(|l| l.folds.iter().filter_map(|f| f.best_epoch))
-            .collect();
-        let selected = inf.rows.iter().filter(|e| e.selected).count();
-        eprintln!("seed {seed}: epochs chosen {chosen:?}, {selected} selected");
-        pooled.extend(
-            inf.rows
-                .iter()
-                .filter(|e| e.test == TestKind::Mean)
-                .map(|e| e.p),
-        );
-    }
-    let below = pooled.iter().filter(|&&x| x < 0.05).count() as f64 / pooled.len() as f64;
+    let (pooled, _, _) = slow_null_runs(cfg, 4);
+    let below = sbtg_tests::share_below(&pooled, 0.05);
     eprintln!("pooled: P(p < .05) = {below:.4}");
     assert!(
         below > 0.1,
         "nominal 5% test rejects {below}: update docs/method.md"
+    );
+}
+
+/// A known limitation, measured: early stopping from the Gaussian start (`--start gaussian
+/// --patience 10`) stops at 0–3 epochs on this slow null (the closed form has the best
+/// validation loss), and the tests of such a model are anti-conservative. The mechanism
+/// shows in the per-recording tests (one recording per fold here): each recording's
+/// held-out mean is about as noisy as its standard error says, but the folds' means of
+/// one edge are positively correlated (a model fitted closely to the other folds'
+/// windows carries their sampling noise into the test of this one), so the pooled
+/// mean's standard error, which treats the folds as independent, is too small (mean
+/// square of the pooled z about 2, against about 1.2 and a slightly negative correlation
+/// for the default 100 epochs from the random start: docs/method.md, "Held-out loss and
+/// valid tests"). Ignored in the suite (about 10 s); run with `--ignored --nocapture` to
+/// reproduce the figures in the docs. It fails once the limitation is gone.
+#[test]
+#[ignore]
+fn early_stopping_is_anticonservative_on_the_slow_null() {
+    let mut cfg = InferConfig::default();
+    let model = &mut cfg.sbtg_mut().unwrap().model;
+    model.start = sbtg_core::model::Start::Gaussian;
+    model.patience = 10;
+    let (pooled, corr, z2) = slow_null_runs(cfg, 4);
+    let below = sbtg_tests::share_below(&pooled, 0.05);
+    eprintln!(
+        "pooled: P(p < .05) = {below:.4}; folds' z correlation {corr:.3}, pooled mean z² {z2:.3}"
+    );
+    assert!(
+        below > 0.1 && corr > 0.1,
+        "nominal 5% test rejects {below}, folds' correlation {corr}: update docs/method.md"
     );
 }
