@@ -15,11 +15,13 @@ use sbtg_core::estimate::{FitContext, InferConfig, Method, MethodConfig, Sbtg};
 use sbtg_core::infer;
 use sbtg_core::io::connectome::{self, CellAtlas, Connectome, Level};
 use sbtg_core::io::{load_recordings, write_atomic, write_outputs};
+use sbtg_core::model::Start;
 use sbtg_core::report::benchmark::{
     cook_wiring, results_csv, results_markdown, score, Family, FamilySize, ResultRow, Wiring,
 };
 use sbtg_core::report::compare::{compare, markdown, CompareConfig};
 use sbtg_core::report::plot::benchmark::AurocByDataset;
+use sbtg_core::stats::empirical_null::NullDistribution;
 use sbtg_core::stats::hac::{autocov_sums_dense, autocov_sums_gemm};
 use sbtg_core::stats::hac_reference::hac_test_per_edge;
 use sbtg_core::stats::metrics::mean_sd;
@@ -84,6 +86,16 @@ pub struct BenchArgs {
     /// (default: `sbtg infer`'s, fixed).
     #[arg(long, value_enum, default_value = "fixed")]
     pooling: Pooling,
+    /// Null distribution of every method's p-values (default: `sbtg infer`'s,
+    /// theoretical).
+    #[arg(long, value_enum, default_value = "theoretical")]
+    null: NullDistribution,
+    /// SBTG's start (default: `sbtg infer`'s, random).
+    #[arg(long, value_enum)]
+    start: Option<Start>,
+    /// SBTG's early stopping (default: `sbtg infer`'s, 0 = off).
+    #[arg(long)]
+    patience: Option<usize>,
     /// Condition every neuron on K global factors of its recording before any method
     /// runs (as `sbtg infer --global-factors`), on the simulated and the real data.
     #[arg(long, default_value_t = 0, value_name = "K")]
@@ -172,6 +184,9 @@ struct Plan {
     effect_scale: Option<EffectScale>,
     past: Option<usize>,
     pooling: Pooling,
+    null: NullDistribution,
+    start: Option<Start>,
+    patience: Option<usize>,
     /// The panel of every data set (global factors).
     panel: PanelConfig,
 }
@@ -201,6 +216,9 @@ impl Plan {
             effect_scale: args.effect_scale,
             past: args.past,
             pooling: args.pooling,
+            null: args.null,
+            start: args.start,
+            patience: args.patience,
             panel: PanelConfig {
                 global_factors: args.global_factors,
                 ..PanelConfig::default()
@@ -222,7 +240,14 @@ impl Plan {
             ..InferConfig::of(method)
         };
         cfg.tests.pooling = self.pooling;
+        cfg.tests.null = self.null;
         if let MethodConfig::Sbtg(s) = &mut cfg.estimator {
+            if let Some(start) = self.start {
+                s.model.start = start;
+            }
+            if let Some(patience) = self.patience {
+                s.model.patience = patience;
+            }
             s.seed = seed;
             s.model.epochs = self.epochs;
             if let Some(lr) = self.learning_rate {

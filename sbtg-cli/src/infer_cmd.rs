@@ -18,6 +18,7 @@ use sbtg_core::io::recording::names::normalise_label;
 use sbtg_core::io::run_folder::{Overwrite, RunFolder};
 use sbtg_core::model::{CouplingKind, ScoreModelConfig, Start};
 use sbtg_core::results::summary::StimulusCut;
+use sbtg_core::stats::empirical_null::NullDistribution;
 use sbtg_core::stats::random_effects::Pooling;
 use sbtg_core::stats::{
     Bandwidth, EdgeStatistic, EffectScale, FdrMethod, MissingNeurons, TestKind,
@@ -170,6 +171,13 @@ pub struct InferArgs {
     /// DerSimonian–Laird; needs 3 or more recordings).
     #[arg(long, value_enum, default_value = "fixed")]
     pooling: Pooling,
+    /// Null distribution of the p-values: `theoretical` (each test's own) or `empirical`
+    /// (Efron's empirical null: every family's z-values rescaled by the spread of its
+    /// bulk when wider than N(0, 1); calibrated on slow nulls where the theoretical
+    /// null over-rejects, at the cost of power where most pairs have effects; see
+    /// docs/method.md).
+    #[arg(long, value_enum, default_value = "theoretical")]
+    null: NullDistribution,
     /// Random seed (training order, noise and initial weights).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -361,6 +369,7 @@ impl InferArgs {
                 alpha: self.alpha,
                 bandwidth,
                 pooling: self.pooling,
+                null: self.null,
             },
         };
 

@@ -3,6 +3,7 @@
 use super::{
     Estimator, Granger, LaggedCorrelation, PairwiseGranger, PartialCorrelation, Pcmci, Sbtg,
 };
+use crate::stats::empirical_null::NullDistribution;
 use crate::stats::random_effects::Pooling;
 use crate::stats::{Bandwidth, FdrMethod};
 use crate::{Error, Result};
@@ -160,6 +161,10 @@ pub struct TestConfig {
     /// fixed).
     #[serde(default)]
     pub pooling: Pooling,
+    /// The null distribution of the p-values (absent in runs saved before it existed:
+    /// theoretical).
+    #[serde(default)]
+    pub null: NullDistribution,
 }
 
 impl Default for TestConfig {
@@ -169,6 +174,7 @@ impl Default for TestConfig {
             alpha: 0.1,
             bandwidth: Bandwidth::NeweyWest,
             pooling: Pooling::Fixed,
+            null: NullDistribution::Theoretical,
         }
     }
 }

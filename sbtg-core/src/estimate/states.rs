@@ -33,11 +33,16 @@ use super::test_stage::{influence_hac, test_lag, LagTests, TestMatrices};
 use super::{FitContext, InferConfig, Progress};
 use crate::data::state::{difference_label, FrameStates, StateModel};
 use crate::data::Panel;
+use crate::stats::empirical_null::NullDistribution;
 use crate::stats::hac::sums;
 use crate::stats::hac::{t_quantile_975, two_sided_p};
 use crate::stats::random_effects::Pooling;
 use crate::stats::{ProductSeries, ProductTerm};
 use crate::{Error, Result};
+
+/// Per-state tests pool the recordings and keep the theoretical null (their level is
+/// checked by the shifted-labels null instead).
+const THEORETICAL: (Pooling, NullDistribution) = (Pooling::Fixed, NullDistribution::Theoretical);
 
 /// The state of every window of a lag's evidence (`None`: no state, or a dropped
 /// straddling window).
@@ -497,7 +502,7 @@ pub fn state_tests(
                     .into_iter()
                     .map(|s| StateTests {
                         label: s.label,
-                        tests: test_lag(panel, s.evidence, bandwidth, Pooling::Fixed),
+                        tests: test_lag(panel, s.evidence, bandwidth, THEORETICAL),
                         windows: windows.clone(),
                     })
                     .collect();
@@ -552,7 +557,7 @@ pub fn state_tests(
                     .map_err(wrap)?;
                 let mut tests = Vec::new();
                 for e in ev {
-                    let mut t = test_lag(&sp, e, bandwidth, Pooling::Fixed);
+                    let mut t = test_lag(&sp, e, bandwidth, THEORETICAL);
                     if !t.folds.is_empty() {
                         let (own, _) = subset_loss(&t.folds, |_| true);
                         for l in losses
@@ -636,6 +641,7 @@ fn difference_tests(lag: usize, a: &LagTests, b: &LagTests) -> LagTests {
         volatility: None,
         direction: None,
         recordings: Vec::new(),
+        null_spread: None,
         folds: Vec::new(),
         train_seconds: 0.0,
         test_seconds: 0.0,

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use super::evidence::{ClosedFormTest, FoldReport, LagEvidence, MeanEvidence, SeriesBlock};
 use crate::data::Panel;
+use crate::stats::empirical_null::{NullDistribution, NullSpread};
 use crate::stats::hac::{hac_test_off_diagonal, t_quantile_975, two_sided_p};
 use crate::stats::random_effects::{dersimonian_laird, Heterogeneity, Pooling};
 use crate::stats::{hac_test, hac_test_blocks, Bandwidth, HacResult, ProductSeries, TargetBlock};
@@ -125,6 +126,29 @@ impl TestMatrices {
         out
     }
 
+    /// Tests the matrices against the empirical null of their own family (the tested,
+    /// off-diagonal entries); returns its spread.
+    fn against_empirical_null(&mut self) -> Option<NullSpread> {
+        let n = self.p.nrows();
+        let family = self
+            .p
+            .indexed_iter()
+            .filter(|((j, i), _)| n == 1 || j != i)
+            .map(|(_, p)| p);
+        let spread = NullSpread::estimate(family)?;
+        let TestMatrices {
+            t,
+            p,
+            se,
+            effect,
+            ci_low,
+            ci_high,
+            ..
+        } = self;
+        spread.apply(t, p, se, (effect, ci_low, ci_high));
+        Some(spread)
+    }
+
     /// Number of edges whose HAC variance was floored.
     pub fn floored_count(&self) -> usize {
         self.floored.iter().filter(|&&f| f).count()
@@ -148,6 +172,16 @@ pub struct RecordingTest {
     pub variance_of_mean: Array2<f64>,
 }
 
+/// The empirical nulls of one lag's families (`--null empirical`).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NullSpreads {
+    pub mean: Option<NullSpread>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volatility: Option<NullSpread>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<NullSpread>,
+}
+
 /// Everything the test stage found at one lag.
 #[derive(Clone, Debug)]
 pub struct LagTests {
@@ -159,6 +193,9 @@ pub struct LagTests {
     /// (`[j, i]`, antisymmetric; `None` at lag 0 and for tests without a series).
     pub direction: Option<TestMatrices>,
     pub recordings: Vec<RecordingTest>,
+    /// With `--null empirical`: the spread of each family's empirical null (mean,
+    /// volatility, direction).
+    pub null_spread: Option<NullSpreads>,
     pub folds: Vec<FoldReport>,
     pub train_seconds: f64,
     /// Seconds of the method's own statistics plus the tests.
@@ -230,7 +267,7 @@ pub fn test_lag(
     panel: &Panel,
     evidence: LagEvidence,
     bandwidth: Bandwidth,
-    pooling: Pooling,
+    (pooling, null): (Pooling, NullDistribution),
 ) -> LagTests {
     let t0 = Instant::now();
     let n = panel.neurons.len();
@@ -296,7 +333,13 @@ pub fn test_lag(
             (pool(pooled, &recordings, effect_sign), recordings)
         }
     };
-    let volatility = volatility.map(|v| TestMatrices::from_hac(hac_test(&v, bandwidth), 1.0));
+    let mut volatility = volatility.map(|v| TestMatrices::from_hac(hac_test(&v, bandwidth), 1.0));
+    let (mut mean, mut direction) = (mean, direction);
+    let null_spread = (null == NullDistribution::Empirical).then(|| NullSpreads {
+        mean: mean.against_empirical_null(),
+        volatility: volatility.as_mut().and_then(|v| v.against_empirical_null()),
+        direction: direction.as_mut().and_then(|d| d.against_empirical_null()),
+    });
     LagTests {
         lag,
         windows,
@@ -304,6 +347,7 @@ pub fn test_lag(
         volatility,
         direction,
         recordings,
+        null_spread,
         folds,
         train_seconds,
         test_seconds: fit_seconds + t0.elapsed().as_secs_f64(),

@@ -57,7 +57,14 @@ pub fn infer(panel: &Panel, cfg: &InferConfig, ctx: &FitContext) -> Result<EdgeT
     };
     let tests = evidence
         .into_iter()
-        .map(|e| test_lag(panel, e, cfg.tests.bandwidth, cfg.tests.pooling))
+        .map(|e| {
+            test_lag(
+                panel,
+                e,
+                cfg.tests.bandwidth,
+                (cfg.tests.pooling, cfg.tests.null),
+            )
+        })
         .collect();
     let mut table = EdgeTable::assemble(panel, cfg, tests);
     if let Some(run) = state_run {
@@ -134,7 +141,14 @@ pub fn score_with_models(
     let evidence = sbtg.score_with_models(panel, &cfg.lags, models, ctx)?;
     let tests = evidence
         .into_iter()
-        .map(|e| test_lag(panel, e, cfg.tests.bandwidth, cfg.tests.pooling))
+        .map(|e| {
+            test_lag(
+                panel,
+                e,
+                cfg.tests.bandwidth,
+                (cfg.tests.pooling, cfg.tests.null),
+            )
+        })
         .collect();
     let mut table = EdgeTable::assemble(panel, cfg, tests);
     table.summary.seconds.total = t0.elapsed().as_secs_f64();
@@ -340,6 +354,7 @@ impl EdgeTable {
                 edges_selected: summary::SelectedCounts::of(rows.iter().filter(|e| e.lag == lag)),
                 seconds: Default::default(),
                 heterogeneity: None,
+                empirical_null: None,
             })
             .collect();
         EdgeTable {

@@ -85,6 +85,9 @@ pub struct LagSummary {
     /// (absent with fewer than two recordings or a closed-form test).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heterogeneity: Option<crate::stats::random_effects::Heterogeneity>,
+    /// With `--null empirical`: the spread of each family's empirical null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empirical_null: Option<crate::estimate::test_stage::NullSpreads>,
 }
 
 /// The declared FDR family.
@@ -343,6 +346,7 @@ impl Summary {
                     edge_tests: t.test_seconds,
                 },
                 heterogeneity: t.heterogeneity(),
+                empirical_null: t.null_spread,
             })
             .collect();
         let seconds = Seconds {

@@ -7,6 +7,7 @@
 //! short sum of weighted outer products ([`ProductTerm`]); every sum over time is then a
 //! GEMM ([`series`]). All matrices are `[target, source]`.
 
+pub mod empirical_null;
 pub mod fdr;
 pub mod hac;
 pub mod hac_reference;

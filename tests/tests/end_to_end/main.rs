@@ -9,6 +9,7 @@ mod compare;
 mod connectome;
 mod couplings;
 mod direction;
+mod empirical_null;
 mod epoch_selection;
 mod formats;
 mod fuzz_readers;
