@@ -105,20 +105,29 @@ pub fn recovery(table: &EdgeTable, truth: &Array2<f64>) -> Recovery {
     }
 }
 
-/// How the per-recording mean tests of one lag agree beyond chance, over the off-diagonal
-/// edges tested in every recording: the mean correlation of the recordings' `z = μ̂_r / SE_r`
-/// over pairs of recordings (about 0 when each recording's mean carries only its own
-/// noise), and the mean square of the pooled (inverse-variance weighted) `z` (about 1
-/// when the pooled standard errors hold). With one recording per fold, the first is the
-/// correlation that cross-fitting leaves between the folds' held-out means.
+/// How the per-recording mean tests of one lag agree: the run's
+/// [`RecordingAgreement`](sbtg_core::stats::random_effects::RecordingAgreement)
+/// correlation (the mean over pairs of recordings of the correlation of their
+/// `z = μ̂_r / SE_r` over edges: about 0 when each recording's mean carries only its own
+/// noise), and the mean square over the off-diagonal edges of the recordings' pooled
+/// (inverse-variance weighted) `z` (about 1 when the pooled standard errors hold). With
+/// one recording per fold, the first is the correlation that cross-fitting leaves between
+/// the folds' held-out means.
 pub fn recording_agreement(table: &EdgeTable, lag: usize) -> (f64, f64) {
+    let correlation = table
+        .summary
+        .per_lag
+        .iter()
+        .find(|l| l.lag == lag)
+        .and_then(|l| l.recording_agreement)
+        .expect("two or more recordings")
+        .correlation;
     let recs: Vec<_> = table
         .recording_tests
         .iter()
         .filter(|r| r.lag == lag && r.state == "all")
         .collect();
     let n = recs[0].mean.nrows();
-    let mut z: Vec<Vec<f64>> = vec![Vec::new(); recs.len()];
     let mut pooled = Vec::new();
     for j in 0..n {
         for i in (0..n).filter(|&i| i != j) {
@@ -127,21 +136,11 @@ pub fn recording_agreement(table: &EdgeTable, lag: usize) -> (f64, f64) {
             if v.iter().chain(&m).any(|x| !x.is_finite()) || v.iter().any(|&x| x <= 0.0) {
                 continue;
             }
-            for (zr, (&mr, &vr)) in z.iter_mut().zip(m.iter().zip(&v)) {
-                zr.push(mr / vr.sqrt());
-            }
             let w: f64 = v.iter().map(|x| 1.0 / x).sum();
             let mean = m.iter().zip(&v).map(|(a, b)| a / b).sum::<f64>() / w;
             pooled.push(mean * w.sqrt());
         }
     }
-    let ms = |a: &[f64]| a.iter().map(|x| x * x).sum::<f64>() / a.len() as f64;
-    let mut corr = Vec::new();
-    for a in 0..z.len() {
-        for b in a + 1..z.len() {
-            let cross = z[a].iter().zip(&z[b]).map(|(x, y)| x * y).sum::<f64>() / z[a].len() as f64;
-            corr.push(cross / (ms(&z[a]) * ms(&z[b])).sqrt());
-        }
-    }
-    (corr.iter().sum::<f64>() / corr.len() as f64, ms(&pooled))
+    let z2 = pooled.iter().map(|x| x * x).sum::<f64>() / pooled.len() as f64;
+    (correlation, z2)
 }

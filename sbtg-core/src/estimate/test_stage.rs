@@ -12,7 +12,7 @@ use super::evidence::{ClosedFormTest, FoldReport, LagEvidence, MeanEvidence, Ser
 use crate::data::Panel;
 use crate::stats::empirical_null::{NullDistribution, NullSpread};
 use crate::stats::hac::{hac_test_off_diagonal, t_quantile_975, two_sided_p};
-use crate::stats::random_effects::{dersimonian_laird, Heterogeneity, Pooling};
+use crate::stats::random_effects::{dersimonian_laird, Heterogeneity, Pooling, RecordingAgreement};
 use crate::stats::{hac_test, hac_test_blocks, Bandwidth, HacResult, ProductSeries, TargetBlock};
 
 /// The HAC details of a tested family.
@@ -218,6 +218,18 @@ impl LagTests {
                 .filter(move |r| r.count[[j, i]] > 0.0)
                 .map(move |r| (r.mean[[j, i]], r.variance_of_mean[[j, i]]))
         }))
+    }
+
+    /// How the recordings' own mean tests agree ([`RecordingAgreement`]); `None`
+    /// without two recordings.
+    pub fn recording_agreement(&self) -> Option<RecordingAgreement> {
+        let all: Vec<(&Array2<f64>, &Array2<f64>)> = self
+            .recordings
+            .iter()
+            .filter(|r| r.state == crate::data::state::ALL_STATES)
+            .map(|r| (&r.mean, &r.variance_of_mean))
+            .collect();
+        RecordingAgreement::of(&all)
     }
 }
 

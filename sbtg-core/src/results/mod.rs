@@ -355,6 +355,7 @@ impl EdgeTable {
                 seconds: Default::default(),
                 heterogeneity: None,
                 empirical_null: None,
+                recording_agreement: None,
             })
             .collect();
         EdgeTable {

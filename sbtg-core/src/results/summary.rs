@@ -88,6 +88,10 @@ pub struct LagSummary {
     /// With `--null empirical`: the spread of each family's empirical null.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub empirical_null: Option<crate::estimate::test_stage::NullSpreads>,
+    /// How the recordings' own mean tests agree: each one's spread and their mean
+    /// correlation (absent with fewer than two recordings or a closed-form test).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_agreement: Option<crate::stats::random_effects::RecordingAgreement>,
 }
 
 /// The declared FDR family.
@@ -347,6 +351,7 @@ impl Summary {
                 },
                 heterogeneity: t.heterogeneity(),
                 empirical_null: t.null_spread,
+                recording_agreement: t.recording_agreement(),
             })
             .collect();
         let seconds = Seconds {

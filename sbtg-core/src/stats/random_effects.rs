@@ -159,6 +159,89 @@ impl Heterogeneity {
     }
 }
 
+/// How the recordings' own tests of one family agree with one another, from their
+/// standardised means `z_r(e) = μ̂_r(e) / SE_r(e)` over the off-diagonal edges:
+///
+/// - `spread`: the median over recordings of `median_e |z_r(e)| / Φ⁻¹(3/4)`, each
+///   recording's own empirical-null spread (1 when each worm's tests are N(0, 1) in bulk);
+/// - `correlation`: the mean over pairs of recordings `(a, b)` of
+///   `Σ_e z_a z_b / √(Σ_e z_a² Σ_e z_b²)` over the edges both observe (uncentred: a null z
+///   has mean 0). Effects shared by the worms make it positive; a spread above 1 with a
+///   correlation near 0 says the wide bulk is each worm's own (worm-specific effects or
+///   tests too narrow within a worm), not a consistent signal.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RecordingAgreement {
+    pub recordings: usize,
+    pub spread: f64,
+    pub correlation: f64,
+}
+
+impl RecordingAgreement {
+    /// From every recording's `(mean, variance of the mean)` matrices (`[target,
+    /// source]`); `None` with fewer than two recordings.
+    pub fn of(recordings: &[(&ndarray::Array2<f64>, &ndarray::Array2<f64>)]) -> Option<Self> {
+        if recordings.len() < 2 {
+            return None;
+        }
+        let z: Vec<ndarray::Array2<f64>> = recordings
+            .iter()
+            .map(|(m, v)| {
+                ndarray::Zip::from(*m).and(*v).map_collect(|&m, &v| {
+                    if m.is_finite() && v.is_finite() && v > 0.0 {
+                        m / v.sqrt()
+                    } else {
+                        f64::NAN
+                    }
+                })
+            })
+            .collect();
+        let off_diagonal = |z: &ndarray::Array2<f64>| -> Vec<f64> {
+            z.indexed_iter()
+                .filter(|((j, i), v)| j != i && v.is_finite())
+                .map(|(_, &v)| v)
+                .collect()
+        };
+        let quartile = statrs::distribution::ContinuousCDF::inverse_cdf(
+            &statrs::distribution::Normal::new(0.0, 1.0).expect("standard normal"),
+            0.75,
+        );
+        let mut spreads: Vec<f64> = z
+            .iter()
+            .filter_map(|z| {
+                let mut a: Vec<f64> = off_diagonal(z).iter().map(|v| v.abs()).collect();
+                a.sort_by(f64::total_cmp);
+                (!a.is_empty()).then(|| a[a.len() / 2] / quartile)
+            })
+            .collect();
+        spreads.sort_by(f64::total_cmp);
+        let mut correlations = Vec::new();
+        for a in 0..z.len() {
+            for b in a + 1..z.len() {
+                let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+                for ((j, i), &x) in z[a].indexed_iter() {
+                    let y = z[b][[j, i]];
+                    if j != i && x.is_finite() && y.is_finite() {
+                        ab += x * y;
+                        aa += x * x;
+                        bb += y * y;
+                    }
+                }
+                if aa > 0.0 && bb > 0.0 {
+                    correlations.push(ab / (aa * bb).sqrt());
+                }
+            }
+        }
+        if spreads.is_empty() || correlations.is_empty() {
+            return None;
+        }
+        Some(RecordingAgreement {
+            recordings: recordings.len(),
+            spread: spreads[spreads.len() / 2],
+            correlation: correlations.iter().sum::<f64>() / correlations.len() as f64,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +321,24 @@ mod tests {
         let (re, fe) = (re as f64 / reps as f64, fe as f64 / reps as f64);
         assert!((re - 0.05).abs() < 0.015, "random effects {re}");
         assert!(fe > 0.2, "fixed effect {fe}");
+    }
+
+    /// Hand-made recordings: two worms with the same z pattern agree perfectly
+    /// (correlation 1); a third with the opposite pattern pulls the mean to −1/3. The
+    /// spread is each recording's median |z| over Φ⁻¹(3/4); the diagonal is ignored.
+    #[test]
+    fn recording_agreement_by_hand() {
+        use ndarray::array;
+        let m = array![[100.0, 1.0, -2.0], [3.0, 100.0, 0.5], [-1.0, 2.0, 100.0]];
+        let v = ndarray::Array2::from_elem((3, 3), 1.0);
+        let minus = -&m;
+        let a = RecordingAgreement::of(&[(&m, &v), (&m, &v)]).unwrap();
+        close(a.correlation, 1.0);
+        // |z| off the diagonal: 1, 2, 3, 0.5, 1, 2 → median (upper) 2.
+        close(a.spread, 2.0 / 0.674_489_750_196_081_7);
+        let b = RecordingAgreement::of(&[(&m, &v), (&m, &v), (&minus, &v)]).unwrap();
+        close(b.correlation, (1.0 - 1.0 - 1.0) / 3.0);
+        assert_eq!(b.recordings, 3);
+        assert!(RecordingAgreement::of(&[(&m, &v)]).is_none());
     }
 }

@@ -34,7 +34,14 @@ fn null_model_is_calibrated() {
         let (d, ks_p) = ks_uniform(&p);
         let below = sbtg_tests::share_below(&p, 0.05);
         let (corr, z2) = sbtg_tests::recording_agreement(&inf, 1);
-        eprintln!("seed {seed}: selected {selected}, P(p < .05) = {below:.3}, KS D = {d:.4} p = {ks_p:.3}; lag 1: folds' z correlation {corr:.3}, pooled mean z² {z2:.3}");
+        let spread = inf
+            .summary
+            .per_lag
+            .iter()
+            .find(|l| l.lag == 1)
+            .and_then(|l| l.recording_agreement)
+            .map_or(f64::NAN, |a| a.spread);
+        eprintln!("seed {seed}: selected {selected}, P(p < .05) = {below:.3}, KS D = {d:.4} p = {ks_p:.3}; lag 1: recordings' spread {spread:.3}, folds' z correlation {corr:.3}, pooled mean z² {z2:.3}");
         false_discoveries += selected;
         runs_with_any += usize::from(selected > 0);
         pooled.extend(p);
