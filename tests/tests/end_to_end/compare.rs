@@ -64,6 +64,34 @@ fn simulated_network_is_found_against_its_own_connectome_and_the_report_is_compl
         ..CompareConfig::default()
     };
     let c = compare(&circuit, 1, &conn, &atlas, &cc).unwrap();
+    assert_eq!(c.selection, "Benjamini–Hochberg at q ≤ 0.1");
+    // With the empirical null the report says so, with the spread read back from the
+    // run's summary.json.
+    let mut empirical_cfg = cfg.clone();
+    empirical_cfg.tests.null = sbtg_core::stats::empirical_null::NullDistribution::Empirical;
+    let empirical = infer(&panel, &empirical_cfg, &FitContext::quiet()).unwrap();
+    let edir = tmp("run-empirical");
+    write_outputs(&edir, &empirical).unwrap();
+    let etab = read_table(&edir, Some(1)).unwrap();
+    let spread = etab.summary.per_lag[0]
+        .empirical_null
+        .unwrap()
+        .mean
+        .unwrap();
+    assert_eq!(
+        Some(spread),
+        empirical.summary.per_lag[0].empirical_null.unwrap().mean
+    );
+    let ce = compare(&etab, 1, &conn, &atlas, &cc).unwrap();
+    assert!(
+        ce.selection.contains(&format!(
+            "empirical null (the mean tests at lag 1: σ̂ = {:.2}",
+            spread.estimated
+        )),
+        "{}",
+        ce.selection
+    );
+    assert!(markdown::markdown(&ce).contains(&ce.selection));
     // An edge list names only neurons with an edge; the others are reported unmatched.
     let n = panel.neurons.len();
     let isolated: Vec<String> = (0..n)

@@ -283,8 +283,8 @@ pub fn markdown(c: &Comparison) -> String {
     );
     let _ = writeln!(
         s,
-        "Circuit `{}` ({} neurons, {} recordings with per-recording tests), connectome `{}`. Pairs ranked by {} of the mean test; selected = FDR-selected by any test of the circuit.\n",
-        c.circuit, c.circuit_neurons, c.recordings, c.connectome, c.config.rank_by.label()
+        "Circuit `{}` ({} neurons, {} recordings with per-recording tests), connectome `{}`. Pairs ranked by {} of the mean test; selected = FDR-selected by any test of the circuit ({}).\n",
+        c.circuit, c.circuit_neurons, c.recordings, c.connectome, c.config.rank_by.label(), c.selection
     );
     summary_table(&mut s, c);
     findings(&mut s, c);

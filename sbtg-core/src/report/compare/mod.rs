@@ -209,6 +209,8 @@ pub struct Comparison {
     pub unmatched: Vec<(String, String)>,
     pub circuit_neurons: usize,
     pub recordings: usize,
+    /// How the run selected its edges (FDR procedure, level, null distribution).
+    pub selection: String,
     pub aggregation: String,
     pub layers: Vec<LayerMetrics>,
     pub direction: Option<DirectionMetrics>,
@@ -627,6 +629,29 @@ fn weight_agreement(
         .collect()
 }
 
+/// The run's selection rule in words: `Benjamini–Hochberg at q ≤ 0.1`, and with the
+/// empirical null the spread its mean tests at `lag` were tested against.
+fn selection_rule(table: &EdgeTable, lag: usize) -> String {
+    let s = &table.summary;
+    let fdr = match s.fdr.method {
+        crate::stats::fdr::FdrMethod::Bh => "Benjamini–Hochberg",
+        crate::stats::fdr::FdrMethod::By => "Benjamini–Yekutieli",
+    };
+    let spread = s
+        .per_lag
+        .iter()
+        .find(|l| l.lag == lag)
+        .and_then(|l| l.empirical_null)
+        .and_then(|n| n.mean);
+    match spread {
+        Some(n) => format!(
+            "{fdr} at q ≤ {}, every test family against its empirical null (the mean tests at lag {lag}: σ̂ = {:.2}, applied {:.2})",
+            s.fdr.alpha, n.estimated, n.applied
+        ),
+        None => format!("{fdr} at q ≤ {}", s.fdr.alpha),
+    }
+}
+
 /// Compares the circuit of one lag of an edge table with a connectome. Neuron names
 /// are normalised (upper case, no zero-padding) before they are matched. Lag 0
 /// (same-frame pairs) is scored undirected.
@@ -726,6 +751,7 @@ pub fn compare(
         unmatched: map.unmatched.clone(),
         circuit_neurons: neurons.len(),
         recordings: recordings.len(),
+        selection: selection_rule(table, lag),
         aggregation: match cfg.level {
             Level::Cell => "none (cell level)".to_string(),
             Level::Class => format!(
