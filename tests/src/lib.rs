@@ -1,9 +1,9 @@
 //! Helpers shared by the end-to-end tests in `tests/tests/`.
 
 use ndarray::Array2;
-use sbtg_core::data::simulate::{var1, NetworkSpec, Simulation};
+use sbtg_core::data::simulate::{null_ar1, var1, NetworkSpec, Simulation};
 use sbtg_core::data::{Panel, PanelConfig};
-use sbtg_core::estimate::InferConfig;
+use sbtg_core::estimate::{FitContext, InferConfig};
 use sbtg_core::stats::metrics::auroc;
 use sbtg_core::stats::TestKind;
 use sbtg_core::EdgeTable;
@@ -143,4 +143,24 @@ pub fn recording_agreement(table: &EdgeTable, lag: usize) -> (f64, f64) {
     }
     let z2 = pooled.iter().map(|x| x * x).sum::<f64>() / pooled.len() as f64;
     (correlation, z2)
+}
+
+/// The slow null of the calibration tests: 30 independent AR(1) latents (φ = 0.95) with
+/// measurement noise (sd 0.5), 3 recordings × 1000 frames. One run of `cfg` on the
+/// simulation of each seed in `seeds` (the run's seed is the simulation's).
+pub fn slow_null_runs(cfg: &InferConfig, seeds: std::ops::Range<u64>) -> Vec<EdgeTable> {
+    seeds
+        .map(|seed| {
+            let sim = null_ar1(30, 1000, 3, 0.95, 0.5, seed).unwrap();
+            let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
+            let mut cfg = cfg.clone();
+            cfg.sbtg_mut().unwrap().seed = seed;
+            sbtg_core::infer(&panel, &cfg, &FitContext::quiet()).unwrap()
+        })
+        .collect()
+}
+
+/// Selected rows of a run.
+pub fn selected(table: &EdgeTable) -> usize {
+    table.rows.iter().filter(|e| e.selected).count()
 }

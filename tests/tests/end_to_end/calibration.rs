@@ -1,9 +1,6 @@
 //! Calibration of the edge tests and the FDR under the null (no edges).
 
-use sbtg_core::data::simulate::null_ar1;
-use sbtg_core::data::{Panel, PanelConfig};
-use sbtg_core::estimate::{FitContext, InferConfig};
-use sbtg_core::infer;
+use sbtg_core::estimate::InferConfig;
 use sbtg_core::stats::metrics::ks_uniform;
 
 /// Null model: n = 30 independent slow AR(1) latents (φ = 0.95) plus measurement noise,
@@ -19,21 +16,20 @@ use sbtg_core::stats::metrics::ks_uniform;
 /// ~90 000 of them it rejects for a distance of 0.02.
 #[test]
 fn null_model_is_calibrated() {
-    let mut cfg = InferConfig::default();
+    let cfg = InferConfig::default();
     let mut false_discoveries = 0usize;
     let mut pooled = Vec::new();
     let mut runs_with_any = 0usize;
     let seeds: u64 = 30;
-    for seed in 0..seeds {
-        let sim = null_ar1(30, 1000, 3, 0.95, 0.5, seed).unwrap();
-        let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
-        cfg.sbtg_mut().unwrap().seed = seed;
-        let inf = infer(&panel, &cfg, &FitContext::quiet()).unwrap();
-        let selected = inf.rows.iter().filter(|e| e.selected).count();
-        let p = sbtg_tests::mean_test_p(&inf);
+    for (seed, inf) in sbtg_tests::slow_null_runs(&cfg, 0..seeds)
+        .iter()
+        .enumerate()
+    {
+        let selected = sbtg_tests::selected(inf);
+        let p = sbtg_tests::mean_test_p(inf);
         let (d, ks_p) = ks_uniform(&p);
         let below = sbtg_tests::share_below(&p, 0.05);
-        let (corr, z2) = sbtg_tests::recording_agreement(&inf, 1);
+        let (corr, z2) = sbtg_tests::recording_agreement(inf, 1);
         let spread = inf
             .summary
             .per_lag
@@ -60,29 +56,25 @@ fn null_model_is_calibrated() {
     assert!(below < 0.075, "nominal 5% test rejects {below}");
 }
 
-/// One run of `cfg` on each of the first `seeds` slow nulls (seed = the run's seed): the
-/// epochs each fold chose, printed with the run's selections and the folds' agreement
-/// at lag 1 ([`sbtg_tests::recording_agreement`]); returns every mean-test p-value and
-/// the agreement averaged over the runs.
-fn slow_null_runs(mut cfg: InferConfig, seeds: u64) -> (Vec<f64>, f64, f64) {
+/// The runs of `cfg` on the first `seeds` slow nulls, each printed with the epochs its
+/// folds chose, its selections and the folds' agreement at lag 1
+/// ([`sbtg_tests::recording_agreement`]); returns every mean-test p-value and the
+/// agreement averaged over the runs.
+fn slow_null_summary(cfg: &InferConfig, seeds: u64) -> (Vec<f64>, f64, f64) {
     let (mut pooled, mut corr, mut z2) = (Vec::new(), 0.0, 0.0);
-    for seed in 0..seeds {
-        let sim = null_ar1(30, 1000, 3, 0.95, 0.5, seed).unwrap();
-        let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
-        cfg.sbtg_mut().unwrap().seed = seed;
-        let inf = infer(&panel, &cfg, &FitContext::quiet()).unwrap();
+    for (seed, inf) in sbtg_tests::slow_null_runs(cfg, 0..seeds).iter().enumerate() {
         let chosen: Vec<_> = inf
             .summary
             .per_lag
             .iter()
             .flat_map(|l| l.folds.iter().filter_map(|f| f.best_epoch))
             .collect();
-        let selected = inf.rows.iter().filter(|e| e.selected).count();
-        let (c, z) = sbtg_tests::recording_agreement(&inf, 1);
+        let selected = sbtg_tests::selected(inf);
+        let (c, z) = sbtg_tests::recording_agreement(inf, 1);
         eprintln!("seed {seed}: epochs chosen {chosen:?}, {selected} selected; lag 1: folds' z correlation {c:.3}, pooled mean z² {z:.3}");
         corr += c / seeds as f64;
         z2 += z / seeds as f64;
-        pooled.extend(sbtg_tests::mean_test_p(&inf));
+        pooled.extend(sbtg_tests::mean_test_p(inf));
     }
     (pooled, corr, z2)
 }
@@ -100,7 +92,7 @@ fn epoch_selection_is_anticonservative_on_the_slow_null() {
     model.start = sbtg_core::model::Start::Gaussian;
     model.select_epochs = true;
     model.epochs = 50;
-    let (pooled, _, _) = slow_null_runs(cfg, 4);
+    let (pooled, _, _) = slow_null_summary(&cfg, 4);
     let below = sbtg_tests::share_below(&pooled, 0.05);
     eprintln!("pooled: P(p < .05) = {below:.4}");
     assert!(
@@ -128,7 +120,7 @@ fn early_stopping_is_anticonservative_on_the_slow_null() {
     let model = &mut cfg.sbtg_mut().unwrap().model;
     model.start = sbtg_core::model::Start::Gaussian;
     model.patience = 10;
-    let (pooled, corr, z2) = slow_null_runs(cfg, 4);
+    let (pooled, corr, z2) = slow_null_summary(&cfg, 4);
     let below = sbtg_tests::share_below(&pooled, 0.05);
     eprintln!(
         "pooled: P(p < .05) = {below:.4}; folds' z correlation {corr:.3}, pooled mean z² {z2:.3}"

@@ -1,7 +1,7 @@
 //! The empirical null (`--null empirical`): calibration where the theoretical null
 //! over-rejects, power kept where true edges are a minority.
 
-use sbtg_core::data::simulate::{null_ar1, tanh_network, NetworkSpec};
+use sbtg_core::data::simulate::{tanh_network, NetworkSpec};
 use sbtg_core::data::{Panel, PanelConfig};
 use sbtg_core::estimate::{FitContext, InferConfig};
 use sbtg_core::infer;
@@ -22,11 +22,10 @@ fn empirical_null_calibrates_early_stopping_on_the_slow_null() {
     model.patience = 10;
     let (mut pooled, mut selected) = (Vec::new(), 0usize);
     let seeds = 4usize;
-    for seed in 0..seeds as u64 {
-        let sim = null_ar1(30, 1000, 3, 0.95, 0.5, seed).unwrap();
-        let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
-        cfg.sbtg_mut().unwrap().seed = seed;
-        let inf = infer(&panel, &cfg, &FitContext::quiet()).unwrap();
+    for (seed, inf) in sbtg_tests::slow_null_runs(&cfg, 0..seeds as u64)
+        .iter()
+        .enumerate()
+    {
         let spreads: Vec<f64> = inf
             .summary
             .per_lag
@@ -34,12 +33,12 @@ fn empirical_null_calibrates_early_stopping_on_the_slow_null() {
             .filter_map(|l| l.empirical_null.and_then(|s| s.mean))
             .map(|s| s.estimated)
             .collect();
-        let sel = inf.rows.iter().filter(|e| e.selected).count();
+        let sel = sbtg_tests::selected(inf);
         eprintln!("seed {seed}: mean-test spreads {spreads:?}, {sel} selected");
         assert_eq!(spreads.len(), 2, "lags 0 and 1");
         assert!(spreads.iter().all(|&s| s > 1.0), "{spreads:?}");
         selected += sel;
-        pooled.extend(sbtg_tests::mean_test_p(&inf));
+        pooled.extend(sbtg_tests::mean_test_p(inf));
     }
     let below = sbtg_tests::share_below(&pooled, 0.05);
     eprintln!("pooled: P(p < .05) = {below:.4}, {selected} selected in {seeds} runs");
