@@ -129,11 +129,10 @@ impl TestMatrices {
     /// Tests the matrices against the empirical null of their own family (the tested,
     /// off-diagonal entries); returns its spread.
     fn against_empirical_null(&mut self) -> Option<NullSpread> {
-        let n = self.p.nrows();
         let family = self
             .p
             .indexed_iter()
-            .filter(|((j, i), _)| n == 1 || j != i)
+            .filter(|((j, i), _)| j != i)
             .map(|(_, p)| p);
         let spread = NullSpread::estimate(family)?;
         let TestMatrices {
@@ -274,7 +273,9 @@ pub(crate) fn influence_hac(
 ///
 /// With [`Pooling::RandomEffects`] the mean test (directed and same-frame) is the
 /// random-effects pooling of the per-recording tests; the volatility and direction
-/// tests stay pooled over all windows.
+/// tests stay pooled over all windows. With [`NullDistribution::Empirical`] each of the
+/// three families (mean, volatility, direction) is then tested against its own empirical
+/// null ([`NullSpread`]).
 pub fn test_lag(
     panel: &Panel,
     evidence: LagEvidence,
