@@ -305,22 +305,47 @@ fn dsm_residual(
     sigma: f64,
     seed: u64,
 ) -> Array2<f64> {
-    let mut rng = stream(seed, 999);
-    let eps = Array2::from_shape_fn(z.dim(), |_| {
-        let e: f64 = StandardNormal.sample(&mut rng);
-        e
-    }) * m;
-    let y = &z + &(&eps * sigma);
-    (model.score(y.view()) + &eps / sigma) * m
+    NoisyWindows::draw(z, m, sigma, seed).residual(model)
+}
+
+/// Windows with the fixed noise draw of [`dsm_loss`]: `y = z + σε` and `ε/σ` (`ε` masked),
+/// drawn once and scored by every model of a validation curve.
+struct NoisyWindows<'a> {
+    y: Array2<f64>,
+    target: Array2<f64>,
+    mask: ArrayView2<'a, f64>,
+}
+
+impl<'a> NoisyWindows<'a> {
+    fn draw(z: ArrayView2<f64>, m: ArrayView2<'a, f64>, sigma: f64, seed: u64) -> Self {
+        let mut rng = stream(seed, 999);
+        let eps = Array2::from_shape_fn(z.dim(), |_| {
+            let e: f64 = StandardNormal.sample(&mut rng);
+            e
+        }) * m;
+        NoisyWindows {
+            y: &z + &(&eps * sigma),
+            target: &eps / sigma,
+            mask: m,
+        }
+    }
+
+    /// `m ⊙ (s(y) + ε/σ)`.
+    fn residual(&self, model: &EnergyModel) -> Array2<f64> {
+        (model.score(self.y.view()) + &self.target) * self.mask
+    }
+
+    /// [`dsm_loss`] of `model` on these windows.
+    fn loss(&self, model: &EnergyModel) -> f64 {
+        let r = self.residual(model);
+        (&r * &r).sum() / self.mask.sum().max(1.0)
+    }
 }
 
 /// Early stopping: the validation loss after every epoch, the best parameters so far,
 /// and the signal to stop after `patience` epochs without improvement.
 struct EarlyStop<'a> {
-    z: ArrayView2<'a, f64>,
-    mask: ArrayView2<'a, f64>,
-    seed: u64,
-    sigma: f64,
+    windows: NoisyWindows<'a>,
     patience: usize,
     history: Vec<f64>,
     best: (f64, usize, Option<EnergyModel>),
@@ -328,12 +353,10 @@ struct EarlyStop<'a> {
 
 impl<'a> EarlyStop<'a> {
     fn new(valid: &Validation<'a>, start: &EnergyModel, cfg: &ScoreModelConfig) -> Self {
-        let first = dsm_loss(start, valid.z, valid.mask, cfg.sigma, valid.seed);
+        let windows = NoisyWindows::draw(valid.z, valid.mask, cfg.sigma, valid.seed);
+        let first = windows.loss(start);
         EarlyStop {
-            z: valid.z,
-            mask: valid.mask,
-            seed: valid.seed,
-            sigma: cfg.sigma,
+            windows,
             patience: cfg.patience,
             history: Vec::new(),
             best: (first, 0, None),
@@ -342,7 +365,7 @@ impl<'a> EarlyStop<'a> {
 
     /// Records epoch `epoch` (0-based); true when training should stop.
     fn observe(&mut self, epoch: usize, model: EnergyModel) -> bool {
-        let loss = dsm_loss(&model, self.z, self.mask, self.sigma, self.seed);
+        let loss = self.windows.loss(&model);
         self.history.push(loss);
         if loss < self.best.0 {
             self.best = (loss, epoch + 1, Some(model));
