@@ -637,15 +637,8 @@ impl Sbtg {
                     on_epoch,
                 )?;
                 let mut curve = Vec::with_capacity(cfg.epochs + 1);
-                if let Some(g) = &start {
-                    let at_start = gaussian_energy(&g.precision, &trained.model);
-                    curve.push(dsm_loss(
-                        &at_start,
-                        zv.view(),
-                        mv.view(),
-                        cfg.sigma,
-                        valid.seed,
-                    ));
+                if start.is_some() {
+                    curve.extend(trained.validation_start);
                 }
                 curve.extend(trained.validation_loss);
                 Ok((curve, trained.model))
@@ -661,6 +654,7 @@ impl Sbtg {
             .enumerate()
             .min_by(|a, b| a.1.total_cmp(b.1))
             .map_or(first, |(e, _)| e + first);
+        let validation_start = gaussian_start.then(|| mean[0]);
         let validation_loss = if gaussian_start {
             mean[1..].to_vec()
         } else {
@@ -671,6 +665,7 @@ impl Sbtg {
             model,
             epoch_loss: Vec::new(),
             validation_loss,
+            validation_start,
             best_epoch: Some(best),
             epoch_seconds: Vec::new(),
         })
@@ -848,6 +843,7 @@ impl Sbtg {
                     model: c.model,
                     epoch_loss: c.epoch_loss,
                     validation_loss: c.validation_loss,
+                    validation_start: None,
                     best_epoch: c.best_epoch,
                     epoch_seconds: Vec::new(),
                 }

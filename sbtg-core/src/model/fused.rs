@@ -197,7 +197,43 @@ dispatched! {
     }
 }
 
+dispatched! {
+    /// The DSM residual of a batch: `r = (T − G) ⊙ M` element by element, `G := s·r`
+    /// (with `s = −2/n_obs`, `D = ∂loss/∂G`), and `lanes[k] += r²` over the elements
+    /// `k, k + 8, k + 16, …`: eight partial sums, so that the reduction runs on vectors
+    /// and its order (and so every bit) does not depend on the vector width.
+    fn residual(g: &mut [f32], target: &[f32], mask: &[f32], s: f32, lanes: &mut [f32; 8]) {
+        let mut acc = *lanes;
+        let mut gs = g.chunks_exact_mut(8);
+        let (mut ts, mut ms) = (target.chunks_exact(8), mask.chunks_exact(8));
+        for ((g, t), m) in gs.by_ref().zip(ts.by_ref()).zip(ms.by_ref()) {
+            for k in 0..8 {
+                let r = (t[k] - g[k]) * m[k];
+                acc[k] += r * r;
+                g[k] = s * r;
+            }
+        }
+        let (g, t, m) = (gs.into_remainder(), ts.remainder(), ms.remainder());
+        for k in 0..g.len() {
+            let r = (t[k] - g[k]) * m[k];
+            acc[k] += r * r;
+            g[k] = s * r;
+        }
+        *lanes = acc;
+    }
+}
+
+dispatched! {
+    /// `g += ridge · p + l1 · sign(p)`: the penalties' gradient on one row of a block.
+    fn penalise(g: &mut [f32], p: &[f32], ridge: f32, l1: f32) {
+        for (g, &p) in g.iter_mut().zip(p) {
+            *g += ridge * p + l1 * sign(p);
+        }
+    }
+}
+
 /// `sign(x)` with `sign(0) = 0`, the subgradient of `|x|` the L1 penalty uses.
+#[inline(always)]
 fn sign(x: f32) -> f32 {
     if x > 0.0 {
         1.0
@@ -698,6 +734,30 @@ impl FusedEnergy {
         }
     }
 
+    /// `Σ((s + T) ⊙ M)²` over `rows` windows (row-major, any number of rows), by the
+    /// forward pass alone in batches of the buffers' size: the sum of squares in f32
+    /// within a batch (eight partial sums, as the training loss) and in f64 across them.
+    pub fn squared_residual(
+        &mut self,
+        y: &[f32],
+        target: &[f32],
+        mask: &[f32],
+        rows: usize,
+    ) -> f64 {
+        let w = self.width();
+        let mut total = 0.0f64;
+        for first in (0..rows).step_by(self.rows.max(1)) {
+            let n = self.rows.min(rows - first);
+            let span = first * w..(first + n) * w;
+            self.energy_gradient(&y[span.clone()], n);
+            let mut lanes = [0.0f32; 8];
+            let (t, m) = (&target[span.clone()], &mask[span]);
+            residual(&mut self.g[..n * w], t, m, 0.0, &mut lanes);
+            total += lanes.iter().map(|&v| v as f64).sum::<f64>();
+        }
+        total
+    }
+
     /// The loss `Σ((s + T) ⊙ M)² / Σ M` of one batch (`n_obs = Σ M`), and its gradient
     /// with respect to every parameter in `self.grads`, plus the penalties' gradients
     /// (`l1 · sign(W)`; the ridge's `(λ/d)(A + Aᵀ)` per quadratic block and `(4λ/d)W`).
@@ -714,22 +774,16 @@ impl FusedEnergy {
         self.energy_gradient(y, rows);
         let (np, nf, w) = (self.n_past, self.n_future, self.width());
         let n_obs = n_obs.max(1.0) as f32;
-        // s = −G; residual r = (s + T) ⊙ M; D = ∂loss/∂G = −2 r / n_obs. Eight partial
-        // sums keep the reduction vectorised.
+        // s = −G; residual r = (s + T) ⊙ M; D = ∂loss/∂G = −2 r / n_obs.
         let mut lanes = [0.0f32; 8];
-        let scale = -2.0 / n_obs;
         let n = rows * w;
-        for ((g, t), m) in self.g[..n]
-            .chunks_mut(8)
-            .zip(target[..n].chunks(8))
-            .zip(mask[..n].chunks(8))
-        {
-            for k in 0..g.len() {
-                let r = (t[k] - g[k]) * m[k];
-                lanes[k] += r * r;
-                g[k] = scale * r;
-            }
-        }
+        residual(
+            &mut self.g[..n],
+            &target[..n],
+            &mask[..n],
+            -2.0 / n_obs,
+            &mut lanes,
+        );
         let loss: f64 = lanes.iter().map(|&v| v as f64).sum();
         let d = &self.g[..rows * w];
         let batch = Batch { y, rows, width: w };
@@ -779,9 +833,7 @@ impl FusedEnergy {
                 let l1 = if coupling { l1 as f32 } else { 0.0 };
                 for r in 0..nr {
                     let k = (ro + r) * w + co..(ro + r) * w + co + nc;
-                    for (g, &p) in gl[k.clone()].iter_mut().zip(&l[k]) {
-                        *g += ridge * p + l1 * sign(p);
-                    }
+                    penalise(&mut gl[k.clone()], &l[k], ridge, l1);
                 }
             }
         }

@@ -223,6 +223,9 @@ pub struct TrainedModel {
     pub epoch_loss: Vec<f64>,
     /// DSM loss on the validation windows after each epoch (empty without validation).
     pub validation_loss: Vec<f64>,
+    /// DSM loss on the validation windows of the start (epoch 0), computed as those of
+    /// `validation_loss` are; `None` without validation.
+    pub validation_start: Option<f64>,
     /// The epoch whose parameters were kept (1-based; 0 = the start), with validation.
     pub best_epoch: Option<usize>,
     /// Seconds spent in each epoch's training steps (batches, gradients, optimiser; the
@@ -342,35 +345,75 @@ impl<'a> NoisyWindows<'a> {
     }
 }
 
+/// The validation windows of [`NoisyWindows`] as f32 rows, scored by the fused step's
+/// own forward pass: the validation loss after every epoch without building the f64
+/// model (f64 products and a scalar `exp` made it a tenth of an early-stopped fit).
+/// Its sums run in f32 within a batch of rows and in f64 across batches; they differ
+/// from the f64 loss in the sixth significant digit, far below the epoch-to-epoch
+/// changes that early stopping compares.
+struct FusedValidation {
+    y: Vec<f32>,
+    target: Vec<f32>,
+    mask: Vec<f32>,
+    rows: usize,
+    n_obs: f64,
+}
+
+impl FusedValidation {
+    fn of(w: &NoisyWindows) -> Self {
+        FusedValidation {
+            y: f32_rows(w.y.view()),
+            target: f32_rows(w.target.view()),
+            mask: f32_rows(w.mask),
+            rows: w.y.nrows(),
+            n_obs: w.mask.sum().max(1.0),
+        }
+    }
+
+    /// [`dsm_loss`] of the trainer's current parameters on these windows.
+    fn loss(&self, energy: &mut FusedEnergy) -> f64 {
+        let (y, t, m) = (&self.y, &self.target, &self.mask);
+        energy.squared_residual(y, t, m, self.rows) / self.n_obs
+    }
+}
+
 /// Early stopping: the validation loss after every epoch, the best parameters so far,
-/// and the signal to stop after `patience` epochs without improvement.
+/// and the signal to stop after `patience` epochs without improvement. Each engine
+/// computes the losses on the same noise draw ([`NoisyWindows`]): candle's in f64 from
+/// the f64 model, the fused step's in f32 with its own forward pass ([`FusedValidation`]).
 struct EarlyStop<'a> {
     windows: NoisyWindows<'a>,
     patience: usize,
     history: Vec<f64>,
+    start: f64,
     best: (f64, usize, Option<EnergyModel>),
 }
 
 impl<'a> EarlyStop<'a> {
-    fn new(valid: &Validation<'a>, start: &EnergyModel, cfg: &ScoreModelConfig) -> Self {
-        let windows = NoisyWindows::draw(valid.z, valid.mask, cfg.sigma, valid.seed);
-        let first = windows.loss(start);
+    fn new(valid: &Validation<'a>, cfg: &ScoreModelConfig) -> Self {
         EarlyStop {
-            windows,
+            windows: NoisyWindows::draw(valid.z, valid.mask, cfg.sigma, valid.seed),
             patience: cfg.patience,
             history: Vec::new(),
-            best: (first, 0, None),
+            start: f64::NAN,
+            best: (f64::INFINITY, 0, None),
         }
     }
 
-    /// Records epoch `epoch` (0-based); true when training should stop.
-    fn observe(&mut self, epoch: usize, model: EnergyModel) -> bool {
-        let loss = self.windows.loss(&model);
+    /// Records the validation loss after `epochs` epochs (0: the start, which the
+    /// trainer records first); `model` gives the parameters when they are the best so
+    /// far. True when training should stop.
+    fn record(&mut self, epochs: usize, loss: f64, model: impl FnOnce() -> EnergyModel) -> bool {
+        if epochs == 0 {
+            self.start = loss;
+            self.best = (loss, 0, None);
+            return false;
+        }
         self.history.push(loss);
         if loss < self.best.0 {
-            self.best = (loss, epoch + 1, Some(model));
+            self.best = (loss, epochs, Some(model()));
         }
-        self.patience > 0 && epoch + 1 - self.best.1 >= self.patience
+        self.patience > 0 && epochs - self.best.1 >= self.patience
     }
 
     fn finish(
@@ -383,6 +426,7 @@ impl<'a> EarlyStop<'a> {
             model: self.best.2.unwrap_or_else(|| start.clone()),
             epoch_loss,
             validation_loss: self.history,
+            validation_start: Some(self.start),
             best_epoch: Some(self.best.1),
             epoch_seconds,
         }
@@ -445,18 +489,17 @@ pub fn train(
         ridge: start.map_or(0.0, |g| g.ridge),
     };
     if cfg.coupling == super::Coupling::Gaussian {
-        let validation_loss = validation
-            .map(|v| vec![dsm_loss(&init, v.z, v.mask, cfg.sigma, v.seed)])
-            .unwrap_or_default();
+        let validation_start = validation.map(|v| dsm_loss(&init, v.z, v.mask, cfg.sigma, v.seed));
         return Ok(TrainedModel {
             model: init,
             epoch_loss: Vec::new(),
-            validation_loss,
+            validation_loss: validation_start.into_iter().collect(),
+            validation_start,
             best_epoch: validation.map(|_| 0),
             epoch_seconds: Vec::new(),
         });
     }
-    let stop = validation.map(|v| EarlyStop::new(v, &init, cfg));
+    let stop = validation.map(|v| EarlyStop::new(v, cfg));
     if engine == Engine::Fastest && super::fused::supports(&init) {
         train_fused((z, mask), &init, cfg, penalty, &mut rng, stop, on_epoch)
     } else {
@@ -505,6 +548,10 @@ fn train_fused(
     // Observed coordinates of each window (the loss is a mean over them).
     let observed: Vec<f64> = mask.rows().into_iter().map(|r| r.sum()).collect();
     let mut epoch_seconds = Vec::with_capacity(cfg.epochs);
+    let valid = stop.as_ref().map(|s| FusedValidation::of(&s.windows));
+    if let (Some(stop), Some(valid)) = (stop.as_mut(), &valid) {
+        stop.record(0, valid.loss(&mut energy), || init.clone());
+    }
     for epoch in 0..cfg.epochs {
         let t0 = Instant::now();
         order.shuffle(rng);
@@ -526,8 +573,9 @@ fn train_fused(
         epoch_seconds.push(t0.elapsed().as_secs_f64());
         epoch_loss.push(l);
         on_epoch(epoch, l);
-        if let Some(stop) = stop.as_mut() {
-            if stop.observe(epoch, energy.model(init)) {
+        if let (Some(stop), Some(valid)) = (stop.as_mut(), &valid) {
+            let loss = valid.loss(&mut energy);
+            if stop.record(epoch + 1, loss, || energy.model(init)) {
                 break;
             }
         }
@@ -538,6 +586,7 @@ fn train_fused(
             model: energy.model(init),
             epoch_loss,
             validation_loss: Vec::new(),
+            validation_start: None,
             best_epoch: None,
             epoch_seconds,
         },
@@ -574,6 +623,10 @@ fn train_candle(
     let mut dsm = DsmBatch::default();
     let observed: Vec<f64> = mask.rows().into_iter().map(|r| r.sum()).collect();
     let mut epoch_seconds = Vec::with_capacity(cfg.epochs);
+    if let Some(stop) = stop.as_mut() {
+        let loss = stop.windows.loss(init);
+        stop.record(0, loss, || init.clone());
+    }
     for epoch in 0..cfg.epochs {
         let t0 = Instant::now();
         order.shuffle(rng);
@@ -616,7 +669,8 @@ fn train_candle(
         epoch_loss.push(l);
         on_epoch(epoch, l);
         if let Some(stop) = stop.as_mut() {
-            if stop.observe(epoch, energy.frozen(width - n_past)?) {
+            let model = energy.frozen(width - n_past)?;
+            if stop.record(epoch + 1, stop.windows.loss(&model), || model) {
                 break;
             }
         }
@@ -627,6 +681,7 @@ fn train_candle(
             model: energy.frozen(width - n_past)?,
             epoch_loss,
             validation_loss: Vec::new(),
+            validation_start: None,
             best_epoch: None,
             epoch_seconds,
         },
@@ -732,6 +787,84 @@ mod tests {
         (z * &mask, mask)
     }
 
+    /// Trains a 4 + 4 linear energy from one seeded start with the fused step or candle.
+    fn on_engine(
+        fused: bool,
+        (z, m): (&Array2<f64>, &Array2<f64>),
+        cfg: &ScoreModelConfig,
+        pen: Penalty,
+        stop: Option<EarlyStop>,
+    ) -> TrainedModel {
+        let mut rng = stream(3, 1000);
+        let init = EnergyModel::init(4, 4, Coupling::Linear, 8, 2, &mut rng);
+        let trainer = if fused { train_fused } else { train_candle };
+        let data = (z.view(), m.view());
+        trainer(data, &init, cfg, pen, &mut rng, stop, &|_, _| {}).unwrap()
+    }
+
+    /// The fused forward pass gives the f64 validation loss of the same parameters to
+    /// f32 accuracy, over batches of the buffers' size and a shorter last one.
+    #[test]
+    fn fused_validation_loss_equals_the_f64_loss() {
+        let (z, m) = windows(300, 4, 4);
+        let mut rng = stream(5, 0);
+        let mut model = EnergyModel::init(4, 4, Coupling::Linear, 8, 2, &mut rng);
+        if let CouplingParams::Linear { w } = &mut model.coupling {
+            w.mapv_inplace(|_| 0.2);
+        }
+        // A trained-looking model: the MLPs' output layers away from zero.
+        for e in [&mut model.past, &mut model.future] {
+            e.mlp.weights.last_mut().unwrap().mapv_inplace(|v| v + 0.3);
+        }
+        let valid = NoisyWindows::draw(z.view(), m.view(), 0.1, 11);
+        let f64_loss = valid.loss(&model);
+        let fused = FusedValidation::of(&valid);
+        let mut energy = FusedEnergy::new(&model, 64);
+        let f32_loss = fused.loss(&mut energy);
+        assert!(
+            (f32_loss - f64_loss).abs() < 1e-5 * f64_loss,
+            "{f32_loss} vs {f64_loss}"
+        );
+    }
+
+    /// Early stopping on both engines: the same validation curve (to f32 accuracy), the
+    /// same chosen epoch, the same stop.
+    #[test]
+    fn early_stopping_agrees_on_both_engines() {
+        let (z, m) = windows(300, 4, 6);
+        let (zv, mv) = windows(120, 4, 7);
+        let cfg = ScoreModelConfig {
+            hidden: 8,
+            epochs: 60,
+            batch_size: 32,
+            patience: 3,
+            learning_rate: 0.01,
+            ..ScoreModelConfig::default()
+        };
+        let valid = Validation {
+            z: zv.view(),
+            mask: mv.view(),
+            seed: 4,
+        };
+        let run = |fused| {
+            let stop = Some(EarlyStop::new(&valid, &cfg));
+            on_engine(fused, (&z, &m), &cfg, Penalty::default(), stop)
+        };
+        let (f, c) = (run(true), run(false));
+        assert_eq!(f.best_epoch, c.best_epoch);
+        // It stops early: `patience` epochs after the best one.
+        let best = f.best_epoch.unwrap();
+        assert!(best > 0 && f.validation_loss.len() == best + cfg.patience);
+        assert!(f.validation_loss.len() < cfg.epochs);
+        assert_eq!(f.validation_loss.len(), c.validation_loss.len());
+        for (a, b) in f.validation_loss.iter().zip(&c.validation_loss) {
+            assert!(
+                (a - b).abs() < 1e-4 * b.abs(),
+                "validation losses {a} vs {b}"
+            );
+        }
+    }
+
     /// The fused f32 step and candle's tensor graph train the linear energy to the same
     /// model: the same losses epoch by epoch and nearly the same parameters.
     #[test]
@@ -748,21 +881,7 @@ mod tests {
             l1: cfg.l1,
             ridge: 0.3,
         };
-        let run = |fused: bool| {
-            let mut rng = stream(3, 1000);
-            let init = EnergyModel::init(4, 4, Coupling::Linear, 8, 2, &mut rng);
-            let trainer = if fused { train_fused } else { train_candle };
-            trainer(
-                (z.view(), m.view()),
-                &init,
-                &cfg,
-                pen,
-                &mut rng,
-                None,
-                &|_, _| {},
-            )
-            .unwrap()
-        };
+        let run = |fused| on_engine(fused, (&z, &m), &cfg, pen, None);
         let (f, c) = (run(true), run(false));
         for (a, b) in f.epoch_loss.iter().zip(&c.epoch_loss) {
             assert!((a - b).abs() < 1e-4 * b.abs(), "epoch losses {a} vs {b}");
