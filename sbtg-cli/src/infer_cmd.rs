@@ -16,7 +16,7 @@ use sbtg_core::io::checkpoint::CheckpointDir;
 use sbtg_core::io::manifest::{digest_files, Manifest, StageTimer};
 use sbtg_core::io::recording::names::normalise_label;
 use sbtg_core::io::run_folder::{Overwrite, RunFolder};
-use sbtg_core::model::{CouplingKind, ScoreModelConfig, Start};
+use sbtg_core::model::{CouplingKind, ModelGrid, ScoreModelConfig, Start};
 use sbtg_core::results::summary::StimulusCut;
 use sbtg_core::stats::empirical_null::NullDistribution;
 use sbtg_core::stats::random_effects::Pooling;
@@ -125,6 +125,17 @@ pub struct InferArgs {
     /// L1 penalty on the coupling matrices.
     #[arg(long, default_value_t = 0.0)]
     l1: f64,
+    /// MLP widths to choose from by held-out loss inside each fold (for example
+    /// 16,32,64): every candidate (with every --grid-l1 value) is trained on the first
+    /// four fifths of every training recording and scored on the last fifth; the best
+    /// is then trained as usual. summary.json records every candidate's loss. Costs
+    /// about (candidates + 1) times the training.
+    #[arg(long, value_delimiter = ',')]
+    grid_hidden: Vec<usize>,
+    /// L1 penalties on the coupling to choose from, as --grid-hidden (for example
+    /// 0,0.001,0.01).
+    #[arg(long, value_delimiter = ',')]
+    grid_l1: Vec<f64>,
     /// Ridge λ of the regression baselines (`λ·N` added to each Gram matrix of N
     /// standardised windows).
     #[arg(long, default_value_t = 1e-3)]
@@ -249,6 +260,8 @@ const METHOD_FLAGS: &[(&str, &[Method])] = &[
     ("batch_size", &[Method::Sbtg]),
     ("hidden", &[Method::Sbtg]),
     ("l1", &[Method::Sbtg]),
+    ("grid_hidden", &[Method::Sbtg]),
+    ("grid_l1", &[Method::Sbtg]),
     ("folds", &[Method::Sbtg]),
     ("fold_by", &[Method::Sbtg]),
     ("statistic", &[Method::Sbtg]),
@@ -315,6 +328,10 @@ impl InferArgs {
                     start: self.start,
                     patience: self.patience,
                     select_epochs: self.select_epochs,
+                    grid: ModelGrid {
+                        hidden: self.grid_hidden.clone(),
+                        l1: self.grid_l1.clone(),
+                    },
                 },
                 folds: match (self.fold_by, self.folds) {
                     (None, None) => None,
@@ -421,6 +438,10 @@ pub fn run_inference(
                 let lags: Vec<String> = lags.iter().map(usize::to_string).collect();
                 let epochs = match (s.model.select_epochs, s.model.epochs) {
                     (true, e) => format!("epochs chosen by held-out worms, at most {e}"),
+                    (false, e) if !s.model.grid.is_empty() => format!(
+                        "{e} epochs each, width and L1 chosen from {} candidates",
+                        s.model.grid.candidates(&s.model).len()
+                    ),
                     (false, 1) => "1 epoch each".to_string(),
                     (false, e) => format!("{e} epochs each"),
                 };

@@ -1,7 +1,7 @@
 //! Helpers shared by the end-to-end tests in `tests/tests/`.
 
 use ndarray::Array2;
-use sbtg_core::data::simulate::{null_ar1, var1, NetworkSpec, Simulation};
+use sbtg_core::data::simulate::{null_ar1, tanh_network, var1, NetworkSpec, Simulation};
 use sbtg_core::data::{Panel, PanelConfig};
 use sbtg_core::estimate::{FitContext, InferConfig};
 use sbtg_core::stats::metrics::auroc;
@@ -20,6 +20,21 @@ pub fn small_var1(neurons: usize, frames: usize, recordings: usize) -> (Simulati
     let sim = var1(&spec).unwrap();
     let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
     (sim, panel)
+}
+
+/// A small tanh network (8 neurons, density 0.2, 600 frames, seed 5) of `recordings`
+/// recordings, as a default panel: quick fits for tests of the training options.
+pub fn small_tanh_panel(recordings: usize) -> Panel {
+    let spec = NetworkSpec {
+        neurons: 8,
+        density: 0.2,
+        frames: 600,
+        recordings,
+        seed: 5,
+        ..NetworkSpec::default()
+    };
+    let sim = tanh_network(&spec).unwrap();
+    Panel::build(&sim.recordings, &PanelConfig::default()).unwrap()
 }
 
 /// The default (SBTG) configuration at lag 1 only, with `epochs` training epochs.

@@ -163,6 +163,17 @@ pub enum MeanEvidence {
     ClosedForm(Box<ClosedFormTest>),
 }
 
+/// One candidate of a fold's model grid ([`crate::model::ModelGrid`]).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GridPoint {
+    pub hidden: usize,
+    pub l1: f64,
+    /// DSM loss on the last fifths of the fold's training recordings: after the last
+    /// epoch, or with early stopping after the best one.
+    pub loss: f64,
+    pub chosen: bool,
+}
+
 /// Diagnostics of one cross-fitted score model.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FoldReport {
@@ -192,6 +203,10 @@ pub struct FoldReport {
     /// With early stopping: the epoch whose parameters were kept (0 = the start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_epoch: Option<usize>,
+    /// With `--grid-hidden`/`--grid-l1`: every candidate's validation loss on the
+    /// early-stopping split, the chosen one marked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_grid: Vec<GridPoint>,
     /// The model was loaded from a checkpoint, not trained in this run.
     pub loaded_from_checkpoint: bool,
     /// Mean DSM loss of every epoch (written to `loss.csv`, not to the summary).

@@ -33,7 +33,7 @@ pub mod test_stage;
 
 use std::time::Instant;
 
-pub use evidence::{ClosedFormTest, FoldReport, LagEvidence, MeanEvidence, SeriesBlock};
+pub use evidence::{ClosedFormTest, FoldReport, GridPoint, LagEvidence, MeanEvidence, SeriesBlock};
 pub use granger::Granger;
 pub use lagged_correlation::LaggedCorrelation;
 pub use method::{InferConfig, Method, MethodConfig, TestConfig};

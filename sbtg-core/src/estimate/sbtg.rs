@@ -15,7 +15,7 @@ use std::time::Instant;
 use ndarray::Array2;
 use rayon::prelude::*;
 
-use super::evidence::{FoldReport, LagEvidence, MeanEvidence, SeriesBlock};
+use super::evidence::{FoldReport, GridPoint, LagEvidence, MeanEvidence, SeriesBlock};
 use super::{Estimator, FitContext, Method, Progress};
 use crate::data::{
     inner_split, make_folds, stopping_split, Fold, FoldScheme, Panel, Standardiser, Windows,
@@ -557,6 +557,11 @@ impl Sbtg {
     /// k − 1 folds of whole worms, of all k folds of time blocks).
     fn progress_epochs(&self, panel: &Panel, scheme: FoldScheme) -> usize {
         let k = scheme.k();
+        if !self.model.grid.is_empty() {
+            // Every candidate on the early-stopping split, then the chosen one.
+            let candidates = self.model.grid.candidates(&self.model).len();
+            return k * (candidates + 1) * self.model.epochs;
+        }
         if !self.model.select_epochs || self.model.coupling == Coupling::Gaussian {
             return k * self.model.epochs;
         }
@@ -566,6 +571,84 @@ impl Sbtg {
             crate::data::FoldBy::Blocks => worms * k,
         };
         fits * self.model.epochs
+    }
+
+    /// Chooses the MLP width and the coupling's L1 penalty of one fold
+    /// ([`crate::model::ModelGrid`]): every candidate is trained as configured (start,
+    /// epochs, early stopping) on the first four fifths of every training recording,
+    /// from the same random stream, and scored by its DSM loss on the last fifths
+    /// (one noise draw for all), after its last epoch or, with early stopping, its best
+    /// one. Returns the configuration of the lowest loss (the first in grid order on a
+    /// tie) and the whole path; the caller then trains it as usual.
+    fn select_grid(
+        &self,
+        inner: &InnerSplit,
+        reference: &GaussianReference,
+        (_, _, n_past): (&Array2<f64>, &Array2<f64>, usize),
+        (stream_id, engine): (u64, Engine),
+        on_epoch: &(dyn Fn(usize, f64) + Sync),
+    ) -> Result<(ScoreModelConfig, Vec<GridPoint>)> {
+        let start = (self.model.start == Start::Gaussian)
+            .then(|| inner.stopping_start(reference.start.ridge, self.model.sigma))
+            .transpose()?;
+        let valid = Validation {
+            z: inner.stop_valid.0.view(),
+            mask: inner.stop_valid.1.view(),
+            seed: self.seed + stream_id + 17,
+        };
+        let (zfit, mfit) = (inner.stop_train.0.view(), inner.stop_train.1.view());
+        let candidate = |hidden, l1| ScoreModelConfig {
+            hidden,
+            l1,
+            grid: Default::default(),
+            ..self.model.clone()
+        };
+        let mut path: Vec<GridPoint> = self
+            .model
+            .grid
+            .candidates(&self.model)
+            .par_iter()
+            .map(|&(hidden, l1)| -> Result<GridPoint> {
+                let cfg = candidate(hidden, l1);
+                let trained = train(
+                    engine,
+                    zfit,
+                    mfit,
+                    n_past,
+                    &cfg,
+                    self.seed,
+                    stream_id,
+                    start.as_ref(),
+                    Some(&valid),
+                    on_epoch,
+                )?;
+                let curve = trained
+                    .validation_start
+                    .iter()
+                    .chain(&trained.validation_loss);
+                let loss = if cfg.patience > 0 {
+                    curve.copied().fold(f64::INFINITY, f64::min)
+                } else {
+                    trained.validation_loss.last().copied().unwrap_or(f64::NAN)
+                };
+                Ok(GridPoint {
+                    hidden,
+                    l1,
+                    loss,
+                    chosen: false,
+                })
+            })
+            .collect::<Result<_>>()?;
+        let best = (0..path.len())
+            .filter(|&c| path[c].loss.is_finite())
+            .min_by(|&a, &b| path[a].loss.total_cmp(&path[b].loss))
+            .ok_or_else(|| {
+                Error::Training(
+                    "every candidate of the model grid diverged; lower --learning-rate".into(),
+                )
+            })?;
+        path[best].chosen = true;
+        Ok((candidate(path[best].hidden, path[best].l1), path))
     }
 
     /// Epoch selection by leave-one-worm-out cross-validation inside a fold
@@ -832,6 +915,7 @@ impl Sbtg {
             .and_then(|s| s.load(lag, k))
             .filter(|c| c.fingerprint == print);
         let resumed = saved.is_some();
+        let mut grid_path = Vec::new();
         let trained = match saved {
             Some(c) => {
                 (ctx.progress)(Progress::Resumed {
@@ -857,13 +941,21 @@ impl Sbtg {
                         loss,
                     })
                 };
-                let trained = self.train_fold(
-                    &inner,
-                    &reference,
-                    (&ztr, &mtr, n_past),
-                    (job.stream_id, Engine::Fastest),
-                    &on_epoch,
-                )?;
+                let data = (&ztr, &mtr, n_past);
+                let stream = (job.stream_id, Engine::Fastest);
+                let chosen = if self.model.grid.is_empty() {
+                    None
+                } else {
+                    let (cfg, path) =
+                        self.select_grid(&inner, &reference, data, stream, &on_epoch)?;
+                    grid_path = path;
+                    Some(Sbtg {
+                        model: cfg,
+                        ..self.clone()
+                    })
+                };
+                let fitter = chosen.as_ref().unwrap_or(self);
+                let trained = fitter.train_fold(&inner, &reference, data, stream, &on_epoch)?;
                 if let Some(store) = ctx.models {
                     store.save(&FoldModel {
                         lag,
@@ -944,6 +1036,7 @@ impl Sbtg {
             gaussian_ridge: Some(reference.start.ridge),
             ridge_path: reference.path,
             best_epoch: trained.best_epoch,
+            model_grid: grid_path,
             loaded_from_checkpoint: resumed,
             epoch_loss: trained.epoch_loss,
             validation_loss: trained.validation_loss,
@@ -1113,6 +1206,7 @@ impl Sbtg {
                         gaussian_ridge: None,
                         ridge_path: Vec::new(),
                         best_epoch: None,
+                        model_grid: Vec::new(),
                         loaded_from_checkpoint: true,
                         epoch_loss: ck.epoch_loss.clone(),
                         validation_loss: Vec::new(),

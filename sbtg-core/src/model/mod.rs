@@ -78,6 +78,48 @@ pub struct ScoreModelConfig {
     /// ([`crate::estimate::Sbtg`]'s epoch selection); excludes `patience`.
     #[serde(default)]
     pub select_epochs: bool,
+    /// Widths and L1 penalties to choose from by held-out loss inside each fold
+    /// ([`ModelGrid`]); empty: `hidden` and `l1` as set.
+    #[serde(default, skip_serializing_if = "ModelGrid::is_empty")]
+    pub grid: ModelGrid,
+}
+
+/// Grids of the MLP width and of the coupling's L1 penalty (`--grid-hidden`,
+/// `--grid-l1`). Each fold trains every combination on the early-stopping split of its
+/// training recordings (the first four fifths of each) and keeps the one with the lowest
+/// DSM loss on the last fifths (one noise draw, the same for every candidate); an empty
+/// grid keeps the configured value.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModelGrid {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden: Vec<usize>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub l1: Vec<f64>,
+}
+
+impl ModelGrid {
+    pub fn is_empty(&self) -> bool {
+        self.hidden.is_empty() && self.l1.is_empty()
+    }
+
+    /// Every `(hidden, l1)` combination, in grid order (width first), with `cfg`'s
+    /// value where a grid is empty.
+    pub fn candidates(&self, cfg: &ScoreModelConfig) -> Vec<(usize, f64)> {
+        let hidden = if self.hidden.is_empty() {
+            vec![cfg.hidden]
+        } else {
+            self.hidden.clone()
+        };
+        let l1 = if self.l1.is_empty() {
+            vec![cfg.l1]
+        } else {
+            self.l1.clone()
+        };
+        hidden
+            .iter()
+            .flat_map(|&h| l1.iter().map(move |&l| (h, l)))
+            .collect()
+    }
 }
 
 /// Where training starts (`--start`).
@@ -116,6 +158,7 @@ impl Default for ScoreModelConfig {
             start: Start::Random,
             patience: 0,
             select_epochs: false,
+            grid: ModelGrid::default(),
         }
     }
 }
@@ -154,6 +197,32 @@ impl ScoreModelConfig {
                 return Err(Error::param(name, "must be at least 1"));
             }
         }
+        if !self.grid.is_empty() {
+            if self.grid.hidden.contains(&0) {
+                return Err(Error::param(
+                    "grid_hidden",
+                    "every width of --grid-hidden must be at least 1",
+                ));
+            }
+            if let Some(l) = self.grid.l1.iter().find(|l| !(l.is_finite() && **l >= 0.0)) {
+                return Err(Error::param(
+                    "grid_l1",
+                    format!("every --grid-l1 value must be ≥ 0, got {l}"),
+                ));
+            }
+            if self.coupling == Coupling::Gaussian {
+                return Err(Error::param(
+                    "grid",
+                    "the gaussian coupling has no width or L1 to choose; drop --grid-hidden and --grid-l1",
+                ));
+            }
+            if self.select_epochs {
+                return Err(Error::param(
+                    "grid",
+                    "--grid-hidden/--grid-l1 choose on the early-stopping split and --select-epochs by held-out worms; use one of them",
+                ));
+            }
+        }
         if self.select_epochs && self.patience > 0 {
             return Err(Error::param(
                 "select_epochs",
@@ -171,5 +240,61 @@ impl ScoreModelConfig {
             )),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_candidates_take_the_configured_value_where_a_grid_is_empty() {
+        let cfg = ScoreModelConfig {
+            hidden: 64,
+            l1: 0.0,
+            ..ScoreModelConfig::default()
+        };
+        let widths = ModelGrid {
+            hidden: vec![16, 32],
+            l1: vec![],
+        };
+        assert_eq!(widths.candidates(&cfg), [(16, 0.0), (32, 0.0)]);
+        let both = ModelGrid {
+            hidden: vec![16, 32],
+            l1: vec![0.0, 0.01],
+        };
+        assert_eq!(
+            both.candidates(&cfg),
+            [(16, 0.0), (16, 0.01), (32, 0.0), (32, 0.01)]
+        );
+        assert!(ModelGrid::default().is_empty());
+    }
+
+    #[test]
+    fn invalid_grids_are_refused_with_the_flag_to_change() {
+        let with = |grid: ModelGrid, f: fn(&mut ScoreModelConfig)| {
+            let mut cfg = ScoreModelConfig {
+                grid,
+                ..ScoreModelConfig::default()
+            };
+            f(&mut cfg);
+            cfg.validate().unwrap_err().to_string()
+        };
+        let widths = ModelGrid {
+            hidden: vec![0, 8],
+            l1: vec![],
+        };
+        assert!(with(widths, |_| {}).contains("at least 1"));
+        let l1 = ModelGrid {
+            hidden: vec![],
+            l1: vec![-0.1],
+        };
+        assert!(with(l1, |_| {}).contains("≥ 0"));
+        let ok = ModelGrid {
+            hidden: vec![8],
+            l1: vec![],
+        };
+        assert!(with(ok.clone(), |c| c.select_epochs = true).contains("--select-epochs"));
+        assert!(with(ok, |c| c.coupling = Coupling::Gaussian).contains("--grid-hidden"));
     }
 }

@@ -2,26 +2,8 @@
 //! chosen count is the minimum of the worms' mean validation curve, and the fold's model
 //! is exactly that many epochs trained on all its training windows.
 
-use sbtg_core::data::panel::{Panel, PanelConfig};
-use sbtg_core::data::simulate::{tanh_network, NetworkSpec};
 use sbtg_core::estimate::{InferConfig, MethodConfig, Sbtg};
 use sbtg_core::model::{Engine, Start};
-
-fn panel(recordings: usize) -> Panel {
-    let spec = NetworkSpec {
-        neurons: 8,
-        density: 0.2,
-        frames: 600,
-        recordings,
-        seed: 5,
-        ..NetworkSpec::default()
-    };
-    Panel::build(
-        &tanh_network(&spec).unwrap().recordings,
-        &PanelConfig::default(),
-    )
-    .unwrap()
-}
 
 fn selecting(start: Start) -> Sbtg {
     let MethodConfig::Sbtg(mut est) = InferConfig::default().estimator else {
@@ -35,7 +17,7 @@ fn selecting(start: Start) -> Sbtg {
 
 #[test]
 fn chosen_epochs_minimise_the_worms_mean_curve_and_are_refitted_on_all_windows() {
-    let panel = panel(4);
+    let panel = sbtg_tests::small_tanh_panel(4);
     for start in [Start::Random, Start::Gaussian] {
         let est = selecting(start);
         let p = est.fold_problem(&panel, 1, 0).unwrap();
@@ -75,7 +57,7 @@ fn chosen_epochs_minimise_the_worms_mean_curve_and_are_refitted_on_all_windows()
 fn one_worm_is_refused() {
     let est = selecting(Start::Gaussian);
     let Err(err) = est
-        .fold_problem(&panel(1), 1, 0)
+        .fold_problem(&sbtg_tests::small_tanh_panel(1), 1, 0)
         .and_then(|p| est.train_problem(&p, Engine::Fastest))
     else {
         panic!("one worm was not refused")

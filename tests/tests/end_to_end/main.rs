@@ -17,6 +17,7 @@ mod global_factors;
 mod jacobian;
 mod lags;
 mod missing;
+mod model_grid;
 mod output;
 mod pooling;
 mod recovery;
