@@ -130,3 +130,28 @@ fn early_stopping_is_anticonservative_on_the_slow_null() {
         "nominal 5% test rejects {below}, folds' correlation {corr}: update docs/method.md"
     );
 }
+
+/// A measured reason for the default width: narrower MLPs have the lower held-out loss on
+/// the shipped recordings (docs/method.md, "Width and L1 by held-out loss") but their
+/// tests over-reject on the slow null of `null_model_is_calibrated` (the same 30 runs):
+/// width 32 rejects about 7% at the nominal 5% with about one BH selection per run,
+/// width 16 about 9% with three. Ignored in the suite (about 30 s); run with `--ignored
+/// --nocapture` for the figures. It fails once narrow models are calibrated too.
+#[test]
+#[ignore]
+fn narrower_models_over_reject_on_the_slow_null() {
+    for hidden in [32, 16] {
+        let mut cfg = InferConfig::default();
+        cfg.sbtg_mut().unwrap().model.hidden = hidden;
+        let runs = sbtg_tests::slow_null_runs(&cfg, 0..30);
+        let selected: usize = runs.iter().map(sbtg_tests::selected).sum();
+        let p: Vec<f64> = runs.iter().flat_map(sbtg_tests::mean_test_p).collect();
+        let below = sbtg_tests::share_below(&p, 0.05);
+        let (d, _) = ks_uniform(&p);
+        eprintln!("width {hidden}: {selected} selected in 30 runs, P(p < .05) = {below:.4}, KS D = {d:.4}");
+        assert!(
+            below > 0.065 && d > 0.03,
+            "width {hidden} rejects {below} (KS D {d}): update docs/method.md"
+        );
+    }
+}
