@@ -131,27 +131,29 @@ fn early_stopping_is_anticonservative_on_the_slow_null() {
     );
 }
 
-/// A measured reason for the default width: narrower MLPs have the lower held-out loss on
-/// the shipped recordings (docs/method.md, "Width and L1 by held-out loss") but their
-/// tests over-reject on the slow null of `null_model_is_calibrated` (the same 30 runs):
-/// width 32 rejects about 7% at the nominal 5% with about one BH selection per run,
-/// width 16 about 9% with three. Ignored in the suite (about 30 s); run with `--ignored
-/// --nocapture` for the figures. It fails once narrow models are calibrated too.
+/// A measured reason for the default width and L1: narrower MLPs and an L1 penalty on
+/// the coupling have the lower held-out loss on the shipped recordings (docs/method.md,
+/// "Width and L1 by held-out loss"), but their tests over-reject on the slow null of
+/// `null_model_is_calibrated` (the same 30 runs): width 32 rejects about 7% at the
+/// nominal 5%, width 16 about 9%, width 64 with L1 0.001 about 7%, each with more BH
+/// selections than runs. Ignored in the suite (about 45 s); run with `--ignored
+/// --nocapture` for the figures. It fails once these models are calibrated too.
 #[test]
 #[ignore]
-fn narrower_models_over_reject_on_the_slow_null() {
-    for hidden in [32, 16] {
+fn narrower_or_penalised_models_over_reject_on_the_slow_null() {
+    for (hidden, l1) in [(32, 0.0), (16, 0.0), (64, 0.001)] {
         let mut cfg = InferConfig::default();
-        cfg.sbtg_mut().unwrap().model.hidden = hidden;
+        let model = &mut cfg.sbtg_mut().unwrap().model;
+        (model.hidden, model.l1) = (hidden, l1);
         let runs = sbtg_tests::slow_null_runs(&cfg, 0..30);
         let selected: usize = runs.iter().map(sbtg_tests::selected).sum();
         let p: Vec<f64> = runs.iter().flat_map(sbtg_tests::mean_test_p).collect();
         let below = sbtg_tests::share_below(&p, 0.05);
         let (d, _) = ks_uniform(&p);
-        eprintln!("width {hidden}: {selected} selected in 30 runs, P(p < .05) = {below:.4}, KS D = {d:.4}");
+        eprintln!("width {hidden}, L1 {l1}: {selected} selected in 30 runs, P(p < .05) = {below:.4}, KS D = {d:.4}");
         assert!(
             below > 0.065 && d > 0.03,
-            "width {hidden} rejects {below} (KS D {d}): update docs/method.md"
+            "width {hidden}, L1 {l1} rejects {below} (KS D {d}): update docs/method.md"
         );
     }
 }
