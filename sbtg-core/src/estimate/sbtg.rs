@@ -963,7 +963,7 @@ impl Sbtg {
                         fingerprint: print,
                         neurons: job.panel.neurons.clone(),
                         offsets: windows.offsets.clone(),
-                        config: self.model.clone(),
+                        config: fitter.model.clone(),
                         seed: self.seed,
                         standardiser: st.clone(),
                         model: trained.model.clone(),
