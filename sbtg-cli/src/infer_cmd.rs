@@ -693,6 +693,17 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
             eprintln!("note: the all-window model has the lower held-out loss on every state; its per-state tests (--state-model pooled, the default) are the ones to read");
         }
     }
+    for (l, h) in table
+        .summary
+        .per_lag
+        .iter()
+        .filter_map(|l| Some((l, l.heldout_losses()?)))
+    {
+        eprintln!(
+            "held-out DSM loss per coordinate of the models of lag {}'s windows (mean of {} folds): score model {:.2}, Gaussian window model {:.2}, standard normal score {:.2}; below the Gaussian in {} of {} folds",
+            l.lag, h.folds, h.model, h.gaussian, h.normal, h.below_gaussian, h.folds
+        );
+    }
     if let Some(m) = table.summary.fdr.direction_family_size {
         eprintln!(
             "direction tests: {} of {m} pairs have a significant direction (their own FDR family)",

@@ -67,6 +67,21 @@ pub struct LagSeconds {
     pub edge_tests: f64,
 }
 
+/// The held-out DSM loss of a lag's trained models next to its references, averaged
+/// over the folds that report all three ([`LagSummary::heldout_losses`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HeldoutLosses {
+    pub folds: usize,
+    /// Mean held-out loss of the trained score models.
+    pub model: f64,
+    /// Mean held-out loss of the folds' Gaussian window models (closed form).
+    pub gaussian: f64,
+    /// Mean held-out loss of a standard normal score `s(z) = −z`.
+    pub normal: f64,
+    /// Folds whose model's loss is below its Gaussian model's.
+    pub below_gaussian: usize,
+}
+
 /// What one lag found.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LagSummary {
@@ -321,6 +336,36 @@ pub fn column_docs() -> Vec<ColumnDoc> {
     .collect()
 }
 
+impl LagSummary {
+    /// Mean held-out losses of the lag's folds (model, Gaussian, standard normal), or
+    /// `None` where no fold reports all three (baselines, saved models).
+    pub fn heldout_losses(&self) -> Option<HeldoutLosses> {
+        let full: Vec<(f64, f64, f64)> = self
+            .folds
+            .iter()
+            .filter_map(|f| {
+                Some((
+                    f.heldout_loss,
+                    f.gaussian_heldout_loss?,
+                    f.normal_heldout_loss?,
+                ))
+            })
+            .collect();
+        if full.is_empty() {
+            return None;
+        }
+        let k = full.len() as f64;
+        let mean = |pick: fn(&(f64, f64, f64)) -> f64| full.iter().map(pick).sum::<f64>() / k;
+        Some(HeldoutLosses {
+            folds: full.len(),
+            model: mean(|f| f.0),
+            gaussian: mean(|f| f.1),
+            normal: mean(|f| f.2),
+            below_gaussian: full.iter().filter(|f| f.0 < f.1).count(),
+        })
+    }
+}
+
 impl Summary {
     /// The summary of a run of `cfg` on `panel` whose tests are `tests` and whose
     /// FDR-adjusted rows are `rows`.
@@ -428,5 +473,48 @@ impl Summary {
             scored_with: None,
             states: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two folds with references and one saved model without them: means of the two,
+    /// by hand.
+    #[test]
+    fn heldout_losses_average_the_folds_that_report_their_references() {
+        let fold = |model: f64, refs: Option<(f64, f64)>| {
+            let mut f = serde_json::json!({
+                "test_recordings": ["a"], "train_windows": 10, "test_windows": 5,
+                "heldout_loss": model, "loaded_from_checkpoint": false,
+            });
+            if let Some((g, n)) = refs {
+                f["gaussian_heldout_loss"] = g.into();
+                f["normal_heldout_loss"] = n.into();
+            }
+            f
+        };
+        let lag = |folds: Vec<serde_json::Value>| -> LagSummary {
+            serde_json::from_value(serde_json::json!({
+                "lag": 1, "windows": 15, "folds": folds,
+                "bandwidth_mean_test": null, "bandwidth_volatility_test": null,
+                "floored_variances": 0,
+                "edges_selected": SelectedCounts::default(),
+                "seconds": LagSeconds::default(),
+            }))
+            .unwrap()
+        };
+        let h = lag(vec![
+            fold(94.0, Some((95.0, 99.0))),
+            fold(98.0, Some((97.0, 99.5))),
+            fold(90.0, None),
+        ])
+        .heldout_losses()
+        .unwrap();
+        assert_eq!(h.folds, 2);
+        assert_eq!((h.model, h.gaussian, h.normal), (96.0, 96.0, 99.25));
+        assert_eq!(h.below_gaussian, 1);
+        assert_eq!(lag(vec![fold(90.0, None)]).heldout_losses(), None);
     }
 }
