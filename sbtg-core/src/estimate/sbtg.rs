@@ -425,6 +425,16 @@ impl InnerSplit {
         GaussianStart::fit(self.stop_train.0.view(), sigma, ridge)
     }
 
+    /// The early-stopping split's validation windows with the fold's noise draw (`seed`
+    /// is the run's seed plus the fold's stream).
+    fn stopping_validation(&self, seed: u64) -> Validation<'_> {
+        Validation {
+            z: self.stop_valid.0.view(),
+            mask: self.stop_valid.1.view(),
+            seed: seed + 17,
+        }
+    }
+
     /// Ridge by the expected DSM loss on the validation windows; precision refitted on
     /// all training windows `ztr`.
     fn gaussian(&self, ztr: &Array2<f64>, sigma: f64) -> Result<GaussianReference> {
@@ -591,11 +601,7 @@ impl Sbtg {
         let start = (self.model.start == Start::Gaussian)
             .then(|| inner.stopping_start(reference.start.ridge, self.model.sigma))
             .transpose()?;
-        let valid = Validation {
-            z: inner.stop_valid.0.view(),
-            mask: inner.stop_valid.1.view(),
-            seed: self.seed + stream_id + 17,
-        };
+        let valid = inner.stopping_validation(self.seed + stream_id);
         let (zfit, mfit) = (inner.stop_train.0.view(), inner.stop_train.1.view());
         let candidate = |hidden, l1| ScoreModelConfig {
             hidden,
@@ -1085,11 +1091,7 @@ impl Sbtg {
             .transpose()?;
         let warm = (self.model.start == Start::Gaussian || gaussian)
             .then(|| inner_start.as_ref().unwrap_or(&reference.start));
-        let validation = early.then(|| Validation {
-            z: inner.stop_valid.0.view(),
-            mask: inner.stop_valid.1.view(),
-            seed: self.seed + stream_id + 17,
-        });
+        let validation = early.then(|| inner.stopping_validation(self.seed + stream_id));
         let (zfit, mfit) = if early {
             (inner.stop_train.0.view(), inner.stop_train.1.view())
         } else {
