@@ -142,7 +142,9 @@ fn gemm_into(dst: &mut [f32], stride: usize, offset: usize, a: View, b: View, ac
 dispatched! {
     /// `out[i·os + j] = s (a[i·as + j] + b[j·bs + i])` for `i < rows`, `j < cols`, with
     /// `a = (a, as)` (0 where absent) and `b = (b, bs)`: a sum with a transposed matrix,
-    /// in 16 × 16 tiles so that the transposed reads come from a tile in L1 cache.
+    /// in 16 × 16 tiles: each tile of `b` is read by rows and written transposed into an
+    /// L1-resident tile, whose rows then add to `a`'s in vector registers (full tiles
+    /// with fixed-size arrays, so that no copy becomes a call to `memmove`).
     fn transposed_sum(
         out: &mut [f32],
         os: usize,
@@ -153,27 +155,57 @@ dispatched! {
     ) {
         const T: usize = 16;
         let ((b, bs), (rows, cols)) = (b, shape);
+        // tile[ii][jj] = b[j0 + jj][i0 + ii]
         let mut tile = [[0.0f32; T]; T];
         for i0 in (0..rows).step_by(T) {
             let ni = T.min(rows - i0);
             for j0 in (0..cols).step_by(T) {
                 let nj = T.min(cols - j0);
-                // tile[jj][ii] = b[j0 + jj][i0 + ii]
-                for (jj, t) in tile.iter_mut().enumerate().take(nj) {
-                    t[..ni].copy_from_slice(&b[(j0 + jj) * bs + i0..][..ni]);
+                if ni == T && nj == T {
+                    for jj in 0..T {
+                        let row: &[f32; T] = b[(j0 + jj) * bs + i0..][..T].try_into().unwrap();
+                        for ii in 0..T {
+                            tile[ii][jj] = row[ii];
+                        }
+                    }
+                    for (ii, t) in tile.iter().enumerate() {
+                        let o: &mut [f32; T] =
+                            (&mut out[(i0 + ii) * os + j0..][..T]).try_into().unwrap();
+                        match a {
+                            Some((a, as_)) => {
+                                let a: &[f32; T] =
+                                    a[(i0 + ii) * as_ + j0..][..T].try_into().unwrap();
+                                for jj in 0..T {
+                                    o[jj] = s * (a[jj] + t[jj]);
+                                }
+                            }
+                            None => {
+                                for jj in 0..T {
+                                    o[jj] = s * t[jj];
+                                }
+                            }
+                        }
+                    }
+                    continue;
                 }
-                for ii in 0..ni {
+                for jj in 0..nj {
+                    let row = &b[(j0 + jj) * bs + i0..][..ni];
+                    for ii in 0..ni {
+                        tile[ii][jj] = row[ii];
+                    }
+                }
+                for (ii, t) in tile.iter().enumerate().take(ni) {
                     let o = &mut out[(i0 + ii) * os + j0..][..nj];
                     match a {
                         Some((a, as_)) => {
                             let a = &a[(i0 + ii) * as_ + j0..][..nj];
                             for jj in 0..nj {
-                                o[jj] = s * (a[jj] + tile[jj][ii]);
+                                o[jj] = s * (a[jj] + t[jj]);
                             }
                         }
                         None => {
                             for jj in 0..nj {
-                                o[jj] = s * tile[jj][ii];
+                                o[jj] = s * t[jj];
                             }
                         }
                     }

@@ -41,6 +41,7 @@ pub mod mlp;
 mod noise;
 mod silu;
 pub mod train;
+pub mod turns;
 
 pub use energy::{Coupling, CouplingKind, EnergyModel};
 pub use train::{
