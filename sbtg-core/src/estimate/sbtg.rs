@@ -23,7 +23,7 @@ use crate::data::{
 use crate::model::gaussian::{gaussian_energy, select_ridge, GaussianStart, RidgePoint};
 use crate::model::turns::{self, run_in_turns};
 use crate::model::{
-    dsm_future_terms, dsm_loss, dsm_loss_future, train, Coupling, EnergyModel, Engine,
+    dsm_loss, dsm_loss_future, dsm_terms, train, Coupling, DsmTerms, EnergyModel, Engine,
     ScoreModelConfig, Start, TrainedModel, Validation,
 };
 use crate::rng::stream;
@@ -1018,13 +1018,23 @@ impl Sbtg {
             }
         };
         let seed = self.seed + job.stream_id;
-        let loss = dsm_loss(
-            &trained.model,
+        // The model's held-out loss beside the Gaussian model's and a standard normal
+        // score's (the quadratic energies of the precision and of I), on one noise draw.
+        let precision = &reference.start.precision;
+        let references = [
+            gaussian_energy(precision, &trained.model),
+            gaussian_energy(&Array2::eye(precision.nrows()), &trained.model),
+        ];
+        let [model_terms, gaussian_terms, normal_terms]: [DsmTerms; 3] = dsm_terms(
+            &[&trained.model, &references[0], &references[1]],
             zte.view(),
             mte.view(),
             self.model.sigma,
             seed,
-        );
+        )
+        .try_into()
+        .expect("three models");
+        let loss = model_terms.loss;
         let future_scale = (self.effect_scale == EffectScale::Jacobian)
             .then(|| innovation_deconvolution(&trained.model, &ztr, &mtr, self.model.sigma, seed))
             .transpose()?;
@@ -1045,18 +1055,7 @@ impl Sbtg {
             })?;
         let mut recs: Vec<usize> = fold.test.iter().map(|&t| windows.recording[t]).collect();
         recs.dedup();
-        let loss_of = |l: &Array2<f64>| {
-            let m = gaussian_energy(l, &trained.model);
-            dsm_loss(&m, zte.view(), mte.view(), self.model.sigma, seed)
-        };
-        let precision = &reference.start.precision;
-        let (sq, count) = dsm_future_terms(
-            &trained.model,
-            zte.view(),
-            mte.view(),
-            self.model.sigma,
-            seed,
-        );
+        let (sq, count) = model_terms.future;
         let report = FoldReport {
             heldout_window_terms: fold
                 .test
@@ -1073,8 +1072,8 @@ impl Sbtg {
             final_train_loss: trained.epoch_loss.last().copied(),
             heldout_loss: loss,
             heldout_future_loss: Some(sq.sum() / count.sum().max(1.0)),
-            gaussian_heldout_loss: Some(loss_of(precision)),
-            normal_heldout_loss: Some(loss_of(&Array2::eye(precision.nrows()))),
+            gaussian_heldout_loss: Some(gaussian_terms.loss),
+            normal_heldout_loss: Some(normal_terms.loss),
             gaussian_ridge: Some(reference.start.ridge),
             ridge_path: reference.path,
             best_epoch: trained.best_epoch,

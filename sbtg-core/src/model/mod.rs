@@ -45,7 +45,8 @@ pub mod turns;
 
 pub use energy::{Coupling, CouplingKind, EnergyModel};
 pub use train::{
-    dsm_future_terms, dsm_loss, dsm_loss_future, train, Engine, TrainedModel, Validation,
+    dsm_future_terms, dsm_loss, dsm_loss_future, dsm_terms, train, DsmTerms, Engine, TrainedModel,
+    Validation,
 };
 
 use crate::{Error, Result};

@@ -300,6 +300,44 @@ pub fn dsm_future_terms(
     )
 }
 
+/// The held-out DSM terms of one model ([`dsm_terms`]).
+#[derive(Clone, Debug)]
+pub struct DsmTerms {
+    /// [`dsm_loss`].
+    pub loss: f64,
+    /// [`dsm_future_terms`]: per window, the squared future-block residuals summed and
+    /// the observed future coordinates.
+    pub future: (ndarray::Array1<f64>, ndarray::Array1<f64>),
+}
+
+/// [`dsm_loss`] and [`dsm_future_terms`] of several models on one noise draw (the
+/// same draw as theirs, so the same values, bit for bit): the draw and each model's
+/// residual are computed once.
+pub fn dsm_terms(
+    models: &[&EnergyModel],
+    z: ArrayView2<f64>,
+    m: ArrayView2<f64>,
+    sigma: f64,
+    seed: u64,
+) -> Vec<DsmTerms> {
+    let noisy = NoisyWindows::draw(z, m, sigma, seed);
+    models
+        .iter()
+        .map(|model| {
+            let r = noisy.residual(model);
+            let f = ndarray::s![.., model.n_past..];
+            let rf = r.slice(f);
+            DsmTerms {
+                loss: (&r * &r).sum() / m.sum().max(1.0),
+                future: (
+                    (&rf * &rf).sum_axis(ndarray::Axis(1)),
+                    m.slice(f).sum_axis(ndarray::Axis(1)),
+                ),
+            }
+        })
+        .collect()
+}
+
 /// `m ⊙ (s(z + σε) + ε/σ)` with `ε` drawn from `seed`.
 fn dsm_residual(
     model: &EnergyModel,
@@ -1006,6 +1044,29 @@ mod tests {
         for ((a, (b, held)), job) in alone.iter().zip(&turns).zip(&jobs) {
             assert_eq!(a, b, "fit {job}");
             assert!(*held > 0.0);
+        }
+    }
+
+    /// One noise draw for several models gives each the values of `dsm_loss` and
+    /// `dsm_future_terms`, bit for bit, the Gaussian-shaped model (zero MLP output
+    /// layers, whose input gradient is skipped) included.
+    #[test]
+    fn dsm_terms_match_the_separate_losses() {
+        let (z, m) = windows(60, 3, 4);
+        let mut rng = stream(3, 0);
+        let trained = EnergyModel::init(3, 3, Coupling::Linear, 6, 2, &mut rng);
+        let l = Array2::from_shape_fn((6, 6), |(a, b)| if a == b { 1.5 } else { 0.1 });
+        let gaussian = crate::model::gaussian::gaussian_energy(&l, &trained);
+        let terms = dsm_terms(&[&trained, &gaussian], z.view(), m.view(), 0.2, 11);
+        for (model, t) in [&trained, &gaussian].into_iter().zip(&terms) {
+            assert_eq!(t.loss, dsm_loss(model, z.view(), m.view(), 0.2, 11));
+            assert_eq!(t.future, dsm_future_terms(model, z.view(), m.view(), 0.2, 11));
+        }
+        // The skipped MLP is the quadratic energy's score: −z L.
+        let s = gaussian.score(z.view());
+        let want = -z.dot(&l);
+        for (a, b) in s.iter().zip(want.iter()) {
+            assert!((a - b).abs() < 1e-12 * (1.0 + b.abs()), "{a} vs {b}");
         }
     }
 }
