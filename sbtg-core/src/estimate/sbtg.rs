@@ -332,12 +332,15 @@ impl Estimator for Sbtg {
 /// completion. Run to completion, `cores + 1 … 2·cores + 1` fits (5 folds on 2 cores)
 /// leave a core idle while the last fit runs alone, up to a whole fit's time; taking
 /// turns on `cores + 1` workers, the largest fits first, ends them together (the default
-/// run on `datasets/dag2023`: 9.9–10.5 s against 10.2–11.1 s, measured alternately).
+/// run on `datasets/dag2023`: 10.0–10.8 s against 10.7–11.2 s, measured alternately).
+/// That needs the fits' lengths in advance (`sized`: a fixed number of epochs, no early
+/// stopping, epoch selection or model grid, whose fits end when the validation loss
+/// says; with early stopping taking turns was slower, 6.8–7.1 s against 6.7–6.8 s).
 /// With more fits the idle end is a small share of the run, and a fit that starts only
 /// when another ends can be left alone at the end instead (`--lags 1,2,3`, ten fits:
 /// 26.5–28.4 s taking turns against 25.4–25.6 s), so they run to completion.
-fn turns_pay(jobs: usize, cores: usize) -> bool {
-    cores > 1 && jobs > cores && jobs <= 2 * cores + 1
+fn turns_pay(jobs: usize, cores: usize, sized: bool) -> bool {
+    sized && cores > 1 && jobs > cores && jobs <= 2 * cores + 1
 }
 
 /// One fold of one lag's cross-fitting.
@@ -871,33 +874,40 @@ impl Sbtg {
             self.fit_fold(&job, ctx)
         };
         let cores = rayon::current_num_threads();
-        let fitted: Vec<(Vec<HeldOutScores>, FoldReport, f64)> = if turns_pay(jobs.len(), cores) {
-            // The fits take turns on the cores (model::turns), the largest first (training
-            // windows × window width², the step's quadratic product), so that the fits
-            // started last are the short ones. Each fit's arithmetic is its own, whatever
-            // runs when: the same bits as run to completion.
-            let cost =
-                |&(g, k): &(usize, usize)| folds[g][k].train.len() * windows[g].z.ncols().pow(2);
-            let mut order: Vec<usize> = (0..jobs.len()).collect();
-            order.sort_by_key(|&j| std::cmp::Reverse(cost(&jobs[j])));
-            let sorted: Vec<(usize, usize)> = order.iter().map(|&j| jobs[j]).collect();
-            let ran = run_in_turns(&sorted, (cores, cores + 1), turns::QUANTUM, fit);
-            let mut done: Vec<Option<_>> = jobs.iter().map(|_| None).collect();
-            for (j, (out, seconds)) in order.into_iter().zip(ran) {
-                done[j] = Some(out.map(|(held, report)| (held, report, seconds)));
-            }
-            done.into_iter()
-                .map(|d| d.expect("every fit ran"))
-                .collect::<Result<Vec<_>>>()?
-        } else {
-            jobs.par_iter()
-                .map(|job| {
-                    let t0 = Instant::now();
-                    let (held, report) = fit(job)?;
-                    Ok((held, report, t0.elapsed().as_secs_f64()))
-                })
-                .collect::<Result<Vec<_>>>()?
-        };
+        let m = &self.model;
+        let sized = m.patience == 0
+            && !m.select_epochs
+            && m.grid.is_empty()
+            && m.coupling != Coupling::Gaussian;
+        let fitted: Vec<(Vec<HeldOutScores>, FoldReport, f64)> =
+            if turns_pay(jobs.len(), cores, sized) {
+                // The fits take turns on the cores (model::turns), the largest first (training
+                // windows × window width², the step's quadratic product), so that the fits
+                // started last are the short ones. Each fit's arithmetic is its own, whatever
+                // runs when: the same bits as run to completion.
+                let cost = |&(g, k): &(usize, usize)| {
+                    folds[g][k].train.len() * windows[g].z.ncols().pow(2)
+                };
+                let mut order: Vec<usize> = (0..jobs.len()).collect();
+                order.sort_by_key(|&j| std::cmp::Reverse(cost(&jobs[j])));
+                let sorted: Vec<(usize, usize)> = order.iter().map(|&j| jobs[j]).collect();
+                let ran = run_in_turns(&sorted, (cores, cores + 1), turns::QUANTUM, fit);
+                let mut done: Vec<Option<_>> = jobs.iter().map(|_| None).collect();
+                for (j, (out, seconds)) in order.into_iter().zip(ran) {
+                    done[j] = Some(out.map(|(held, report)| (held, report, seconds)));
+                }
+                done.into_iter()
+                    .map(|d| d.expect("every fit ran"))
+                    .collect::<Result<Vec<_>>>()?
+            } else {
+                jobs.par_iter()
+                    .map(|job| {
+                        let t0 = Instant::now();
+                        let (held, report) = fit(job)?;
+                        Ok((held, report, t0.elapsed().as_secs_f64()))
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            };
         let mut out: Vec<Heldout> = groups
             .iter()
             .zip(&folds)

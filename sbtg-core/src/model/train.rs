@@ -1060,7 +1060,10 @@ mod tests {
         let terms = dsm_terms(&[&trained, &gaussian], z.view(), m.view(), 0.2, 11);
         for (model, t) in [&trained, &gaussian].into_iter().zip(&terms) {
             assert_eq!(t.loss, dsm_loss(model, z.view(), m.view(), 0.2, 11));
-            assert_eq!(t.future, dsm_future_terms(model, z.view(), m.view(), 0.2, 11));
+            assert_eq!(
+                t.future,
+                dsm_future_terms(model, z.view(), m.view(), 0.2, 11)
+            );
         }
         // The skipped MLP is the quadratic energy's score: −z L.
         let s = gaussian.score(z.view());
