@@ -217,8 +217,13 @@ impl Sbtg {
         rows: Vec<Vec<usize>>,
         volatility: bool,
     ) -> (MeanEvidence, Option<Vec<ProductSeries>>) {
-        let mean: Vec<_> = held.iter().map(|h| h.mean_series(self.statistic)).collect();
-        let volatility = volatility.then(|| held.iter().map(|h| h.volatility_series()).collect());
+        // Each fold's series are its own (in parallel, collected in fold order).
+        let mean: Vec<_> = held
+            .par_iter()
+            .map(|h| h.mean_series(self.statistic))
+            .collect();
+        let volatility =
+            volatility.then(|| held.par_iter().map(|h| h.volatility_series()).collect());
         (
             MeanEvidence::Series {
                 blocks: vec![SeriesBlock::all(n, mean, rows)],

@@ -198,15 +198,27 @@ pub fn edges_parquet(table: &EdgeTable) -> Result<Vec<u8>> {
 /// Returns the paths written.
 pub fn write_outputs(dir: &Path, table: &EdgeTable) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
-    let mut files: Vec<(&str, Vec<u8>)> = vec![("edges.csv", edges_csv(table)?)];
+    // The encoders are independent: they run side by side (the files keep their order).
+    let atlas = super::connectome::CellAtlas::cook2019()?;
+    let volatility = table.rows.iter().any(|r| r.test == TestKind::Volatility);
+    let ((edges, recordings), (circuit, arrays)) = rayon::join(
+        || rayon::join(|| edges_csv(table), || recording_edges_csv(table)),
+        || {
+            rayon::join(
+                || {
+                    let circuit = super::circuit::Circuit::from_table(table, &atlas);
+                    super::circuit::export::files(&circuit, volatility)
+                },
+                || super::arrays::arrays_npz(table),
+            )
+        },
+    );
+    let mut files: Vec<(&str, Vec<u8>)> = vec![("edges.csv", edges?)];
     #[cfg(feature = "parquet")]
     files.push(("edges.parquet", edges_parquet(table)?));
-    files.push(("recording_edges.csv", recording_edges_csv(table)?));
-    let atlas = super::connectome::CellAtlas::cook2019()?;
-    let circuit = super::circuit::Circuit::from_table(table, &atlas);
-    let volatility = table.rows.iter().any(|r| r.test == TestKind::Volatility);
-    files.extend(super::circuit::export::files(&circuit, volatility));
-    files.push(("arrays.npz", super::arrays::arrays_npz(table)?));
+    files.push(("recording_edges.csv", recordings?));
+    files.extend(circuit);
+    files.push(("arrays.npz", arrays?));
     if table.summary.per_lag.iter().any(|l| !l.folds.is_empty()) {
         files.push(("loss.csv", loss_csv(table)));
     }
