@@ -337,7 +337,8 @@ impl Estimator for Sbtg {
 /// completion. Run to completion, `cores + 1 … 2·cores + 1` fits (5 folds on 2 cores)
 /// leave a core idle while the last fit runs alone, up to a whole fit's time; taking
 /// turns on `cores + 1` workers, the largest fits first, ends them together (the default
-/// run on `datasets/dag2023`: 10.0–10.8 s against 10.7–11.2 s, measured alternately).
+/// run on `datasets/dag2023`: 0.35–0.7 s less in every alternated measurement, 9.9–11.2 s
+/// against 10.5–11.7 s as the machine's speed drifted).
 /// That needs the fits' lengths in advance (`sized`: a fixed number of epochs, no early
 /// stopping, epoch selection or model grid, whose fits end when the validation loss
 /// says; with early stopping taking turns was slower, 6.8–7.1 s against 6.7–6.8 s).
