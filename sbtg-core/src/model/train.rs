@@ -263,8 +263,9 @@ pub fn dsm_loss(
     sigma: f64,
     seed: u64,
 ) -> f64 {
-    let r = dsm_residual(model, z, m, sigma, seed);
-    (&r * &r).sum() / m.sum().max(1.0)
+    let [terms] =
+        <[DsmTerms; 1]>::try_from(dsm_terms(&[model], z, m, sigma, seed)).expect("one model");
+    terms.loss
 }
 
 /// [`dsm_loss`] of the future (last) block's coordinates only, with the same noise draw.
@@ -291,13 +292,9 @@ pub fn dsm_future_terms(
     sigma: f64,
     seed: u64,
 ) -> (ndarray::Array1<f64>, ndarray::Array1<f64>) {
-    let r = dsm_residual(model, z, m, sigma, seed);
-    let f = ndarray::s![.., model.n_past..];
-    let rf = r.slice(f);
-    (
-        (&rf * &rf).sum_axis(ndarray::Axis(1)),
-        m.slice(f).sum_axis(ndarray::Axis(1)),
-    )
+    let [terms] =
+        <[DsmTerms; 1]>::try_from(dsm_terms(&[model], z, m, sigma, seed)).expect("one model");
+    terms.future
 }
 
 /// The held-out DSM terms of one model ([`dsm_terms`]).
@@ -336,17 +333,6 @@ pub fn dsm_terms(
             }
         })
         .collect()
-}
-
-/// `m ⊙ (s(z + σε) + ε/σ)` with `ε` drawn from `seed`.
-fn dsm_residual(
-    model: &EnergyModel,
-    z: ArrayView2<f64>,
-    m: ArrayView2<f64>,
-    sigma: f64,
-    seed: u64,
-) -> Array2<f64> {
-    NoisyWindows::draw(z, m, sigma, seed).residual(model)
 }
 
 /// Windows with the fixed noise draw of [`dsm_loss`]: `y = z + σε` and `ε/σ` (`ε` masked),
@@ -1047,9 +1033,10 @@ mod tests {
         }
     }
 
-    /// One noise draw for several models gives each the values of `dsm_loss` and
-    /// `dsm_future_terms`, bit for bit, the Gaussian-shaped model (zero MLP output
-    /// layers, whose input gradient is skipped) included.
+    /// One noise draw shared by several models gives each the values of its own draw
+    /// (`dsm_loss`, `dsm_future_terms`), bit for bit, the Gaussian-shaped model (zero MLP
+    /// output layers, whose input gradient is skipped) included; the loss is the
+    /// observed-coordinate mean of squared residuals, of which the future terms are a part.
     #[test]
     fn dsm_terms_match_the_separate_losses() {
         let (z, m) = windows(60, 3, 4);
@@ -1064,7 +1051,11 @@ mod tests {
                 t.future,
                 dsm_future_terms(model, z.view(), m.view(), 0.2, 11)
             );
+            let future: f64 = t.future.0.sum();
+            assert!(future > 0.0 && future < t.loss * m.sum());
+            assert_eq!(t.future.1.sum(), m.slice(ndarray::s![.., 3..]).sum());
         }
+        assert_ne!(terms[0].loss, terms[1].loss);
         // The skipped MLP is the quadratic energy's score: −z L.
         let s = gaussian.score(z.view());
         let want = -z.dot(&l);
