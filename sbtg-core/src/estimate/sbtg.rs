@@ -425,9 +425,16 @@ struct InnerSplit {
 }
 
 impl InnerSplit {
-    fn new(windows: &Windows, st: &Standardiser, train: &[usize]) -> Self {
+    /// The split of the fold's training rows `train`; the early-stopping split only if
+    /// `stopping` (early stopping or the model grid use it; otherwise it stays empty
+    /// and takes no memory while the fit trains).
+    fn new(windows: &Windows, st: &Standardiser, train: &[usize], stopping: bool) -> Self {
         let (inner, valid) = inner_split(windows, train);
-        let (stop_train, stop_valid) = stopping_split(windows, train, STOPPING_FRACTION);
+        let (stop_train, stop_valid) = if stopping {
+            stopping_split(windows, train, STOPPING_FRACTION)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let apply = |rows: &[usize]| st.apply(windows.z.view(), windows.mask.view(), rows);
         InnerSplit {
             train: apply(&inner),
@@ -439,6 +446,14 @@ impl InnerSplit {
                 .map(|&t| windows.worms[windows.recording[t]])
                 .collect(),
         }
+    }
+
+    /// Frees the ridge's split once the Gaussian reference is fitted (nothing else reads
+    /// it), so that a fold holds less memory while it trains.
+    fn release_ridge_split(&mut self) {
+        let empty = || (Array2::zeros((0, 0)), Array2::zeros((0, 0)));
+        self.train = empty();
+        self.valid = empty();
     }
 
     /// The Gaussian start fitted on the early-stopping split's training windows with
@@ -797,7 +812,7 @@ impl Sbtg {
         let train = st.apply(windows.z.view(), windows.mask.view(), &f.train);
         let test = st.apply(windows.z.view(), windows.mask.view(), &f.test);
         let t0 = Instant::now();
-        let inner = InnerSplit::new(&windows, &st, &f.train);
+        let inner = InnerSplit::new(&windows, &st, &f.train, true);
         let reference = inner.gaussian(&train.0, self.model.sigma)?;
         Ok(FoldProblem {
             n_past: (windows.blocks - 1) * windows.n,
@@ -965,8 +980,10 @@ impl Sbtg {
             )?;
         }
         let print = fingerprint(&ztr, &mtr, n_past, &self.model, self.seed, job.stream_id);
-        let inner = InnerSplit::new(windows, &st, &fold.train);
+        let stopping = self.model.patience > 0 || !self.model.grid.is_empty();
+        let mut inner = InnerSplit::new(windows, &st, &fold.train, stopping);
         let reference = inner.gaussian(&ztr, self.model.sigma)?;
+        inner.release_ridge_split();
         let saved = ctx
             .models
             .filter(|s| s.reuse())
