@@ -71,8 +71,8 @@ pub struct BenchArgs {
     /// SBTG's Adam step size (default: `sbtg infer`'s).
     #[arg(long)]
     learning_rate: Option<f64>,
-    /// SBTG cross-fitting: hold out whole recordings (default, as `sbtg infer`) or
-    /// contiguous blocks of every recording.
+    /// SBTG cross-fitting: hold out contiguous blocks of every recording (default, as
+    /// `sbtg infer`) or whole recordings.
     #[arg(long, value_enum)]
     fold_by: Option<FoldBy>,
     /// SBTG's effect scale (default: `sbtg infer`'s, precision).
@@ -455,8 +455,8 @@ fn results_header(plan: &Plan, seconds: f64) -> String {
         plan.learning_rate
             .unwrap_or_else(|| sbtg_core::model::ScoreModelConfig::default().learning_rate),
         match plan.fold_by {
-            Some(FoldBy::Blocks) => " and holds out contiguous blocks of every recording",
-            Some(FoldBy::Recordings) | None => " and holds out whole recordings",
+            Some(FoldBy::Blocks) | None => " and holds out contiguous blocks of every recording",
+            Some(FoldBy::Recordings) => " and holds out whole recordings",
         },
         match plan.panel.global_factors {
             0 => String::new(),
@@ -547,6 +547,12 @@ fn training(args: &BenchArgs) -> Result<()> {
         (real_name.as_str(), &real_panel),
         ("worm-like", &worm_panel),
     ] {
+        let base = Sbtg {
+            folds: args
+                .fold_by
+                .map(|by| FoldScheme::new(by, None, panel.worms())),
+            ..base.clone()
+        };
         let b = training::run(name, panel, &base, &Recipe::ALL, &log)?;
         bench.rows.extend(b.rows);
         bench.curves.extend(b.curves);

@@ -143,10 +143,12 @@ pub struct InferArgs {
     /// PCMCI: significance level for keeping a condition in the PC1 step.
     #[arg(long, default_value_t = 0.2)]
     pc_alpha: f64,
-    /// Number of cross-fitting folds (default: min(recordings, 5), or 5 blocks for one recording).
+    /// Number of cross-fitting folds (default: 5; with `--fold-by recordings`,
+    /// min(recordings, 5)).
     #[arg(long)]
     folds: Option<usize>,
-    /// Hold out whole recordings or contiguous blocks of every recording.
+    /// Hold out contiguous blocks of every recording (default: every fold's model sees
+    /// every worm, as Stein's identity needs) or whole recordings (a model of other worms).
     #[arg(long, value_enum)]
     fold_by: Option<FoldBy>,
     /// Tested statistic: `orthogonal` (2Ĥ − s_F s_P, default) or `product` (s_F s_P).
@@ -336,7 +338,7 @@ impl InferArgs {
                 folds: match (self.fold_by, self.folds) {
                     (None, None) => None,
                     (by, k) => Some(FoldScheme::new(
-                        by.unwrap_or(FoldScheme::default_for(n_recordings).by()),
+                        by.unwrap_or(FoldScheme::DEFAULT.by()),
                         k,
                         n_recordings,
                     )),

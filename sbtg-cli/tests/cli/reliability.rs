@@ -337,7 +337,7 @@ fn score_tests_new_recordings_with_saved_models() {
         summary["neurons"],
         read_json(&model.join("summary.json"))["neurons"]
     );
-    assert_eq!(summary["per_lag"][0]["folds"].as_array().unwrap().len(), 2);
+    assert_eq!(summary["per_lag"][0]["folds"].as_array().unwrap().len(), 5);
     let m = read_json(&out.join("run.json"));
     assert_eq!(m["command"], "score");
     assert!(m["inputs"].as_array().unwrap().iter().any(|i| i["path"]

@@ -54,8 +54,8 @@ pub enum LagWindows {
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sbtg {
     pub model: ScoreModelConfig,
-    /// Cross-fitting scheme; `None` = [`FoldScheme::default_for`] the number of
-    /// recordings.
+    /// Cross-fitting scheme; `None` = [`FoldScheme::DEFAULT`] (5 blocks of every
+    /// recording).
     pub folds: Option<FoldScheme>,
     pub statistic: EdgeStatistic,
     /// The scale of the mean test's effect (absent in runs saved before it existed:
@@ -269,7 +269,7 @@ impl Estimator for Sbtg {
     }
 
     fn fit(&self, panel: &Panel, lags: &[usize], ctx: &FitContext) -> Result<Vec<LagEvidence>> {
-        let scheme = self.fold_scheme(panel);
+        let scheme = self.fold_scheme();
         let n = panel.neurons.len();
         let mut out: Vec<Option<LagEvidence>> = vec![None; lags.len()];
         let groups = self.window_groups(lags);
@@ -801,7 +801,7 @@ impl Sbtg {
     /// when `lag`'s windows are the first group fitted (stream `fold`).
     pub fn fold_problem(&self, panel: &Panel, lag: usize, fold: usize) -> Result<FoldProblem> {
         let windows = self.windows(panel, self.span_of(lag))?;
-        let folds = make_folds(&windows, self.fold_scheme(panel))?;
+        let folds = make_folds(&windows, self.fold_scheme())?;
         let f = folds.get(fold).ok_or_else(|| {
             Error::param(
                 "fold",
@@ -849,14 +849,13 @@ impl Sbtg {
         )
     }
 
-    /// Folds of the cross-fitting on `panel`.
-    pub fn fold_count(&self, panel: &Panel) -> usize {
-        self.fold_scheme(panel).k()
+    /// Folds of the cross-fitting.
+    pub fn fold_count(&self) -> usize {
+        self.fold_scheme().k()
     }
 
-    fn fold_scheme(&self, panel: &Panel) -> FoldScheme {
-        self.folds
-            .unwrap_or_else(|| FoldScheme::default_for(panel.worms()))
+    fn fold_scheme(&self) -> FoldScheme {
+        self.folds.unwrap_or(FoldScheme::DEFAULT)
     }
 
     /// Cross-fitted score models of every window group, each scoring the windows it was

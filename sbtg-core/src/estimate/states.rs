@@ -30,9 +30,9 @@ use ndarray::{Array2, Zip};
 
 use super::evidence::{FoldReport, LagEvidence, MeanEvidence, SeriesBlock};
 use super::test_stage::{influence_hac, test_lag, LagTests, TestMatrices};
-use super::{FitContext, InferConfig, Progress};
+use super::{FitContext, InferConfig, MethodConfig, Progress, Sbtg};
 use crate::data::state::{difference_label, FrameStates, StateModel};
-use crate::data::Panel;
+use crate::data::{FoldScheme, Panel};
 use crate::stats::empirical_null::NullDistribution;
 use crate::stats::hac::sums;
 use crate::stats::hac::{t_quantile_975, two_sided_p};
@@ -550,8 +550,16 @@ pub fn state_tests(
                     progress: ctx.progress,
                     models: None,
                 };
-                let ev = cfg
-                    .estimator
+                // A state's runs (a few frames each) are too short to cut into blocks:
+                // unless the folds are given, its model holds out whole worms.
+                let estimator = match &cfg.estimator {
+                    MethodConfig::Sbtg(s) if s.folds.is_none() => MethodConfig::Sbtg(Sbtg {
+                        folds: Some(FoldScheme::by_worm(sp.worms())),
+                        ..s.clone()
+                    }),
+                    other => other.clone(),
+                };
+                let ev = estimator
                     .estimator()
                     .fit(&sp, &cfg.lags, &quiet)
                     .map_err(wrap)?;

@@ -343,7 +343,7 @@ fn single_fit(est: &Sbtg, p: &FoldProblem, recipe: Recipe) -> Result<SingleFit> 
 /// Every fold of lag 1 set up and trained in parallel on the current pool, as `sbtg
 /// infer` trains them: seconds per fit is the wall time over the folds.
 fn all_folds(est: &Sbtg, panel: &Panel, recipe: Recipe) -> Result<TrainingRow> {
-    let k = est.fold_count(panel);
+    let k = est.fold_count();
     let t0 = Instant::now();
     let fits: Vec<(f64, usize)> = (0..k)
         .into_par_iter()

@@ -426,10 +426,7 @@ impl Summary {
                     reader_notes: r.notes.clone(),
                 })
                 .collect(),
-            fold_scheme: sbtg.map(|s| {
-                s.folds
-                    .unwrap_or_else(|| FoldScheme::default_for(panel.worms()))
-            }),
+            fold_scheme: sbtg.map(|s| s.folds.unwrap_or(FoldScheme::DEFAULT)),
             hac: method.hac_tested().then(|| HacSummary {
                 kernel: "Bartlett (Newey-West)".into(),
                 bandwidth_rule: match cfg.tests.bandwidth {

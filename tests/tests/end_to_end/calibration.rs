@@ -82,8 +82,9 @@ fn slow_null_summary(cfg: &InferConfig, seeds: u64) -> (Vec<f64>, f64, f64) {
 /// A known limitation, measured: `--select-epochs` (held-out worms choose the number of
 /// epochs from the Gaussian start) picks models close to the closed form on this slow
 /// null, and their tests are anti-conservative (docs/method.md, "Held-out loss and valid
-/// tests"). Ignored in the suite (about 20 s); run with `--ignored` to reproduce the
-/// figures in the docs. It fails once the limitation is gone, so that the docs change.
+/// tests": the nominal 5% test rejects about 10%). Ignored in the suite (about 20 s); run
+/// with `--ignored` to reproduce the figures in the docs. It fails once the limitation is
+/// gone, so that the docs change.
 #[test]
 #[ignore]
 fn epoch_selection_is_anticonservative_on_the_slow_null() {
@@ -96,22 +97,22 @@ fn epoch_selection_is_anticonservative_on_the_slow_null() {
     let below = sbtg_tests::share_below(&pooled, 0.05);
     eprintln!("pooled: P(p < .05) = {below:.4}");
     assert!(
-        below > 0.1,
+        below > 0.075,
         "nominal 5% test rejects {below}: update docs/method.md"
     );
 }
 
 /// A known limitation, measured: early stopping from the Gaussian start (`--start gaussian
-/// --patience 10`) stops at 0–3 epochs on this slow null (the closed form has the best
-/// validation loss), and the tests of such a model are anti-conservative. The mechanism
-/// shows in the per-recording tests (one recording per fold here): each recording's
-/// held-out mean is about as noisy as its standard error says, but the folds' means of
-/// one edge are positively correlated (a model fitted closely to the other folds'
-/// windows carries their sampling noise into the test of this one), so the pooled
-/// mean's standard error, which treats the folds as independent, is too small (mean
-/// square of the pooled z about 2, against about 1.2 and a slightly negative correlation
-/// for the default 100 epochs from the random start: docs/method.md, "Held-out loss and
-/// valid tests"). Ignored in the suite (about 10 s); run with `--ignored --nocapture` to
+/// --patience 10`) stops at 0–9 epochs on this slow null (the closed form has the best
+/// validation loss), and the tests of such a model are anti-conservative (the nominal 5%
+/// test rejects about 10%). The mechanism shows in the per-recording tests: each
+/// recording's held-out mean is about as noisy as its standard error says, but the
+/// folds' means of one edge are positively correlated (a model fitted closely to the
+/// other folds' windows carries their sampling noise into the test of this one), so the
+/// pooled mean's standard error, which treats the folds as independent, is too small
+/// (mean square of the pooled z about 1.5, against about 1.13 and a slightly negative
+/// correlation for the default 100 epochs from the random start: docs/method.md,
+/// "Held-out loss and valid tests"). Ignored in the suite (about 10 s); run with `--ignored --nocapture` to
 /// reproduce the figures in the docs. It fails once the limitation is gone.
 #[test]
 #[ignore]
@@ -126,7 +127,7 @@ fn early_stopping_is_anticonservative_on_the_slow_null() {
         "pooled: P(p < .05) = {below:.4}; folds' z correlation {corr:.3}, pooled mean z² {z2:.3}"
     );
     assert!(
-        below > 0.1 && corr > 0.1,
+        below > 0.075 && corr > 0.05,
         "nominal 5% test rejects {below}, folds' correlation {corr}: update docs/method.md"
     );
 }
@@ -134,25 +135,32 @@ fn early_stopping_is_anticonservative_on_the_slow_null() {
 /// A measured reason for the default width and L1: narrower MLPs and an L1 penalty on
 /// the coupling have the lower held-out loss on the shipped recordings (docs/method.md,
 /// "Width and L1 by held-out loss"), but their tests over-reject on the slow null of
-/// `null_model_is_calibrated` (the same 30 runs): width 32 rejects about 7% at the
-/// nominal 5%, width 16 about 9%, width 64 with L1 0.001 about 7%, each with more BH
-/// selections than runs. Ignored in the suite (about 45 s); run with `--ignored
+/// `null_model_is_calibrated` (the same 30 runs): width 32 rejects about 6% at the
+/// nominal 5%, width 16 about 7.5%, width 64 with L1 0.001 about 6.5%, against 5.0% for the
+/// default, and their p-values are further from uniform (Kolmogorov distance 0.017–0.05
+/// against 0.005). Ignored in the suite (about 45 s); run with `--ignored
 /// --nocapture` for the figures. It fails once these models are calibrated too.
 #[test]
 #[ignore]
 fn narrower_or_penalised_models_over_reject_on_the_slow_null() {
-    for (hidden, l1) in [(32, 0.0), (16, 0.0), (64, 0.001)] {
-        let mut cfg = InferConfig::default();
-        let model = &mut cfg.sbtg_mut().unwrap().model;
-        (model.hidden, model.l1) = (hidden, l1);
-        let runs = sbtg_tests::slow_null_runs(&cfg, 0..30);
-        let selected: usize = runs.iter().map(sbtg_tests::selected).sum();
-        let p: Vec<f64> = runs.iter().flat_map(sbtg_tests::mean_test_p).collect();
-        let below = sbtg_tests::share_below(&p, 0.05);
-        let (d, _) = ks_uniform(&p);
-        eprintln!("width {hidden}, L1 {l1}: {selected} selected in 30 runs, P(p < .05) = {below:.4}, KS D = {d:.4}");
+    let measured: Vec<_> = [(32, 0.0), (16, 0.0), (64, 0.001)]
+        .into_iter()
+        .map(|(hidden, l1)| {
+            let mut cfg = InferConfig::default();
+            let model = &mut cfg.sbtg_mut().unwrap().model;
+            (model.hidden, model.l1) = (hidden, l1);
+            let runs = sbtg_tests::slow_null_runs(&cfg, 0..30);
+            let selected: usize = runs.iter().map(sbtg_tests::selected).sum();
+            let p: Vec<f64> = runs.iter().flat_map(sbtg_tests::mean_test_p).collect();
+            let below = sbtg_tests::share_below(&p, 0.05);
+            let (d, _) = ks_uniform(&p);
+            eprintln!("width {hidden}, L1 {l1}: {selected} selected in 30 runs, P(p < .05) = {below:.4}, KS D = {d:.4}");
+            (hidden, l1, below, d)
+        })
+        .collect();
+    for (hidden, l1, below, d) in measured {
         assert!(
-            below > 0.065 && d > 0.03,
+            below > 0.055 && d > 0.012,
             "width {hidden}, L1 {l1} rejects {below} (KS D {d}): update docs/method.md"
         );
     }

@@ -11,6 +11,7 @@ mod couplings;
 mod direction;
 mod empirical_null;
 mod epoch_selection;
+mod folds;
 mod formats;
 mod fuzz_readers;
 mod global_factors;

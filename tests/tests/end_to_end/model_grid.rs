@@ -16,7 +16,7 @@ fn the_chosen_candidate_minimises_the_validation_loss_and_is_the_folds_model() {
     };
     let run = infer(&panel, &cfg, &FitContext::quiet()).unwrap();
     let folds = &run.summary.per_lag[0].folds;
-    assert_eq!(folds.len(), 3);
+    assert_eq!(folds.len(), 5);
     let mut chosen = Vec::new();
     for (k, f) in folds.iter().enumerate() {
         let grid: Vec<(usize, f64)> = f.model_grid.iter().map(|g| (g.hidden, g.l1)).collect();
@@ -54,8 +54,9 @@ fn the_chosen_candidate_minimises_the_validation_loss_and_is_the_folds_model() {
 
 /// A known limitation, measured: on the slow AR(1) null of the calibration tests the grid
 /// (the default recipe, widths 16, 32 and 64, L1 0, 0.001 and 0.01) chooses narrow,
-/// L1-penalised models, and their mean tests over-reject (P(p < .05) about 0.08 and 4
-/// BH selections per run, against 0.06 and 2 for the default on the same seeds;
+/// L1-penalised models (width 16, L1 0.001 in most folds), and their mean tests
+/// over-reject (P(p < .05) about 0.07 and 1.75 BH selections per run, against 0.05 and 1
+/// for the default on the same seeds;
 /// docs/method.md, "Width and L1 by held-out loss"). Ignored in the suite (about 20 s);
 /// run with `--ignored --nocapture` for the figures. It fails once the limitation is
 /// gone, so that the docs change.
@@ -89,7 +90,7 @@ fn model_grid_is_anticonservative_on_the_slow_null() {
     let below = sbtg_tests::share_below(&pooled, 0.05);
     eprintln!("pooled: P(p < .05) = {below:.4}, {selected} selected in {seeds} runs");
     assert!(
-        below > 0.07 && selected > 2 * seeds,
+        below > 0.065 && selected > seeds,
         "nominal 5% test rejects {below}, {selected} selected in {seeds} runs: update docs/method.md"
     );
 }

@@ -65,8 +65,8 @@ fn edges_csv_round_trips_with_the_documented_columns() {
     let loss = std::fs::read_to_string(dir.join("loss.csv")).unwrap();
     assert_eq!(
         loss.lines().count(),
-        1 + 2 * 2,
-        "header + 2 folds × 2 epochs"
+        1 + 5 * 2,
+        "header + 5 block folds × 2 epochs"
     );
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
