@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use super::evidence::{FoldReport, GridPoint, LagEvidence, MeanEvidence, SeriesBlock};
 use super::{Estimator, FitContext, Method, Progress};
 use crate::data::{
-    inner_split, make_folds, stopping_split, Fold, FoldScheme, Panel, Standardiser, Windows,
+    inner_split, make_folds, stopping_split, Fold, FoldBy, FoldScheme, Panel, Standardiser, Windows,
 };
 use crate::model::gaussian::{gaussian_energy, select_ridge, GaussianStart, RidgePoint};
 use crate::model::turns::{self, run_in_turns};
@@ -427,9 +427,21 @@ struct InnerSplit {
 impl InnerSplit {
     /// The split of the fold's training rows `train`; the early-stopping split only if
     /// `stopping` (early stopping or the model grid use it; otherwise it stays empty
-    /// and takes no memory while the fit trains).
-    fn new(windows: &Windows, st: &Standardiser, train: &[usize], stopping: bool) -> Self {
-        let (inner, valid) = inner_split(windows, train);
+    /// and takes no memory while the fit trains). The ridge is validated as the folds
+    /// test: on a held-out recording ([`inner_split`]) when the folds hold out
+    /// recordings, on the last fifth of every training recording ([`stopping_split`])
+    /// when they hold out blocks of every recording.
+    fn new(
+        windows: &Windows,
+        st: &Standardiser,
+        train: &[usize],
+        stopping: bool,
+        by: FoldBy,
+    ) -> Self {
+        let (inner, valid) = match by {
+            FoldBy::Recordings => inner_split(windows, train),
+            FoldBy::Blocks => stopping_split(windows, train, STOPPING_FRACTION),
+        };
         let (stop_train, stop_valid) = if stopping {
             stopping_split(windows, train, STOPPING_FRACTION)
         } else {
@@ -614,8 +626,8 @@ impl Sbtg {
         }
         let worms = panel.worms();
         let fits = match scheme.by() {
-            crate::data::FoldBy::Recordings => worms * (k - 1),
-            crate::data::FoldBy::Blocks => worms * k,
+            FoldBy::Recordings => worms * (k - 1),
+            FoldBy::Blocks => worms * k,
         };
         fits * self.model.epochs
     }
@@ -812,7 +824,7 @@ impl Sbtg {
         let train = st.apply(windows.z.view(), windows.mask.view(), &f.train);
         let test = st.apply(windows.z.view(), windows.mask.view(), &f.test);
         let t0 = Instant::now();
-        let inner = InnerSplit::new(&windows, &st, &f.train, true);
+        let inner = InnerSplit::new(&windows, &st, &f.train, true, self.fold_scheme().by());
         let reference = inner.gaussian(&train.0, self.model.sigma)?;
         Ok(FoldProblem {
             n_past: (windows.blocks - 1) * windows.n,
@@ -980,7 +992,8 @@ impl Sbtg {
         }
         let print = fingerprint(&ztr, &mtr, n_past, &self.model, self.seed, job.stream_id);
         let stopping = self.model.patience > 0 || !self.model.grid.is_empty();
-        let mut inner = InnerSplit::new(windows, &st, &fold.train, stopping);
+        let mut inner =
+            InnerSplit::new(windows, &st, &fold.train, stopping, self.fold_scheme().by());
         let reference = inner.gaussian(&ztr, self.model.sigma)?;
         inner.release_ridge_split();
         let saved = ctx

@@ -165,3 +165,24 @@ fn narrower_or_penalised_models_over_reject_on_the_slow_null() {
         );
     }
 }
+
+/// A known limitation, measured: the closed-form Gaussian window model (`--coupling
+/// gaussian`) has the lower held-out loss on the shipped recordings (docs/method.md,
+/// "Held-out loss and valid tests"), but on this slow null its mean tests over-reject,
+/// for the reason the early-stopped models do. Ignored in the suite; run with `--ignored
+/// --nocapture` for the figures. It fails once the limitation is gone.
+#[test]
+#[ignore]
+fn closed_form_gaussian_is_anticonservative_on_the_slow_null() {
+    let mut cfg = InferConfig::default();
+    cfg.sbtg_mut().unwrap().model.coupling = sbtg_core::model::Coupling::Gaussian;
+    let (pooled, corr, z2) = slow_null_summary(&cfg, 4);
+    let below = sbtg_tests::share_below(&pooled, 0.05);
+    eprintln!(
+        "pooled: P(p < .05) = {below:.4}; folds' z correlation {corr:.3}, pooled mean z² {z2:.3}"
+    );
+    assert!(
+        below > 0.075,
+        "nominal 5% test rejects {below}: update docs/method.md"
+    );
+}

@@ -9,7 +9,7 @@ use sbtg_core::stats::empirical_null::NullDistribution;
 use sbtg_tests::recovery;
 
 /// The Gaussian start with early stopping stops near the closed form on the slow AR(1)
-/// null, where the theoretical null over-rejects (P(p < .05) about 0.15 over these
+/// null, where the theoretical null over-rejects (P(p < .05) about 0.09 over these
 /// seeds: `early_stopping_is_anticonservative_on_the_slow_null`). Tested against the
 /// empirical null of each family, the nominal 5% test rejects under 7.5% and BH selects
 /// at most one row per run on average; every family's estimated spread is above 1.
