@@ -88,8 +88,8 @@ pub struct BenchArgs {
     pooling: Pooling,
     /// Null distribution of every method's p-values (default: `sbtg infer`'s,
     /// theoretical).
-    #[arg(long, value_enum, default_value = "theoretical")]
-    null: NullDistribution,
+    #[arg(long, value_enum)]
+    null: Option<NullDistribution>,
     /// SBTG's start (default: `sbtg infer`'s, random).
     #[arg(long, value_enum)]
     start: Option<Start>,
@@ -184,7 +184,7 @@ struct Plan {
     effect_scale: Option<EffectScale>,
     past: Option<usize>,
     pooling: Pooling,
-    null: NullDistribution,
+    null: Option<NullDistribution>,
     start: Option<Start>,
     patience: Option<usize>,
     /// The panel of every data set (global factors).
@@ -240,7 +240,9 @@ impl Plan {
             ..InferConfig::of(method)
         };
         cfg.tests.pooling = self.pooling;
-        cfg.tests.null = self.null;
+        if let Some(null) = self.null {
+            cfg.tests.null = null;
+        }
         if let MethodConfig::Sbtg(s) = &mut cfg.estimator {
             if let Some(start) = self.start {
                 s.model.start = start;
@@ -425,7 +427,7 @@ fn results_header(plan: &Plan, seconds: f64) -> String {
     format!(
         "# sbtg benchmark\n\nProduced by `sbtg {}` in {:.0} s on {} threads (sbtg {}). \
          Simulated families: {} neurons, {} × {} frames (calcium-like: {} × {}{}), {} seeds, \
-         every method at lags 1 and 2 in one FDR family (BH, q ≤ 0.1); SBTG conditions on {} past frames, trains at most {} epochs at Adam step {}{}. \
+         every method at lags 1 and 2 in one FDR family (BH, q ≤ 0.1); SBTG conditions on {} past frames, trains at most {} epochs at Adam step {} from {}{}; its p-values are tested against {}. \
          AUROC/AUPRC rank |t| at the true lag over all ordered pairs; F1 is of the selected \
          mean-test edges at the true lag; sign accuracy is over true edges; direction accuracy \
          over one-way true edges (|t| of i→j above j→i); lag attribution is the fraction of true \
@@ -454,9 +456,21 @@ fn results_header(plan: &Plan, seconds: f64) -> String {
         plan.epochs,
         plan.learning_rate
             .unwrap_or_else(|| sbtg_core::model::ScoreModelConfig::default().learning_rate),
+        {
+            let d = sbtg_core::model::ScoreModelConfig::default();
+            let start = plan.start.unwrap_or(d.start);
+            match plan.patience.unwrap_or(d.patience) {
+                0 => format!("the {} start", start.name()),
+                p => format!("the {} start with early stopping (patience {p})", start.name()),
+            }
+        },
         match plan.fold_by {
             Some(FoldBy::Blocks) | None => " and holds out contiguous blocks of every recording",
             Some(FoldBy::Recordings) => " and holds out whole recordings",
+        },
+        match plan.null.unwrap_or_default() {
+            NullDistribution::Empirical => "the empirical null",
+            NullDistribution::Theoretical => "their theoretical null",
         },
         match plan.panel.global_factors {
             0 => String::new(),

@@ -13,7 +13,9 @@
 //!   Student-t and normal tests share one scale);
 //! - `σ̂ = median_e |z_e| / Φ⁻¹(3/4)`: for N(0, σ²) the median of `|z|` is `0.6745 σ`;
 //!   a minority of true edges moves the median little;
-//! - `σ = max(1, σ̂)`: the empirical null may only widen the theoretical one;
+//! - `σ = max(1, σ̂)`: the empirical null may only widen the theoretical one; a family of
+//!   fewer than [`MIN_TESTS`] tests keeps `σ = 1` (the median of a few z-values, some of
+//!   them true edges, is no estimate of a spread);
 //! - every edge of the family: `z ← z/σ`, `p = 2Φ(−|z|/σ)`, `t ← t/σ`, the standard
 //!   error and the half-width of the 95% interval `× σ`.
 //!
@@ -23,7 +25,7 @@
 //! independent (docs/method.md, "Held-out loss and valid tests"); slow shared drive
 //! (global modes) widens every edge's statistic alike. The price: where most edges do
 //! have effects, the bulk is signal and `σ̂` absorbs it, so the family loses power
-//! (on `datasets/dag2023`, σ̂ ≈ 1.9: docs/method.md). Written out here because it is a
+//! (on `datasets/dag2023`, σ̂ ≈ 1.5: docs/method.md). Written out here because it is a
 //! median and a rescaling of numbers the test stage has; no Rust crate offers it.
 
 use ndarray::{Array2, Zip};
@@ -41,12 +43,15 @@ pub enum NullDistribution {
     Empirical,
 }
 
+/// Families smaller than this keep the theoretical null (`σ = 1`).
+pub const MIN_TESTS: usize = 100;
+
 /// The spread of one family's empirical null.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NullSpread {
     /// `σ̂ = median |z| / Φ⁻¹(3/4)`.
     pub estimated: f64,
-    /// `σ = max(1, σ̂)`, the factor applied.
+    /// `σ = max(1, σ̂)`, the factor applied (1 for fewer than [`MIN_TESTS`] tests).
     pub applied: f64,
     /// Tests it was estimated from.
     pub tests: usize,
@@ -84,7 +89,11 @@ impl NullSpread {
         let estimated = median / n.inverse_cdf(0.75);
         Some(NullSpread {
             estimated,
-            applied: estimated.max(1.0),
+            applied: if m >= MIN_TESTS {
+                estimated.max(1.0)
+            } else {
+                1.0
+            },
             tests: m,
         })
     }
@@ -157,6 +166,12 @@ mod tests {
         let s = NullSpread::estimate(&narrow).unwrap();
         assert!(s.estimated < 1.0 && s.applied == 1.0);
         assert_eq!(s.p_value(0.2), 0.2);
+        // So is a family too small to estimate a spread from, however wide.
+        let small: Vec<f64> = (0..MIN_TESTS - 1)
+            .map(|k| two_sided(3.0 * (k as f64 / MIN_TESTS as f64 - 0.5)))
+            .collect();
+        let s = NullSpread::estimate(&small).unwrap();
+        assert!(s.estimated > 1.0 && s.applied == 1.0, "{s:?}");
     }
 
     /// Hand-checked values: σ = 2, z = 3.92 (p = 8.86e-5) becomes z = 1.96 (p = 0.05);

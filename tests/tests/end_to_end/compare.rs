@@ -48,7 +48,8 @@ fn png_size(path: &Path) -> (u32, u32) {
 fn simulated_network_is_found_against_its_own_connectome_and_the_report_is_complete() {
     let sim = tanh_network(&NetworkSpec::default()).unwrap();
     let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
-    let cfg = sbtg_tests::config_with_epochs(20);
+    let mut cfg = sbtg_tests::config_with_epochs(20);
+    cfg.tests.null = sbtg_core::stats::empirical_null::NullDistribution::Theoretical;
     let inf = infer(&panel, &cfg, &FitContext::quiet()).unwrap();
     let dir = tmp("run");
     write_outputs(&dir, &inf).unwrap();

@@ -63,7 +63,7 @@ fn the_chosen_candidate_minimises_the_validation_loss_and_is_the_folds_model() {
 #[test]
 #[ignore]
 fn model_grid_is_anticonservative_on_the_slow_null() {
-    let mut cfg = InferConfig::default();
+    let mut cfg = sbtg_tests::random_start_theoretical_null(InferConfig::default());
     cfg.sbtg_mut().unwrap().model.grid = ModelGrid {
         hidden: vec![16, 32, 64],
         l1: vec![0.0, 0.001, 0.01],
