@@ -86,14 +86,14 @@ pub struct BenchArgs {
     /// (default: `sbtg infer`'s, fixed).
     #[arg(long, value_enum, default_value = "fixed")]
     pooling: Pooling,
-    /// Null distribution of every method's p-values (default: `sbtg infer`'s,
-    /// theoretical).
+    /// Null distribution of every method's p-values (default: `sbtg infer`'s, empirical
+    /// for SBTG and theoretical for the baselines).
     #[arg(long, value_enum)]
     null: Option<NullDistribution>,
-    /// SBTG's start (default: `sbtg infer`'s, random).
+    /// SBTG's start (default: `sbtg infer`'s, gaussian).
     #[arg(long, value_enum)]
     start: Option<Start>,
-    /// SBTG's early stopping (default: `sbtg infer`'s, 0 = off).
+    /// SBTG's early stopping (default: `sbtg infer`'s, 10; 0 = off).
     #[arg(long)]
     patience: Option<usize>,
     /// Condition every neuron on K global factors of its recording before any method
@@ -468,8 +468,8 @@ fn results_header(plan: &Plan, seconds: f64) -> String {
             Some(FoldBy::Blocks) | None => " and holds out contiguous blocks of every recording",
             Some(FoldBy::Recordings) => " and holds out whole recordings",
         },
-        match plan.null.unwrap_or_default() {
-            NullDistribution::Empirical => "the empirical null",
+        match plan.null.unwrap_or(InferConfig::of(Method::Sbtg).tests.null) {
+            NullDistribution::Empirical => "the empirical null (the baselines': their theoretical null, unless --null is given)",
             NullDistribution::Theoretical => "their theoretical null",
         },
         match plan.panel.global_factors {

@@ -75,25 +75,24 @@ pub struct InferArgs {
     #[arg(long, default_value_t = 2)]
     past: usize,
     /// Coupling term of the energy (`gaussian`: the Gaussian window model in closed
-    /// form, no training: fast, best held-out loss, but its tests are anti-conservative
-    /// on slowly varying data; see docs/method.md).
+    /// form, no training: fast, a held-out loss close to the default's, and tests that
+    /// need the empirical null on slowly varying data; see docs/method.md).
     #[arg(long, value_enum, default_value = "linear")]
     coupling: CouplingKind,
-    /// Where training starts: `random` (a standard normal score and random MLPs, the
-    /// default) or `gaussian` (the closed-form Gaussian window model, ridge chosen on an
-    /// inner split of the training recordings, MLP outputs at zero: a better held-out
-    /// loss, but edge tests that become anti-conservative as training stays near the
-    /// start; see docs/method.md).
-    #[arg(long, value_enum, default_value = "random")]
+    /// Where training starts: `gaussian` (the closed-form Gaussian window model, ridge
+    /// chosen on an inner split of the training recordings, MLP outputs at zero; the
+    /// default, with the lowest held-out loss) or `random` (a standard normal score and
+    /// random MLPs, as in the paper's code; see docs/method.md).
+    #[arg(long, value_enum, default_value = "gaussian")]
     start: Start,
     /// Early stopping: train on the first four fifths of every training recording, keep
     /// the epoch with the lowest DSM loss on the last fifth, stop after this many epochs
-    /// without improvement, then train that many epochs on all training windows (0, the
-    /// default: train every epoch on all training windows). It
-    /// lowers the held-out loss but, like `--coupling gaussian`, makes the edge tests
-    /// anti-conservative on slowly varying data (see docs/method.md).
-    #[arg(long, default_value_t = 0)]
-    patience: usize,
+    /// without improvement, then train that many epochs on all training windows (default
+    /// 10; 0: train every epoch on all training windows; `--select-epochs` sets it to 0).
+    /// Models stopped near the Gaussian start need the empirical null (SBTG's default)
+    /// for calibrated tests on slowly varying data (see docs/method.md).
+    #[arg(long)]
+    patience: Option<usize>,
     /// Choose the number of epochs (up to --epochs) by cross-validation inside each fold:
     /// every training worm is held out in turn, a model trained on the others records
     /// its DSM loss on it after each epoch, and the epoch with the lowest mean loss is
@@ -188,9 +187,9 @@ pub struct InferArgs {
     /// (Efron's empirical null: every family's z-values rescaled by the spread of its
     /// bulk when wider than N(0, 1); calibrated on slow nulls where the theoretical
     /// null over-rejects, at the cost of power where most pairs have effects; see
-    /// docs/method.md).
-    #[arg(long, value_enum, default_value = "theoretical")]
-    null: NullDistribution,
+    /// docs/method.md). Default: empirical for sbtg, theoretical for the baselines.
+    #[arg(long, value_enum)]
+    null: Option<NullDistribution>,
     /// Random seed (training order, noise and initial weights).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -328,7 +327,13 @@ impl InferArgs {
                     learning_rate: self.learning_rate,
                     l1: self.l1,
                     start: self.start,
-                    patience: self.patience,
+                    // Epoch selection replaces early stopping unless both are asked
+                    // for (which validation refuses).
+                    patience: self.patience.unwrap_or(if self.select_epochs {
+                        0
+                    } else {
+                        ScoreModelConfig::default().patience
+                    }),
                     select_epochs: self.select_epochs,
                     grid: ModelGrid {
                         hidden: self.grid_hidden.clone(),
@@ -388,7 +393,7 @@ impl InferArgs {
                 alpha: self.alpha,
                 bandwidth,
                 pooling: self.pooling,
-                null: self.null,
+                null: self.null.unwrap_or(TestConfig::of(self.method).null),
             },
         };
 

@@ -247,7 +247,11 @@ fn infer_at_several_lags_exports_the_circuit_and_plot_draws_every_figure() {
     assert_eq!(dot.matches(" -> ").count(), selected);
     let loss = std::fs::read_to_string(out.join("loss.csv")).unwrap();
     // One model per fold serves both lags; it is listed with the larger one.
-    assert!(loss.starts_with("lag,fold,epoch,loss\n2,1,1,"), "{loss}");
+    // Early stopping (the default) adds the validation loss of every epoch.
+    assert!(
+        loss.starts_with("lag,fold,epoch,loss,validation_loss\n2,1,1,"),
+        "{loss}"
+    );
     assert_eq!(loss.lines().count(), 1 + 5 * 3); // 5 block folds × 3 epochs
 
     let o = Command::new(env!("CARGO_BIN_EXE_sbtg"))

@@ -180,6 +180,20 @@ impl Default for TestConfig {
 }
 
 impl TestConfig {
+    /// The default tests of `method`: SBTG's p-values against the empirical null (its
+    /// cross-fitted means of one edge are correlated across folds when the model sits
+    /// near the closed form, which the theoretical null does not see; docs/method.md §6),
+    /// the baselines' against their theoretical null.
+    pub fn of(method: Method) -> Self {
+        TestConfig {
+            null: match method {
+                Method::Sbtg => NullDistribution::Empirical,
+                _ => NullDistribution::Theoretical,
+            },
+            ..TestConfig::default()
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         if !(self.alpha > 0.0 && self.alpha < 1.0) {
             return Err(Error::param(
@@ -220,7 +234,7 @@ impl InferConfig {
         InferConfig {
             lags: Self::default_lags(&estimator),
             estimator,
-            tests: TestConfig::default(),
+            tests: TestConfig::of(method),
         }
     }
 

@@ -157,8 +157,11 @@ impl Default for ScoreModelConfig {
             batch_size: 128,
             learning_rate: 1e-3,
             l1: 0.0,
-            start: Start::Random,
-            patience: 0,
+            // The held-out loss chooses the Gaussian start with early stopping
+            // (docs/method.md §3); its tests are calibrated with the empirical null,
+            // SBTG's default (`estimate::TestConfig::of`).
+            start: Start::Gaussian,
+            patience: 10,
             select_epochs: false,
             grid: ModelGrid::default(),
         }

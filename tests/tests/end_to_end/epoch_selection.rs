@@ -10,6 +10,7 @@ fn selecting(start: Start) -> Sbtg {
         unreachable!("the default method is SBTG")
     };
     est.model.select_epochs = true;
+    est.model.patience = 0;
     est.model.epochs = 12;
     est.model.start = start;
     est

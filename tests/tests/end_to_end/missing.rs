@@ -145,7 +145,7 @@ fn missing_neuron_treatments_on_the_null() {
             ),
         ] {
             let panel = Panel::build(&recs, &PanelConfig::default()).unwrap();
-            let mut cfg = InferConfig::default();
+            let mut cfg = sbtg_tests::random_start_theoretical_null(InferConfig::default());
             cfg.sbtg_mut().unwrap().missing = missing;
             let (share, selected) = null_run(&panel, &cfg);
             eprintln!("seed {seed} {what}: P(p < .05) = {share:.3}, selected {selected}");

@@ -122,10 +122,10 @@ fn same_frame_edges_recover_the_coupled_innovations() {
 /// about the nominal rate.
 #[test]
 fn same_frame_tests_are_calibrated_under_the_null() {
-    let mut cfg = InferConfig {
+    let mut cfg = sbtg_tests::random_start_theoretical_null(InferConfig {
         lags: vec![0, 1],
         ..InferConfig::default()
-    };
+    });
     let (mut selected, mut below, mut total) = (0usize, 0usize, 0usize);
     for seed in 0..3 {
         let sim = null_ar1(20, 1000, 3, 0.95, 0.5, seed).unwrap();
