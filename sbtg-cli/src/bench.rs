@@ -27,7 +27,7 @@ use sbtg_core::stats::hac_reference::hac_test_per_edge;
 use sbtg_core::stats::metrics::mean_sd;
 use sbtg_core::stats::random_effects::Pooling;
 use sbtg_core::stats::{
-    hac_test, Bandwidth, EdgeStatistic, EffectScale, HeldOutScores, ProductTerm,
+    hac_test, Bandwidth, EdgeStatistic, EffectScale, HeldOutScores, ProductTerm, SameFrame,
 };
 
 #[derive(Args)]
@@ -78,6 +78,10 @@ pub struct BenchArgs {
     /// SBTG's effect scale (default: `sbtg infer`'s, precision).
     #[arg(long, value_enum)]
     effect_scale: Option<EffectScale>,
+    /// SBTG's same-frame statistic on the shipped data (default: `sbtg infer`'s,
+    /// innovation).
+    #[arg(long, value_enum)]
+    same_frame: Option<SameFrame>,
     /// SBTG's conditioning depth: past frames in every window (default: `sbtg infer`'s
     /// 2).
     #[arg(long, value_name = "K")]
@@ -169,6 +173,7 @@ fn synthetic_scores(n: usize, t_len: usize) -> HeldOutScores {
         source: 0..n,
         future: n..2 * n,
         future_scale: None,
+        innovations: false,
     }
 }
 
@@ -182,6 +187,7 @@ struct Plan {
     families: Vec<Family>,
     fold_by: Option<FoldBy>,
     effect_scale: Option<EffectScale>,
+    same_frame: Option<SameFrame>,
     past: Option<usize>,
     pooling: Pooling,
     null: Option<NullDistribution>,
@@ -214,6 +220,7 @@ impl Plan {
             },
             fold_by: args.fold_by,
             effect_scale: args.effect_scale,
+            same_frame: args.same_frame,
             past: args.past,
             pooling: args.pooling,
             null: args.null,
@@ -258,6 +265,9 @@ impl Plan {
             s.folds = self.fold_by.map(|by| FoldScheme::new(by, None, recordings));
             if let Some(scale) = self.effect_scale {
                 s.effect_scale = scale;
+            }
+            if let Some(same_frame) = self.same_frame {
+                s.same_frame = same_frame;
             }
             if let Some(past) = self.past {
                 s.past = past;

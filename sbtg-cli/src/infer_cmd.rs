@@ -21,7 +21,7 @@ use sbtg_core::results::summary::StimulusCut;
 use sbtg_core::stats::empirical_null::NullDistribution;
 use sbtg_core::stats::random_effects::Pooling;
 use sbtg_core::stats::{
-    Bandwidth, EdgeStatistic, EffectScale, FdrMethod, MissingNeurons, TestKind,
+    Bandwidth, EdgeStatistic, EffectScale, FdrMethod, MissingNeurons, SameFrame, TestKind,
 };
 use sbtg_core::EdgeTable;
 use serde::{Deserialize, Serialize};
@@ -160,6 +160,12 @@ pub struct InferArgs {
     /// see docs/method.md).
     #[arg(long, value_enum, default_value = "precision")]
     effect_scale: EffectScale,
+    /// What the same-frame (lag-0) test measures: `innovation` (the correlation of the two
+    /// neurons' innovations given the past, default) or `precision` (the innovations'
+    /// precision: their partial covariance given the past and every other neuron of the
+    /// frame). See docs/method.md.
+    #[arg(long, value_enum, default_value = "innovation")]
+    same_frame: SameFrame,
     /// What the score models see for a neuron missing from a recording: `zero` (its
     /// mean, default) or `impute` (a draw from its conditional distribution given the
     /// window's observed neurons under an EM Gaussian model of the training windows;
@@ -267,6 +273,7 @@ const METHOD_FLAGS: &[(&str, &[Method])] = &[
     ("fold_by", &[Method::Sbtg]),
     ("statistic", &[Method::Sbtg]),
     ("effect_scale", &[Method::Sbtg]),
+    ("same_frame", &[Method::Sbtg]),
     ("missing", &[Method::Sbtg]),
     ("no_volatility", &[Method::Sbtg]),
     ("seed", &[Method::Sbtg]),
@@ -350,6 +357,7 @@ impl InferArgs {
                 },
                 statistic: self.statistic,
                 effect_scale: self.effect_scale,
+                same_frame: self.same_frame,
                 volatility: !self.no_volatility,
                 lag_windows: self.lag_windows,
                 past: self.past,

@@ -29,7 +29,9 @@ use crate::model::{
 use crate::rng::stream;
 use crate::stats::linalg::spd_inverse;
 use crate::stats::missing::{em_covariance, impute};
-use crate::stats::{EdgeStatistic, EffectScale, HeldOutScores, MissingNeurons, ProductSeries};
+use crate::stats::{
+    EdgeStatistic, EffectScale, HeldOutScores, MissingNeurons, ProductSeries, SameFrame,
+};
 use crate::{Error, Result};
 
 /// The format tag of a trained fold model, hashed into its fingerprint.
@@ -62,6 +64,10 @@ pub struct Sbtg {
     /// precision-weighted).
     #[serde(default)]
     pub effect_scale: EffectScale,
+    /// What the same-frame (lag-0) test measures (absent in runs saved before it: the
+    /// innovations' precision).
+    #[serde(default = "precision_same_frame")]
+    pub same_frame: SameFrame,
     /// Also run the volatility-transfer test (its p-values join the same FDR family).
     pub volatility: bool,
     /// Windows of lags above 1.
@@ -92,6 +98,10 @@ fn default_past() -> usize {
     1
 }
 
+fn precision_same_frame() -> SameFrame {
+    SameFrame::Precision
+}
+
 impl Default for Sbtg {
     fn default() -> Self {
         Sbtg {
@@ -99,6 +109,7 @@ impl Default for Sbtg {
             folds: None,
             statistic: EdgeStatistic::Orthogonal,
             effect_scale: EffectScale::Precision,
+            same_frame: SameFrame::Innovation,
             volatility: true,
             lag_windows: LagWindows::Minimal,
             past: 2,
@@ -497,50 +508,58 @@ impl InnerSplit {
 
 /// Held-out scores of windows `(z, m)` (standardised) under a fold model, for each
 /// tested lag: lag r ≥ 1 with the mixed Hessian between the future block and the block
-/// r frames before it; lag 0 as the within-block view ([`HeldOutScores::same_frame`]).
+/// r frames before it; lag 0 as the within-block view of `same_frame`
+/// ([`HeldOutScores::same_frame_innovations`] or [`HeldOutScores::same_frame`]).
+/// `Ok(None)` when the model's scores are not finite.
 fn held_out_scores(
     model: &EnergyModel,
     (z, m): (&Array2<f64>, &Array2<f64>),
     segments: &[Range<usize>],
     n: usize,
-    future_scale: Option<&Array2<f64>>,
+    (future_scale, same_frame): (Option<&Array2<f64>>, SameFrame),
     tested: &[usize],
-) -> Option<Vec<HeldOutScores>> {
-    let scores = model.score(z.view()) * m;
-    if scores.iter().any(|v| !v.is_finite()) {
-        return None;
+) -> Result<Option<Vec<HeldOutScores>>> {
+    let raw = model.score(z.view());
+    if raw.iter().any(|v| !v.is_finite()) {
+        return Ok(None);
     }
+    let scores = &raw * m;
     let n_past = model.n_past;
     let past_blocks = n_past / n;
-    Some(
-        tested
-            .iter()
-            .map(|&lag| {
-                // The source block sits `lag` blocks before the future block (lag 0 takes
-                // the lag-1 form and turns it into its within-block view).
-                let b = past_blocks - lag.clamp(1, past_blocks);
-                let source = b * n..(b + 1) * n;
-                let held = HeldOutScores {
-                    hessian: if lag == 0 {
-                        Vec::new()
-                    } else {
-                        model.mixed_hessian_terms(z.view(), source.clone())
-                    },
-                    scores: scores.clone(),
-                    mask: m.clone(),
-                    segments: segments.to_vec(),
-                    source,
-                    future: n_past..n_past + n,
-                    future_scale: future_scale.cloned(),
-                };
-                if lag == 0 {
-                    held.same_frame(model.same_frame_hessian_mean(z.view()))
+    tested
+        .iter()
+        .map(|&lag| {
+            // The source block sits `lag` blocks before the future block (lag 0 takes
+            // the lag-1 form and turns it into its within-block view).
+            let b = past_blocks - lag.clamp(1, past_blocks);
+            let source = b * n..(b + 1) * n;
+            let held = HeldOutScores {
+                hessian: if lag == 0 {
+                    Vec::new()
                 } else {
-                    held
+                    model.mixed_hessian_terms(z.view(), source.clone())
+                },
+                scores: scores.clone(),
+                mask: m.clone(),
+                segments: segments.to_vec(),
+                source,
+                future: n_past..n_past + n,
+                future_scale: future_scale.cloned(),
+                innovations: false,
+            };
+            match (lag, same_frame) {
+                (0, SameFrame::Innovation) => held.same_frame_innovations(
+                    &raw.slice(ndarray::s![.., n_past..n_past + n]).to_owned(),
+                    &model.same_frame_hessian_mean(z.view()),
+                ),
+                (0, SameFrame::Precision) => {
+                    Ok(held.same_frame(model.same_frame_hessian_mean(z.view())))
                 }
-            })
-            .collect(),
-    )
+                _ => Ok(held),
+            }
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
 }
 
 /// `Q̂ = (E[ŝ_F(y) ŝ_F(y)ᵀ])⁻¹` over windows `(z, m)` perturbed as in training,
@@ -1088,9 +1107,9 @@ impl Sbtg {
             (&zte, &mte),
             &fold.test_segments,
             n,
-            future_scale.as_ref(),
+            (future_scale.as_ref(), self.same_frame),
             job.tested,
-        )
+        )?
         .ok_or_else(|| {
                 Error::Training(format!(
                     "lag {}, fold {} produced non-finite held-out scores; lower --learning-rate or --epochs",
@@ -1256,7 +1275,7 @@ impl Sbtg {
                     let future_scale = (self.effect_scale == EffectScale::Jacobian)
                         .then(|| innovation_deconvolution(&ck.model, &z, &m, ck.config.sigma, ck.seed))
                         .transpose()?;
-                    let held = held_out_scores(&ck.model, (&z, &m), &windows.segments, n, future_scale.as_ref(), &[lag])
+                    let held = held_out_scores(&ck.model, (&z, &m), &windows.segments, n, (future_scale.as_ref(), self.same_frame), &[lag])?
                         .and_then(|mut h| h.pop())
                         .ok_or_else(|| {
                             Error::Training(format!(

@@ -228,6 +228,77 @@ pub(crate) mod tests {
         assert!(err < 1e-12, "{err}");
     }
 
+    /// The innovation view of the same frame against its float64 reference: for a
+    /// Gaussian window, `H̄⁻¹ ŝ_F` is minus the residual of the least-squares regression
+    /// of the future block on the past, `x_F − Σ_FP Σ_PP⁻¹ x_P` (`Σ = L⁻¹`, derived here
+    /// from the covariance, not the precision), zero where a future neuron is missing,
+    /// scaled to unit root mean square; the tested series is `−ũ_j ũ_i`.
+    #[test]
+    fn the_same_frame_innovations_of_a_gaussian_window_are_its_regression_residuals() {
+        use crate::stats::{EdgeStatistic, HeldOutScores};
+        let (z, _) = gaussian_windows(300, 6, 8);
+        let l = window_precision(&second_moment(z.view()), 0.1, 0.1).unwrap();
+        let template = EnergyModel::init(3, 3, Coupling::Linear, 8, 2, &mut stream(1, 1));
+        let m = gaussian_energy(&l, &template);
+        // Neuron 1 missing from the future block of the first 40 windows, neuron 2 from
+        // the past block of windows 100..140 (at its fill value 0, as the panel gives it).
+        let mut mask = Array2::<f64>::ones(z.dim());
+        let mut z = z;
+        for t in 0..40 {
+            mask[[t, 4]] = 0.0;
+            z[[t, 4]] = 0.0;
+        }
+        for t in 100..140 {
+            mask[[t, 2]] = 0.0;
+            z[[t, 2]] = 0.0;
+        }
+        let raw = m.score(z.view());
+        let held = HeldOutScores {
+            scores: &raw * &mask,
+            mask: mask.clone(),
+            hessian: Vec::new(),
+            segments: std::iter::once(0..z.nrows()).collect(),
+            source: 0..3,
+            future: 3..6,
+            future_scale: None,
+            innovations: false,
+        };
+        let view = held
+            .same_frame_innovations(
+                &raw.slice(s![.., 3..]).to_owned(),
+                &m.same_frame_hessian_mean(z.view()),
+            )
+            .unwrap();
+        let cov = spd_inverse(&l, 0.0, "L").unwrap();
+        let beta = spd_inverse(&cov.slice(s![..3, ..3]).to_owned(), 0.0, "Σ_PP")
+            .unwrap()
+            .dot(&cov.slice(s![..3, 3..]));
+        let resid =
+            (&z.slice(s![.., 3..]) - &z.slice(s![.., ..3]).dot(&beta)) * mask.slice(s![.., 3..]);
+        for j in 0..3 {
+            let col = resid.column(j);
+            let rms = (col.iter().map(|v| v * v).sum::<f64>() / mask.column(3 + j).sum()).sqrt();
+            for t in 0..z.nrows() {
+                let expect = -col[t] / rms;
+                let got = view.scores[[t, 3 + j]];
+                // 1e-8: the inverse of H̄ carries a ridge of 1e-9 of its mean diagonal.
+                assert!(
+                    (got - expect).abs() < 1e-8,
+                    "t {t} neuron {j}: {got} vs {expect}"
+                );
+            }
+        }
+        let series = view.mean_series(EdgeStatistic::Product);
+        let u = view.scores.slice(s![.., 3..]).to_owned();
+        for t in [0, 50, 120] {
+            let term = &series.terms[0];
+            for (j, i) in [(0, 1), (1, 2), (2, 0)] {
+                let got = term.target[[t, j]] * term.source[[t, i]];
+                assert!((got + u[[t, j]] * u[[t, i]]).abs() < 1e-12);
+            }
+        }
+    }
+
     #[test]
     fn ridge_is_chosen_by_held_out_loss_and_shrinks_with_few_windows() {
         // Plenty of data: little shrinkage. Few windows of many dimensions: more.

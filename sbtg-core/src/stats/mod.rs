@@ -23,5 +23,5 @@ pub use fdr::{benjamini_hochberg, benjamini_yekutieli, FdrMethod};
 pub use hac::{hac_test, hac_test_blocks, Bandwidth, HacResult, TargetBlock};
 pub use missing::MissingNeurons;
 pub use series::{subsegments, ProductSeries, ProductTerm};
-pub use statistic::{EdgeStatistic, EffectScale, HeldOutScores};
+pub use statistic::{EdgeStatistic, EffectScale, HeldOutScores, SameFrame};
 pub use test_kind::TestKind;

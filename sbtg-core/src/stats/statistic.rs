@@ -52,6 +52,10 @@ pub struct HeldOutScores {
     /// `Q̂` (`n × n`): test the mean on the Jacobian's scale, `Σ_k Q̂_jk Y_t(k, i)`
     /// ([`EffectScale::Jacobian`]); `None`: the precision-weighted `Y_t(j, i)`.
     pub future_scale: Option<Array2<f64>>,
+    /// The future block holds the scaled innovations `ũ` of
+    /// [`HeldOutScores::same_frame_innovations`]: the mean series is `−ũ_j ũ_i` whatever
+    /// the [`EdgeStatistic`] (a product of residuals needs no Stein correction).
+    pub innovations: bool,
 }
 
 /// One Hessian term `W ⊙ (p_t ⊗ q_t)` deconvolved on the target side,
@@ -101,6 +105,27 @@ pub enum EffectScale {
     Precision,
 }
 
+/// What the same-frame (lag-0) test measures (`--same-frame`).
+///
+/// Both are tests of "the two neurons' next frames are independent given the past" on
+/// held-out windows; they differ in what else is held fixed: `Innovation` is
+/// [`HeldOutScores::same_frame_innovations`] (Shah & Peters 2020), `Precision`
+/// [`HeldOutScores::same_frame`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum SameFrame {
+    /// The correlation of the two neurons' innovations `x_{t+1} − E[x_{t+1} | past]`
+    /// (default): read from the score by one Newton step within the last block, tested as
+    /// a generalised covariance measure (first-order insensitive to the model's error in
+    /// the conditional mean).
+    #[default]
+    Innovation,
+    /// The innovations' precision `E[∂²U/∂x_{F,j}∂x_{F,i}]`: minus their partial
+    /// covariance given the past and every other neuron of the frame.
+    Precision,
+}
+
 impl HeldOutScores {
     fn block(&self, a: &Array2<f64>, r: &Range<usize>) -> Array2<f64> {
         a.slice(s![.., r.clone()]).to_owned()
@@ -114,6 +139,11 @@ impl HeldOutScores {
         }
         let ss = self.block(&self.scores, &self.source);
         let mut terms = Vec::new();
+        let statistic = if self.innovations {
+            EdgeStatistic::Orthogonal
+        } else {
+            statistic
+        };
         match statistic {
             EdgeStatistic::Product => terms.push(ProductTerm {
                 weight: None,
@@ -183,7 +213,62 @@ impl HeldOutScores {
             source: self.future.clone(),
             future: self.future.clone(),
             future_scale: None,
+            innovations: false,
         }
+    }
+
+    /// The same-frame (lag-0) view on the innovations' scale. With `H̄` the fold model's
+    /// within-block Hessian averaged over the windows and `ŝ_F` its future-block score
+    /// **at the observed window as given** (missing coordinates at their fill value, not
+    /// masked: the Newton step must see the score the model actually has there),
+    /// `u_t = H̄⁻¹ ŝ_F(z_t)` is one Newton step of `x_F ↦ U` from `x_{t+1}` towards the
+    /// mode of `p(x_F | past)`; for a Gaussian window it is exactly
+    /// `−(x_{t+1} − E[x_{t+1} | past])`, minus the innovation (the future block enters
+    /// `u_i` only through `x_{t+1,i}`, so a missing neuron does not leak into the others).
+    /// Each neuron's `u` is scaled by its root mean square over the windows where it is
+    /// observed, `ũ_i = u_i / (Σ_t m_ti u_ti² / Σ_t m_ti)^{1/2}`, and the statistic is
+    /// `−ũ_j ũ_i`, so `effect = −μ̂` is the innovations' correlation given the past.
+    /// It is the generalised covariance measure of `x_{t+1,i} ⊥ x_{t+1,j} | past`: an
+    /// error `δ` in the model's conditional mean enters the product's mean only as
+    /// `E[δ_j δ_i]`, second order. The rescaling does not change `t`.
+    pub fn same_frame_innovations(
+        &self,
+        raw_future: &Array2<f64>,
+        hessian_mean: &Array2<f64>,
+    ) -> crate::Result<HeldOutScores> {
+        let ridge = 1e-9
+            * hessian_mean
+                .diag()
+                .mapv(f64::abs)
+                .mean()
+                .unwrap_or(1.0)
+                .max(1e-12);
+        let inv = super::linalg::spd_inverse(
+            hessian_mean,
+            ridge,
+            "the same-frame Hessian of the score model (use --same-frame precision)",
+        )?;
+        let m = self.block(&self.mask, &self.future);
+        let mut u = raw_future.dot(&inv) * &m;
+        for (mut col, mc) in u.columns_mut().into_iter().zip(m.columns()) {
+            let n = mc.sum();
+            let ss: f64 = col.iter().map(|v| v * v).sum();
+            if n > 0.0 && ss > 0.0 {
+                col /= (ss / n).sqrt();
+            }
+        }
+        let mut scores = self.scores.clone();
+        scores.slice_mut(s![.., self.future.clone()]).assign(&u);
+        Ok(HeldOutScores {
+            scores,
+            mask: self.mask.clone(),
+            hessian: Vec::new(),
+            segments: self.segments.clone(),
+            source: self.future.clone(),
+            future: self.future.clone(),
+            future_scale: None,
+            innovations: true,
+        })
     }
 
     /// The series of the volatility-transfer test.
@@ -265,6 +350,7 @@ mod tests {
             source: 0..n,
             future: n..2 * n,
             future_scale: None,
+            innovations: false,
         };
         for statistic in [EdgeStatistic::Orthogonal, EdgeStatistic::Product] {
             held.future_scale = None;
@@ -308,6 +394,7 @@ mod tests {
             source: 0..n,
             future: n..2 * n,
             future_scale: None,
+            innovations: false,
         };
         for scale in [None, Some(q.clone())] {
             let held = HeldOutScores {

@@ -21,7 +21,7 @@ fn null_model_is_calibrated() {
 }
 
 /// The same 30 runs with the energy trained 100 epochs from the random start, tested
-/// against the theoretical null (`--start random --patience 0 --null theoretical`):
+/// against the theoretical null (`--start random --patience 0 --null theoretical --same-frame precision`):
 /// calibrated too, where the Gaussian start with early stopping over-rejects against the
 /// theoretical null (`early_stopping_is_anticonservative_on_the_slow_null`). Ignored in
 /// the suite (about a minute); run with `--ignored --nocapture` for the figures.

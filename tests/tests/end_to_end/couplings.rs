@@ -74,6 +74,7 @@ fn gemm_tests_agree_with_per_edge_reference_on_trained_models() {
                     source: 0..w.n,
                     future: w.n..2 * w.n,
                     future_scale: None,
+                    innovations: false,
                 }
             })
             .collect();

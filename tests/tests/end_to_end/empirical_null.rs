@@ -12,7 +12,7 @@ use sbtg_tests::recovery;
 /// null, where the theoretical null over-rejects (P(p < .05) about 0.09 over these
 /// seeds: `early_stopping_is_anticonservative_on_the_slow_null`). Tested against the
 /// empirical null of each family, the nominal 5% test rejects under 7.5% and BH selects
-/// at most one row per run on average; every family's estimated spread is above 1.
+/// at most one row per run on average; the lag-1 family's estimated spread is above 1.
 #[test]
 fn empirical_null_calibrates_early_stopping_on_the_slow_null() {
     let mut cfg = InferConfig::default();
@@ -26,17 +26,25 @@ fn empirical_null_calibrates_early_stopping_on_the_slow_null() {
         .iter()
         .enumerate()
     {
-        let spreads: Vec<f64> = inf
+        let spreads: Vec<(usize, f64)> = inf
             .summary
             .per_lag
             .iter()
-            .filter_map(|l| l.empirical_null.and_then(|s| s.mean))
-            .map(|s| s.estimated)
+            .filter_map(|l| {
+                l.empirical_null
+                    .and_then(|s| s.mean)
+                    .map(|s| (l.lag, s.estimated))
+            })
             .collect();
         let sel = sbtg_tests::selected(inf);
-        eprintln!("seed {seed}: mean-test spreads {spreads:?}, {sel} selected");
+        eprintln!("seed {seed}: mean-test spreads (lag, σ̂) {spreads:?}, {sel} selected");
         assert_eq!(spreads.len(), 2, "lags 0 and 1");
-        assert!(spreads.iter().all(|&s| s > 1.0), "{spreads:?}");
+        // The lag-1 family is the one the theoretical null makes too narrow; the
+        // same-frame innovation test's spread is near 1 here (0.97–1.07).
+        assert!(
+            spreads.iter().all(|&(lag, s)| lag == 0 || s > 1.0),
+            "{spreads:?}"
+        );
         selected += sel;
         pooled.extend(sbtg_tests::mean_test_p(inf));
     }
