@@ -64,7 +64,8 @@ def main():
     subprocess.run([SBTG, "infer", a.data, "--lags", "0", "--out", full, "--no-volatility"],
                    check=True, capture_output=True)
     with open(os.path.join(full, "edges.csv")) as f:
-        neurons = sorted({r["source"] for r in csv.DictReader(f)} | {r["target"] for r in csv.DictReader(open(os.path.join(full, "edges.csv")))})
+        rows = list(csv.DictReader(f))
+    neurons = sorted({r["source"] for r in rows} | {r["target"] for r in rows})
     def names(stem):
         with open(os.path.join(a.data, stem + ".traces.csv")) as f:
             return set(next(csv.reader(f))[1:])
