@@ -8,7 +8,9 @@ use sbtg_core::io::connectome::{self, CellAtlas, Level};
 use sbtg_core::io::manifest::{digest_existing, Manifest, StageTimer};
 use sbtg_core::io::read_table;
 use sbtg_core::io::run_folder::{Overwrite, RunFolder};
-use sbtg_core::report::compare::{compare, default_folder_name, markdown, CompareConfig, RankBy};
+use sbtg_core::report::compare::{
+    beside, compare, default_folder_name, markdown, CompareConfig, RankBy,
+};
 use serde::Serialize;
 
 #[derive(Args, Serialize)]
@@ -43,6 +45,10 @@ pub struct CompareArgs {
     /// differential `A-B` one, instead of the circuit over all windows.
     #[arg(long)]
     state: Option<String>,
+    /// Another `sbtg infer` output folder of the same recordings (any method) to score
+    /// beside this circuit, with the paired bootstrap difference of AUROC (repeatable).
+    #[arg(long, value_name = "CIRCUIT")]
+    beside: Vec<PathBuf>,
     /// Output folder (default: CIRCUIT/compare-<connectome>-<level>, with `-lag<r>`
     /// appended for lags other than 1 and `-state-<S>` for --state).
     #[arg(long, short)]
@@ -99,11 +105,16 @@ pub fn run(args: CompareArgs) -> Result<()> {
         args.circuit.join(name)
     });
     let folder = RunFolder::open(&out, Overwrite::new_run(args.force))?;
-    let inputs = digest_existing(&[
+    let mut input_files = vec![
         args.circuit.join("edges.csv"),
         args.circuit.join("recording_edges.csv"),
         args.connectome.clone(),
-    ])?;
+    ];
+    for b in &args.beside {
+        input_files.push(b.join("edges.csv"));
+        input_files.push(b.join("recording_edges.csv"));
+    }
+    let inputs = digest_existing(&input_files)?;
     let mut manifest = Manifest::start(
         "compare",
         serde_json::to_value(&args)?,
@@ -125,6 +136,25 @@ pub fn run(args: CompareArgs) -> Result<()> {
         }
     );
     let mut c = compare(&table, args.lag, &conn, &atlas, &cfg)?;
+    for other in &args.beside {
+        let t = read_table(other, Some(args.lag))?;
+        let t = match &args.state {
+            Some(s) => t.in_state(s)?,
+            None => t,
+        };
+        // Only its AUROC and bootstrap are reported: one null draw suffices.
+        let o = compare(
+            &t,
+            args.lag,
+            &conn,
+            &atlas,
+            &CompareConfig {
+                permutations: 1,
+                ..cfg.clone()
+            },
+        )?;
+        c.beside.extend(beside(&c, &o)?);
+    }
     if let Some(s) = &args.state {
         c.circuit = format!("{}, state {s}", c.circuit);
     }
@@ -160,6 +190,15 @@ pub fn run(args: CompareArgs) -> Result<()> {
             l.selected,
             l.precision,
             l.chance_precision
+        );
+    }
+    for b in &c.beside {
+        let ci = b.difference_ci95.map_or("–".to_string(), |(lo, hi)| {
+            format!("[{lo:+.3}, {hi:+.3}]")
+        });
+        println!(
+            "beside {} ({}), {}: AUROC {:.3}; this − other {:+.3} {ci}",
+            b.circuit, b.method, b.layer, b.auroc, b.difference
         );
     }
     if !c.unmatched.is_empty() {

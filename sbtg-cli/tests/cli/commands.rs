@@ -134,6 +134,63 @@ fn compare_writes_the_report_next_to_the_circuit() {
     ] {
         assert!(report.join(f).is_file(), "{f} missing");
     }
+    // Another circuit of the same recordings beside it, in the same report; one of
+    // other neurons is refused.
+    let other = out.parent().unwrap().join("partial");
+    let o = run_infer(&input, &other, &["--method", "partial-correlation"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let beside_out = out.parent().unwrap().join("beside");
+    let o = run_compare(
+        &out,
+        &conn,
+        &[
+            "--permutations",
+            "10",
+            "--bootstrap",
+            "20",
+            "--beside",
+            other.to_str().unwrap(),
+            "--out",
+            beside_out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("beside"));
+    let md = std::fs::read_to_string(beside_out.join("report.md")).unwrap();
+    assert!(
+        md.contains("## Beside other circuits") && md.contains("partial-correlation"),
+        "{md}"
+    );
+    let fewer = out.parent().unwrap().join("fewer");
+    let o = run_infer(
+        &input,
+        &fewer,
+        &[
+            "--method",
+            "partial-correlation",
+            "--neurons",
+            "N00,N01,N02",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run_compare(
+        &out,
+        &conn,
+        &[
+            "--permutations",
+            "10",
+            "--beside",
+            fewer.to_str().unwrap(),
+            "--out",
+            out.parent().unwrap().join("b2").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("other neurons"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // Class level needs Cook classes: the simulated names have none.
     let o = run_compare(&out, &conn, &["--level", "class", "--permutations", "10"]);
     assert_eq!(o.status.code(), Some(2));

@@ -9,7 +9,7 @@ use sbtg_core::estimate::{FitContext, InferConfig, Method};
 use sbtg_core::infer;
 use sbtg_core::io::connectome::{self, CellAtlas};
 use sbtg_core::io::{read_table, write_outputs};
-use sbtg_core::report::compare::{compare, markdown, CompareConfig, RankBy};
+use sbtg_core::report::compare::{beside, compare, markdown, CompareConfig, RankBy};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("sbtg-compare-{}-{name}", std::process::id()));
@@ -212,4 +212,89 @@ fn simulated_network_is_found_against_its_own_connectome_and_the_report_is_compl
     assert!(csv.contains("layer,chemical,auroc,"));
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&cdir);
+}
+
+/// Another circuit beside this one: the difference of AUROC and its interval from the
+/// paired bootstrap resamples (by hand from the resamples' AUROCs); the same circuit
+/// compared again with the same seed gives a difference of exactly 0 with a zero-width
+/// interval (the resamples coincide), with another seed no paired interval; a circuit of
+/// other neurons is refused.
+#[test]
+fn circuits_beside_each_other_pair_their_bootstrap_resamples() {
+    let sim = tanh_network(&NetworkSpec::default()).unwrap();
+    let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
+    let dir = tmp("beside");
+    let truth = dir.join("truth.csv");
+    write_truth(&truth, &panel.neurons, &sim.coupling, false);
+    let conn = connectome::read(&truth).unwrap();
+    let atlas = CellAtlas::cook2019().unwrap();
+    let cc = CompareConfig {
+        permutations: 20,
+        bootstrap: 100,
+        ..CompareConfig::default()
+    };
+    let run = |method: Method, panel: &Panel| {
+        let t = infer(panel, &InferConfig::of(method), &FitContext::quiet()).unwrap();
+        compare(&t, 1, &conn, &atlas, &cc).unwrap()
+    };
+    let corr = run(Method::LaggedCorrelation, &panel);
+    let granger = run(Method::Granger, &panel);
+    let rows = beside(&corr, &granger).unwrap();
+    assert_eq!(rows.len(), corr.layers.len());
+    for (b, (l, o)) in rows.iter().zip(corr.layers.iter().zip(&granger.layers)) {
+        assert_eq!(b.layer, l.layer);
+        assert_eq!(b.auroc, o.auroc);
+        assert_eq!(b.difference, l.auroc - o.auroc);
+        let d: Vec<f64> = l
+            .auroc_bootstrap
+            .iter()
+            .zip(&o.auroc_bootstrap)
+            .map(|(a, b)| a - b)
+            .collect();
+        let mean = d.iter().sum::<f64>() / d.len() as f64;
+        let sd = (d.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (d.len() - 1) as f64).sqrt();
+        let (lo, hi) = b
+            .difference_ci95
+            .expect("both circuits have per-recording tests");
+        assert!((hi - lo - 2.0 * 1.96 * sd).abs() < 1e-12, "{lo} {hi} {sd}");
+        eprintln!(
+            "{}: lagged correlation {:.3} − Granger {:.3} = {:+.3} [{lo:+.3}, {hi:+.3}]",
+            b.layer, l.auroc, o.auroc, b.difference
+        );
+    }
+    let again = run(Method::LaggedCorrelation, &panel);
+    for b in beside(&corr, &again).unwrap() {
+        assert_eq!(b.difference, 0.0);
+        assert_eq!(b.difference_ci95, Some((0.0, 0.0)));
+    }
+    let other_seed = compare(
+        &infer(
+            &panel,
+            &InferConfig::of(Method::Granger),
+            &FitContext::quiet(),
+        )
+        .unwrap(),
+        1,
+        &conn,
+        &atlas,
+        &CompareConfig {
+            seed: 7,
+            ..cc.clone()
+        },
+    )
+    .unwrap();
+    assert!(beside(&corr, &other_seed)
+        .unwrap()
+        .iter()
+        .all(|b| b.difference_ci95.is_none()));
+    let fewer = Panel::build(
+        &sim.recordings,
+        &PanelConfig {
+            neurons: Some(panel.neurons[..10].to_vec()),
+            ..PanelConfig::default()
+        },
+    )
+    .unwrap();
+    let err = beside(&corr, &run(Method::LaggedCorrelation, &fewer)).unwrap_err();
+    assert!(err.to_string().contains("other neurons"), "{err}");
 }

@@ -206,6 +206,30 @@ impl Comparison {
                 b.wired as f64 / b.pairs as f64,
             ));
         }
+        for b in &self.beside {
+            let mut a = row(
+                "beside",
+                &b.layer,
+                &format!("auroc {}", b.circuit),
+                b.auroc,
+                0.5,
+            );
+            if let Some((lo, hi)) = b.auroc_ci95 {
+                (a.ci_low, a.ci_high) = (lo, hi);
+            }
+            out.push(a);
+            let mut d = row(
+                "beside",
+                &b.layer,
+                &format!("auroc difference {}", b.circuit),
+                b.difference,
+                0.0,
+            );
+            if let Some((lo, hi)) = b.difference_ci95 {
+                (d.ci_low, d.ci_high) = (lo, hi);
+            }
+            out.push(d);
+        }
         out
     }
 }
@@ -287,6 +311,7 @@ pub fn markdown(c: &Comparison) -> String {
         c.circuit, c.circuit_neurons, c.recordings, c.connectome, c.config.rank_by.label(), c.selection
     );
     summary_table(&mut s, c);
+    beside_table(&mut s, c);
     findings(&mut s, c);
     by_type_table(&mut s, c);
     figures(&mut s);
@@ -329,6 +354,49 @@ fn summary_table(s: &mut String, c: &Comparison) {
             f3(l.f1),
             f3(l.chance_f1),
             perm_p(l.f1_p, c.config.permutations),
+        );
+    }
+    let _ = writeln!(s);
+}
+
+/// Other circuits of the same recordings, scored the same way, with the paired
+/// difference of AUROC.
+fn beside_table(s: &mut String, c: &Comparison) {
+    if c.beside.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "## Beside other circuits
+"
+    );
+    let _ = writeln!(
+        s,
+        "The same comparison (level, lag, ranking by {}, seed) of other circuits inferred from the same recordings. The difference is this circuit's AUROC minus theirs on the same pairs; its interval is ± 1.96 × the standard deviation of the paired differences over the same {} bootstrap resamples of recordings (– where a circuit has no per-recording tests).\n",
+        c.config.rank_by.label(),
+        c.config.bootstrap
+    );
+    let _ = writeln!(
+        s,
+        "| circuit | method | layer | pairs | AUROC [95% CI] | this − other [95% CI] |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    let interval = |ci: Option<(f64, f64)>| {
+        ci.map_or(String::new(), |(a, b)| format!(" [{}, {}]", f3(a), f3(b)))
+    };
+    for b in &c.beside {
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} | {} | {}{} | {:+.3}{} |",
+            b.circuit,
+            b.method,
+            b.layer,
+            b.pairs,
+            f3(b.auroc),
+            interval(b.auroc_ci95),
+            b.difference,
+            b.difference_ci95
+                .map_or(String::new(), |(lo, hi)| format!(" [{lo:+.3}, {hi:+.3}]")),
         );
     }
     let _ = writeln!(s);

@@ -110,6 +110,11 @@ pub struct LayerMetrics {
     pub auroc_bootstrap_se: f64,
     /// Mean of the bootstrap AUROCs (shows that bias).
     pub auroc_bootstrap_mean: f64,
+    /// The AUROC of every bootstrap resample, in resample order (resample `b` draws the
+    /// same recordings in every comparison with the same seed and recording count, which
+    /// pairs the resamples of two circuits: [`beside`]).
+    #[serde(skip)]
+    pub auroc_bootstrap: Vec<f64>,
     pub auroc_null_mean: f64,
     pub auroc_null_sd: f64,
     pub auroc_p: f64,
@@ -217,6 +222,12 @@ pub struct Comparison {
     pub weight_agreement: Vec<WeightAgreement>,
     pub two_step: Option<TwoStep>,
     pub by_type: Vec<TypeBlock>,
+    /// Other circuits of the same recordings scored against the same connectome, and
+    /// this circuit's AUROC minus theirs ([`beside`]).
+    pub beside: Vec<Beside>,
+    /// Recordings of the per-recording tests, in the bootstrap's order.
+    #[serde(skip)]
+    pub recording_names: Vec<String>,
     /// `[target, source]` at the compared level: ranking statistic, signed effect,
     /// selection, and synapse counts per layer (for the figures).
     #[serde(skip)]
@@ -579,6 +590,7 @@ fn layer_metrics(
         }),
         auroc_bootstrap_se: mean_sd(&boot).1,
         auroc_bootstrap_mean: mean_sd(&boot).0,
+        auroc_bootstrap: boot.clone(),
         auroc_null_mean: nm,
         auroc_null_sd: nsd,
         auroc_p: permutation_p(au, &null_au),
@@ -766,11 +778,90 @@ pub fn compare(
         weight_agreement: weight_agreement(&layer_counts, &st.score),
         two_step,
         by_type,
+        beside: Vec::new(),
+        recording_names: recordings.iter().map(|r| r.recording.clone()).collect(),
         score: st.score,
         effect,
         selected: st.selected,
         counts: layer_counts.into_iter().map(|(n, _, c)| (n, c)).collect(),
     })
+}
+
+/// One layer of another circuit beside this one: its AUROC and this circuit's minus it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Beside {
+    pub circuit: String,
+    pub method: String,
+    pub layer: String,
+    pub pairs: usize,
+    pub auroc: f64,
+    pub auroc_ci95: Option<(f64, f64)>,
+    /// This circuit's AUROC minus the other's, on the same pairs.
+    pub difference: f64,
+    /// `difference ± 1.96 SE`, SE the standard deviation over bootstrap resamples of the
+    /// paired difference (both circuits ranked again on the same resampled recordings);
+    /// `None` where either circuit has no per-recording tests or they differ in
+    /// recordings.
+    pub difference_ci95: Option<(f64, f64)>,
+}
+
+/// Scores `other` (a circuit of the same recordings) beside `main` on every layer both
+/// have: its AUROC with its interval and the paired difference `AUROC_main − AUROC_other`.
+/// Resample `b` of both draws the same recordings (same seed and resample count, same
+/// recordings, checked by name), so the difference's bootstrap standard error is that of the
+/// per-resample differences: the worms' shared variation cancels, which the two
+/// circuits' separate intervals cannot show.
+///
+/// # Errors
+/// If `other` was compared on other nodes or pairs (other neurons, level or lag).
+pub fn beside(main: &Comparison, other: &Comparison) -> Result<Vec<Beside>> {
+    if other.nodes != main.nodes {
+        return Err(Error::Data(format!(
+            "{} has other neurons than {} at this level ({} against {} nodes); compare circuits inferred from the same recordings and neurons",
+            other.circuit,
+            main.circuit,
+            other.nodes.len(),
+            main.nodes.len()
+        )));
+    }
+    // Resample b draws the same recordings only with the same seed, count and recordings.
+    let paired = main.recording_names == other.recording_names
+        && main.recording_names.len() >= 2
+        && (main.config.seed, main.config.bootstrap) == (other.config.seed, other.config.bootstrap);
+    main.layers
+        .iter()
+        .filter_map(|l| other.layers.iter().find(|o| o.layer == l.layer).map(|o| (l, o)))
+        .map(|(l, o)| {
+            if l.pairs != o.pairs {
+                return Err(Error::Data(format!(
+                    "{} scores {} pairs of the {} layer where {} scores {}; compare circuits tested on the same pairs",
+                    other.circuit, o.pairs, l.layer, main.circuit, l.pairs
+                )));
+            }
+            let n = l.auroc_bootstrap.len();
+            let difference_ci95 = (paired && n >= 2 && o.auroc_bootstrap.len() == n).then(|| {
+                let d: Vec<f64> = l
+                    .auroc_bootstrap
+                    .iter()
+                    .zip(&o.auroc_bootstrap)
+                    .map(|(a, b)| a - b)
+                    .collect();
+                let se = mean_sd(&d).1;
+                let diff = l.auroc - o.auroc;
+                (diff - 1.96 * se, diff + 1.96 * se)
+            });
+            Ok(Beside {
+                circuit: other.circuit.clone(),
+                method: other.method.clone(),
+                layer: l.layer.clone(),
+                pairs: o.pairs,
+                auroc: o.auroc,
+                auroc_ci95: o.auroc_ci95,
+                difference: l.auroc - o.auroc,
+                difference_ci95,
+            })
+        })
+        .collect()
 }
 
 fn direction_accuracy(score: &Array2<f64>, chem: &Array2<f64>) -> DirectionMetrics {
