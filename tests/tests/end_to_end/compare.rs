@@ -195,7 +195,7 @@ fn simulated_network_is_found_against_its_own_connectome_and_the_report_is_compl
         "ROC legend"
     );
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(md.starts_with("# SBTG circuit vs"));
+    assert!(md.starts_with("# SBTG circuit, lag 1, vs"), "{}", &md[..80]);
     assert!(
         md.contains(&format!("| chemical | {} | {} (", chem.pairs, chem.wired)),
         "{md}"

@@ -21,10 +21,15 @@ fn short_title(c: &Comparison) -> String {
         crate::io::connectome::Level::Cell => "cells",
         crate::io::connectome::Level::Class => "classes",
     };
-    format!("{method} vs {}, {level}", c.connectome_format)
+    format!(
+        "{method} {} vs {}, {level}",
+        c.lag_label(),
+        c.connectome_format
+    )
 }
 
-/// ROC curves of every layer with the chance diagonal.
+/// ROC curves of every layer with the chance diagonal, and the main layer of every
+/// circuit compared beside this one (dashed).
 pub struct Roc<'a>(pub &'a Comparison);
 
 impl Figure for Roc<'_> {
@@ -74,6 +79,23 @@ impl Figure for Roc<'_> {
                     "{}: AUROC {:.3} (null {:.3})",
                     l.layer, l.auroc, l.auroc_null_mean
                 ))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(3))
+                });
+        }
+        // Circuits compared beside this one (`--beside`): their main layer, dashed.
+        let main = &c.layers[main_layer(c)].layer;
+        for (k, b) in c.beside.iter().filter(|b| &b.layer == main).enumerate() {
+            let col = PALETTE[(c.layers.len() + k) % PALETTE.len()];
+            chart
+                .draw_series(DashedLineSeries::new(
+                    b.roc.clone(),
+                    8,
+                    4,
+                    col.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(format!("{} ({main}): AUROC {:.3}", b.method, b.auroc))
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 24, y)], col.stroke_width(3))
                 });

@@ -302,7 +302,8 @@ pub fn markdown(c: &Comparison) -> String {
     };
     let _ = writeln!(
         s,
-        "# {method} circuit vs {}, compared at {level} level\n",
+        "# {method} circuit, {}, vs {}, compared at {level} level\n",
+        c.lag_label(),
         c.connectome_format
     );
     let _ = writeln!(

@@ -203,6 +203,8 @@ pub struct TypeBlock {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Comparison {
     pub config: CompareConfig,
+    /// The lag compared (0: the same-frame pairs, undirected).
+    pub lag: usize,
     pub circuit: String,
     pub method: String,
     pub connectome: String,
@@ -748,6 +750,7 @@ pub fn compare(
 
     Ok(Comparison {
         config: cfg.clone(),
+        lag,
         circuit: table
             .origin
             .as_ref()
@@ -787,6 +790,17 @@ pub fn compare(
     })
 }
 
+impl Comparison {
+    /// `lag 1`, or `same frame (lag 0)`: what was compared, for titles.
+    pub fn lag_label(&self) -> String {
+        if self.lag == 0 {
+            "same frame (lag 0)".to_string()
+        } else {
+            format!("lag {}", self.lag)
+        }
+    }
+}
+
 /// One layer of another circuit beside this one: its AUROC and this circuit's minus it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Beside {
@@ -803,6 +817,9 @@ pub struct Beside {
     /// `None` where either circuit has no per-recording tests or they differ in
     /// recordings.
     pub difference_ci95: Option<(f64, f64)>,
+    /// Its ROC curve (for the figure).
+    #[serde(skip)]
+    pub roc: Curve,
 }
 
 /// Scores `other` (a circuit of the same recordings) beside `main` on every layer both
@@ -859,6 +876,7 @@ pub fn beside(main: &Comparison, other: &Comparison) -> Result<Vec<Beside>> {
                 auroc_ci95: o.auroc_ci95,
                 difference: l.auroc - o.auroc,
                 difference_ci95,
+                roc: o.roc.clone(),
             })
         })
         .collect()
