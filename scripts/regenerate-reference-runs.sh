@@ -15,18 +15,20 @@ reversal=AVAL,AVAR,AVEL,AVER,RIML,RIMR,AIBL,AIBR,AVDL,AVDR
 "$sbtg" infer datasets/dag2023 --out notebooks-out/dag2023 --force
 "$sbtg" infer datasets/dag2023 --method lagged-correlation --out notebooks-out/dag2023-lagcorr --force
 "$sbtg" infer datasets/dag2023 --method partial-correlation --out notebooks-out/dag2023-partialcorr --force
+"$sbtg" infer datasets/dag2023 --method prewhitened-correlation --out notebooks-out/dag2023-prewhitened --force
 "$sbtg" infer datasets/dag2023 --lags 1,2,3 --out notebooks-out/dag2023-lags --force
 # The default circuit's reports carry the two correlation baselines beside it, with the
 # paired worm-bootstrap difference of AUROC.
-beside=(--beside notebooks-out/dag2023-lagcorr --beside notebooks-out/dag2023-partialcorr)
-for run in dag2023 dag2023-lagcorr dag2023-partialcorr dag2023-lags; do
+beside=(--beside notebooks-out/dag2023-lagcorr --beside notebooks-out/dag2023-prewhitened
+    --beside notebooks-out/dag2023-partialcorr)
+for run in dag2023 dag2023-lagcorr dag2023-prewhitened dag2023-partialcorr dag2023-lags; do
     extra=()
     [ "$run" = dag2023 ] && extra=("${beside[@]}")
     "$sbtg" compare "notebooks-out/$run" --connectome "$si5" "${extra[@]}" --force
     "$sbtg" compare "notebooks-out/$run" --connectome "$si7" "${extra[@]}" --force
 done
 # The same-frame pairs (lag 0) of the default runs, scored undirected.
-for run in dag2023 dag2023-lagcorr dag2023-partialcorr; do
+for run in dag2023 dag2023-lagcorr dag2023-prewhitened dag2023-partialcorr; do
     extra=()
     [ "$run" = dag2023 ] && extra=("${beside[@]}")
     "$sbtg" compare "notebooks-out/$run" --lag 0 --connectome "$si5" "${extra[@]}" --force

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sbtg_core::data::{FoldBy, FoldScheme, Panel, PanelConfig, StimulusWindow};
 use sbtg_core::estimate::{
     FitContext, Granger, InferConfig, LagWindows, LaggedCorrelation, Method, MethodConfig,
-    PairwiseGranger, PartialCorrelation, Pcmci, Progress, Sbtg, TestConfig,
+    PairwiseGranger, PartialCorrelation, Pcmci, PrewhitenedCorrelation, Progress, Sbtg, TestConfig,
 };
 use sbtg_core::io::checkpoint::CheckpointDir;
 use sbtg_core::io::manifest::{digest_files, Manifest, StageTimer};
@@ -58,8 +58,8 @@ pub struct InferArgs {
     #[arg(long, value_enum, default_value = "sbtg")]
     method: Method,
     /// Lags to test, in frames (comma-separated), all in one FDR family; 0 = same-frame
-    /// pairs given the past (undirected). Default: 0,1 for sbtg, lagged-correlation and
-    /// partial-correlation, 1 for the others.
+    /// pairs given the past (undirected). Default: 0,1 for sbtg, lagged-correlation,
+    /// prewhitened-correlation and partial-correlation, 1 for the others.
     #[arg(long, value_delimiter = ',')]
     #[serde(default)]
     lags: Option<Vec<usize>>,
@@ -139,6 +139,10 @@ pub struct InferArgs {
     /// standardised windows).
     #[arg(long, default_value_t = 1e-3)]
     ridge: f64,
+    /// prewhitened-correlation: largest order of each neuron's own autoregression (BIC
+    /// chooses the order up to it, per recording and neuron).
+    #[arg(long, default_value_t = 5, value_name = "P")]
+    ar_order: usize,
     /// PCMCI: significance level for keeping a condition in the PC1 step.
     #[arg(long, default_value_t = 0.2)]
     pc_alpha: f64,
@@ -286,13 +290,24 @@ const METHOD_FLAGS: &[(&str, &[Method])] = &[
         ],
     ),
     ("pc_alpha", &[Method::Pcmci]),
+    ("ar_order", &[Method::PrewhitenedCorrelation]),
     (
         "bandwidth",
-        &[Method::Sbtg, Method::LaggedCorrelation, Method::Granger],
+        &[
+            Method::Sbtg,
+            Method::LaggedCorrelation,
+            Method::PrewhitenedCorrelation,
+            Method::Granger,
+        ],
     ),
     (
         "pooling",
-        &[Method::Sbtg, Method::LaggedCorrelation, Method::Granger],
+        &[
+            Method::Sbtg,
+            Method::LaggedCorrelation,
+            Method::PrewhitenedCorrelation,
+            Method::Granger,
+        ],
     ),
 ];
 
@@ -365,6 +380,11 @@ impl InferArgs {
                 seed: self.seed,
             }),
             Method::LaggedCorrelation => MethodConfig::LaggedCorrelation(LaggedCorrelation {}),
+            Method::PrewhitenedCorrelation => {
+                MethodConfig::PrewhitenedCorrelation(PrewhitenedCorrelation {
+                    max_order: self.ar_order,
+                })
+            }
             Method::PartialCorrelation => {
                 MethodConfig::PartialCorrelation(PartialCorrelation { ridge: self.ridge })
             }

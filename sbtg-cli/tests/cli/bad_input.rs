@@ -123,6 +123,12 @@ fn bad_recordings_are_refused_with_file_field_and_fix() {
             vec!["pooling", "needs 3 or more recordings", "--pooling fixed"],
         ),
         (
+            "autoregressive order out of range",
+            good_rows(false),
+            &["--method", "prewhitened-correlation", "--ar-order", "0"],
+            vec!["ar-order", "must lie in 1..=20"],
+        ),
+        (
             "more global factors than neurons",
             good_rows(false),
             &["--global-factors", "2"],
@@ -149,6 +155,7 @@ fn bad_recordings_are_refused_with_file_field_and_fix() {
             "unknown --neurons",
             "training loss not finite",
             "random-effects pooling of one recording",
+            "autoregressive order out of range",
         ]
         .contains(&case)
         {

@@ -364,6 +364,7 @@ fn quick_benchmark_runs_every_method_on_every_data_set() {
     let methods = [
         "sbtg",
         "lagged-correlation",
+        "prewhitened-correlation",
         "partial-correlation",
         "granger",
         "pairwise-granger",

@@ -1,7 +1,8 @@
 //! The catalogue of estimators and the configuration of a whole inference run.
 
 use super::{
-    Estimator, Granger, LaggedCorrelation, PairwiseGranger, PartialCorrelation, Pcmci, Sbtg,
+    Estimator, Granger, LaggedCorrelation, PairwiseGranger, PartialCorrelation, Pcmci,
+    PrewhitenedCorrelation, Sbtg,
 };
 use crate::stats::empirical_null::NullDistribution;
 use crate::stats::random_effects::Pooling;
@@ -20,6 +21,9 @@ pub enum Method {
     Sbtg,
     /// Lagged cross-correlation of the z-scored traces, same HAC test and FDR.
     LaggedCorrelation,
+    /// Lagged cross-correlation of each neuron's own-autoregression residuals
+    /// (prewhitening), same HAC test and FDR.
+    PrewhitenedCorrelation,
     /// Partial correlation of the lagged design (ridge precision matrix, Fisher z).
     PartialCorrelation,
     /// Conditional Granger: VAR(p) coefficients with Newey–West errors.
@@ -32,9 +36,10 @@ pub enum Method {
 
 impl Method {
     /// Every method, SBTG first.
-    pub const ALL: [Method; 6] = [
+    pub const ALL: [Method; 7] = [
         Method::Sbtg,
         Method::LaggedCorrelation,
+        Method::PrewhitenedCorrelation,
         Method::PartialCorrelation,
         Method::Granger,
         Method::PairwiseGranger,
@@ -46,6 +51,7 @@ impl Method {
         match self {
             Method::Sbtg => "sbtg",
             Method::LaggedCorrelation => "lagged-correlation",
+            Method::PrewhitenedCorrelation => "prewhitened-correlation",
             Method::PartialCorrelation => "partial-correlation",
             Method::Granger => "granger",
             Method::PairwiseGranger => "pairwise-granger",
@@ -58,6 +64,9 @@ impl Method {
         match self {
             Method::Sbtg => MethodConfig::Sbtg(Sbtg::default()),
             Method::LaggedCorrelation => MethodConfig::LaggedCorrelation(LaggedCorrelation {}),
+            Method::PrewhitenedCorrelation => {
+                MethodConfig::PrewhitenedCorrelation(PrewhitenedCorrelation::default())
+            }
             Method::PartialCorrelation => {
                 MethodConfig::PartialCorrelation(PartialCorrelation::default())
             }
@@ -72,6 +81,7 @@ impl Method {
         match self {
             Method::Sbtg => "Score-Block Time Graphs (Kinger, Bertram, Dyballa, Yemini, Zucker, arXiv 2605.02852)",
             Method::LaggedCorrelation => "lagged correlation: mean of x_{t+lag,target} x_{t,source} over windows (traces z-scored per recording), HAC t-test",
+            Method::PrewhitenedCorrelation => "prewhitened correlation: each neuron's trace replaced, per recording, by the unit-variance residual of its own autoregression (order by BIC); mean of e_{t+lag,target} e_{t,source} over windows, HAC t-test",
             Method::PartialCorrelation => "partial correlation of x_{t+p,target} and x_{t+p-lag,source} given every other coordinate of the windows [x_t, ..., x_{t+p}] (ridge precision matrix, intercept per recording), Fisher z test",
             Method::Granger => "conditional Granger causality: coefficient A_lag[target, source] of the VAR(p) of all neurons (least squares, ridge option, intercept per recording), Newey-West sandwich t-test",
             Method::PairwiseGranger => "pairwise Granger causality: coefficient of x_source at the lag in the regression of x_target on the p past values of itself and of x_source, F(1, dof) test",
@@ -84,6 +94,7 @@ impl Method {
         match self {
             Method::Sbtg => "effect = -mu for the mean test: signed like the Jacobian dx_{t+lag,target}/dx_{t,source} (positive = excitatory)",
             Method::LaggedCorrelation => "effect = mu, the lagged correlation (positive = positively correlated)",
+            Method::PrewhitenedCorrelation => "effect = mu, the lagged correlation of the neurons' own-past innovations (positive = positively correlated)",
             Method::PartialCorrelation | Method::Pcmci => "effect = the partial correlation (positive = excitatory); t is its test statistic (Fisher z or Student t)",
             Method::Granger | Method::PairwiseGranger => "effect = the regression coefficient of x_{t,source} for x_{t+lag,target} in standardised units (positive = excitatory)",
         }
@@ -94,7 +105,10 @@ impl Method {
     pub fn hac_tested(self) -> bool {
         matches!(
             self,
-            Method::Sbtg | Method::LaggedCorrelation | Method::Granger
+            Method::Sbtg
+                | Method::LaggedCorrelation
+                | Method::PrewhitenedCorrelation
+                | Method::Granger
         )
     }
 }
@@ -111,6 +125,7 @@ impl std::fmt::Display for Method {
 pub enum MethodConfig {
     Sbtg(Sbtg),
     LaggedCorrelation(LaggedCorrelation),
+    PrewhitenedCorrelation(PrewhitenedCorrelation),
     PartialCorrelation(PartialCorrelation),
     Granger(Granger),
     PairwiseGranger(PairwiseGranger),
@@ -129,6 +144,7 @@ impl MethodConfig {
         match self {
             MethodConfig::Sbtg(e) => e,
             MethodConfig::LaggedCorrelation(e) => e,
+            MethodConfig::PrewhitenedCorrelation(e) => e,
             MethodConfig::PartialCorrelation(e) => e,
             MethodConfig::Granger(e) => e,
             MethodConfig::PairwiseGranger(e) => e,
@@ -277,7 +293,7 @@ impl InferConfig {
             return Err(Error::param(
                 "lags",
                 format!(
-                    "lag 0 (same-frame edges) is tested by sbtg, lagged-correlation and partial-correlation, not by {}; drop 0 from --lags",
+                    "lag 0 (same-frame edges) is tested by sbtg, lagged-correlation, prewhitened-correlation and partial-correlation, not by {}; drop 0 from --lags",
                     self.estimator.estimator().method().name()
                 ),
             ));

@@ -27,6 +27,7 @@ pub mod method;
 pub mod pairwise_granger;
 pub mod partial_correlation;
 pub mod pcmci;
+pub mod prewhitened_correlation;
 pub mod sbtg;
 pub mod states;
 pub mod test_stage;
@@ -40,6 +41,7 @@ pub use method::{InferConfig, Method, MethodConfig, TestConfig};
 pub use pairwise_granger::PairwiseGranger;
 pub use partial_correlation::PartialCorrelation;
 pub use pcmci::Pcmci;
+pub use prewhitened_correlation::PrewhitenedCorrelation;
 pub use sbtg::{FoldModel, FoldProblem, LagWindows, ModelStore, Sbtg};
 pub use test_stage::{LagTests, RecordingTest, TestMatrices};
 

@@ -46,9 +46,11 @@ fn lag0_rows(t: &EdgeTable) -> Vec<&sbtg_core::results::EdgeRow> {
 #[test]
 fn same_frame_edges_recover_the_coupled_innovations() {
     let (panel, pairs) = paired_innovations(3);
+    let mut lagged_false = None;
     for method in [
         Method::Sbtg,
         Method::LaggedCorrelation,
+        Method::PrewhitenedCorrelation,
         Method::PartialCorrelation,
     ] {
         let cfg = InferConfig {
@@ -77,7 +79,9 @@ fn same_frame_edges_recover_the_coupled_innovations() {
             assert_eq!(e.effect.signum(), rho.signum(), "{method:?}: sign of {e:?}");
         }
         // Lagged correlation also sees the correlation that the shared dynamics put
-        // between unpaired neurons; the conditional tests must not.
+        // between unpaired neurons, and so does prewhitened correlation to a lesser
+        // degree (it removes each neuron's own past, not the other neurons'); the tests
+        // conditional on every neuron's past must not.
         let false_pairs = rows
             .iter()
             .filter(|e| e.selected)
@@ -89,7 +93,18 @@ fn same_frame_edges_recover_the_coupled_innovations() {
             .count();
         eprintln!("{method:?}: {false_pairs} false same-frame pairs selected");
 
-        if method != Method::LaggedCorrelation {
+        match method {
+            Method::LaggedCorrelation => lagged_false = Some(false_pairs),
+            Method::PrewhitenedCorrelation => {
+                let lagged = lagged_false.expect("lagged correlation runs first");
+                assert!(
+                    2 * false_pairs < lagged,
+                    "prewhitening keeps {false_pairs} of lagged correlation's {lagged} false pairs"
+                );
+            }
+            _ => {}
+        }
+        if ![Method::LaggedCorrelation, Method::PrewhitenedCorrelation].contains(&method) {
             // The four coupled pairs are the four largest |t|: the ranking is exact.
             let mut by_t = rows.clone();
             by_t.sort_by(|a, b| b.t.abs().total_cmp(&a.t.abs()));
