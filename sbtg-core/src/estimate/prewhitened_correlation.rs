@@ -130,7 +130,8 @@ impl PrewhitenedCorrelation {
 /// frames `t ≥ max_order` with `x_t, …, x_{t−max_order}` observed, the order with the
 /// smallest `BIC = m log σ̂²_p + p log m` (`m` frames), refitted on every frame whose
 /// own `p` past frames are observed. `None` when fewer than `10 (max_order + 1)` frames
-/// qualify (a neuron barely seen in this recording: it is left unobserved).
+/// qualify (a neuron barely seen in this recording) or the trace is flat there: it is
+/// left unobserved.
 pub fn fit_ar(x: &Array1<f64>, seen: &Array1<bool>, max_order: usize) -> Result<Option<ArFit>> {
     let t_len = x.len();
     let rows = |p: usize| -> Vec<usize> {
@@ -139,7 +140,9 @@ pub fn fit_ar(x: &Array1<f64>, seen: &Array1<bool>, max_order: usize) -> Result<
             .collect()
     };
     let common = rows(max_order);
-    if common.len() < 10 * (max_order + 1) {
+    // Too few frames, or a flat trace: no innovations to correlate.
+    let flat = common.iter().all(|&t| x[t] == x[common[0]]);
+    if common.len() < 10 * (max_order + 1) || flat {
         return Ok(None);
     }
     let solve = |p: usize, sample: &[usize]| -> Result<(Vec<f64>, f64)> {
@@ -238,7 +241,8 @@ mod tests {
         assert!((fit.coefficients[0] - num / den).abs() < 1e-9);
     }
 
-    /// Frames whose past is missing give no residual; too few frames give no fit.
+    /// Frames whose past is missing give no residual; too few frames or a flat trace give
+    /// no fit.
     #[test]
     fn missing_frames_are_skipped_and_short_traces_left_out() {
         let (x, _) = ar2(400, 5);
@@ -250,5 +254,9 @@ mod tests {
         assert!(!fit.coefficients.is_empty());
         let short = Array1::from_elem(x.len(), false);
         assert!(fit_ar(&x, &short, 3).unwrap().is_none());
+        let flat = Array1::from_elem(x.len(), 0.0);
+        assert!(fit_ar(&flat, &Array1::from_elem(x.len(), true), 3)
+            .unwrap()
+            .is_none());
     }
 }
