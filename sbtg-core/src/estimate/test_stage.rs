@@ -127,12 +127,13 @@ impl TestMatrices {
     }
 
     /// Tests the matrices against the empirical null of their own family (the tested,
-    /// off-diagonal entries); returns its spread.
-    fn against_empirical_null(&mut self) -> Option<NullSpread> {
+    /// off-diagonal entries; with `unordered`, the same-frame and direction tests whose
+    /// `p` is symmetric, each pair once); returns its spread.
+    fn against_empirical_null(&mut self, unordered: bool) -> Option<NullSpread> {
         let family = self
             .p
             .indexed_iter()
-            .filter(|((j, i), _)| j != i)
+            .filter(|((j, i), _)| if unordered { j < i } else { j != i })
             .map(|(_, p)| p);
         let spread = NullSpread::estimate(family)?;
         let TestMatrices {
@@ -349,9 +350,13 @@ pub fn test_lag(
     let mut volatility = volatility.map(|v| TestMatrices::from_hac(hac_test(&v, bandwidth), 1.0));
     let (mut mean, mut direction) = (mean, direction);
     let null_spread = (null == NullDistribution::Empirical).then(|| NullSpreads {
-        mean: mean.against_empirical_null(),
-        volatility: volatility.as_mut().and_then(|v| v.against_empirical_null()),
-        direction: direction.as_mut().and_then(|d| d.against_empirical_null()),
+        mean: mean.against_empirical_null(lag == 0),
+        volatility: volatility
+            .as_mut()
+            .and_then(|v| v.against_empirical_null(false)),
+        direction: direction
+            .as_mut()
+            .and_then(|d| d.against_empirical_null(true)),
     });
     LagTests {
         lag,

@@ -38,6 +38,16 @@ fn empirical_null_calibrates_early_stopping_on_the_slow_null() {
             .collect();
         let sel = sbtg_tests::selected(inf);
         eprintln!("seed {seed}: mean-test spreads (lag, σ̂) {spreads:?}, {sel} selected");
+        // Each family counts its tests once: 30 neurons give 435 same-frame pairs (and
+        // as many direction tests), 870 ordered lag-1 pairs.
+        for l in &inf.summary.per_lag {
+            let nulls = l.empirical_null.unwrap();
+            let expect = if l.lag == 0 { 435 } else { 870 };
+            assert_eq!(nulls.mean.unwrap().tests, expect, "lag {}", l.lag);
+            if let Some(d) = nulls.direction {
+                assert_eq!(d.tests, 435, "direction tests at lag {}", l.lag);
+            }
+        }
         assert_eq!(spreads.len(), 2, "lags 0 and 1");
         // The lag-1 family is the one the theoretical null makes too narrow; the
         // same-frame innovation test's spread is near 1 here (0.97–1.07).
