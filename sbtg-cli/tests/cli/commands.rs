@@ -161,6 +161,12 @@ fn compare_writes_the_report_next_to_the_circuit() {
         md.contains("## Beside other circuits") && md.contains("partial-correlation"),
         "{md}"
     );
+    // Partial correlation has no per-recording tests: the finding says there is no paired
+    // interval rather than inventing one.
+    assert!(
+        md.contains("**Beside partial-correlation**") && md.contains("no paired interval"),
+        "{md}"
+    );
     let fewer = out.parent().unwrap().join("fewer");
     let o = run_infer(
         &input,

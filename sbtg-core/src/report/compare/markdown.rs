@@ -451,6 +451,37 @@ fn findings(s: &mut String, c: &Comparison) {
             f3(l.chance_precision),
         );
     }
+    // Beside other circuits: the main layer's paired difference, in words.
+    let main = c
+        .layers
+        .iter()
+        .find(|l| l.layer == "combined")
+        .or_else(|| c.layers.first())
+        .map(|l| l.layer.as_str());
+    for b in c.beside.iter().filter(|b| Some(b.layer.as_str()) == main) {
+        let verdict = match b.difference_ci95 {
+            Some((lo, _)) if lo > 0.0 => {
+                "this circuit ranks higher, beyond the bootstrap over recordings"
+            }
+            Some((_, hi)) if hi < 0.0 => {
+                "this circuit ranks lower, beyond the bootstrap over recordings"
+            }
+            Some(_) => "not distinguishable by the bootstrap over recordings",
+            None => "no paired interval (that circuit has no per-recording tests)",
+        };
+        let _ = writeln!(
+            s,
+            "- **Beside {}** (`{}`, {} layer): AUROC {}; this circuit minus it: {:+.3}{}, {}.",
+            b.method,
+            b.circuit,
+            b.layer,
+            f3(b.auroc),
+            b.difference,
+            b.difference_ci95
+                .map_or(String::new(), |(lo, hi)| format!(" [{lo:+.3}, {hi:+.3}]")),
+            verdict
+        );
+    }
     if let Some(d) = &c.direction {
         let _ = writeln!(
             s,
