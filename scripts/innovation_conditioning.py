@@ -4,7 +4,11 @@ Diagnostic, not part of the toolkit. On datasets/dag2023 (neurons seen in at lea
 worms, z-scored per recording, 0 where missing, as `sbtg infer` builds its panel) each frame
 x_{t+1} is predicted from the two frames before it, with five folds of contiguous blocks of
 every recording (as `sbtg infer` cross-fits), by ridge regression on
-- every neuron's two past frames (SBTG's window model conditions on these), or
+- every neuron's two past frames (SBTG's window model conditions on these), one ridge for all
+  coefficients,
+- every neuron's two past frames, the other neurons' coefficients shrunk harder than the
+  neuron's own (ridge 0.01 on its own past, `cross` on the others': the regression form of
+  SBTG's shrinkage towards independent neurons, `--shrinkage independent-neurons`), or
 - each neuron's own two past frames only (per-neuron autoregressions).
 It prints the held-out mean squared prediction error on observed coordinates, the choice the
 held-out loss makes, and only then, for information, how the correlation of the held-out
@@ -88,38 +92,49 @@ def main():
     wired |= wired.T
     iu = np.triu_indices(n, 1)
     results = []
-    for mode in ("every neuron's past", "own past only"):
-        for ridge in (0.01, 0.03, 0.1):
-            sse = cnt = 0.0
-            per_fold = []
-            uu = np.zeros((n, n))
-            both = np.zeros((n, n))
-            for f in range(FOLDS):
-                tr, te = fold != f, fold == f
-                xp, y = z[tr][:, past], z[tr][:, fut]
-                if mode == "every neuron's past":
-                    b = np.linalg.solve(xp.T @ xp / len(xp) + ridge * np.eye(PAST * n), xp.T @ y / len(xp))
-                    pred = z[te][:, past] @ b
-                else:
-                    pred = np.zeros((te.sum(), n))
-                    for i in range(n):
-                        cols = [i + k * n for k in range(PAST)]
-                        a = xp[:, cols]
-                        b = np.linalg.solve(a.T @ a / len(a) + ridge * np.eye(PAST), a.T @ y[:, i] / len(a))
-                        pred[:, i] = z[te][:, cols] @ b
-                o = m[te][:, fut]
-                e = (z[te][:, fut] - pred) * o
-                sse += (e**2).sum()
-                cnt += o.sum()
-                per_fold.append((e**2).sum() / o.sum())
-                uu += e.T @ e
-                both += o.T @ o
-            c = uu / np.maximum(both, 1)
-            d = np.sqrt(np.diag(c))
-            corr = c / np.outer(d, d)
-            results.append((mode, ridge, sse / cnt, auroc(np.abs(corr[iu]), wired[iu]), per_fold))
+    modes = [("every neuron's past", r) for r in (0.01, 0.03, 0.1)]
+    modes += [("others' past shrunk", r) for r in (0.1, 0.3, 1.0, 3.0)]
+    modes += [("own past only", r) for r in (0.01, 0.03, 0.1)]
+    own = np.zeros((PAST * n, n), bool)
+    for i in range(n):
+        own[[i + k * n for k in range(PAST)], i] = True
+    for mode, ridge in modes:
+        sse = cnt = 0.0
+        per_fold = []
+        uu = np.zeros((n, n))
+        both = np.zeros((n, n))
+        for f in range(FOLDS):
+            tr, te = fold != f, fold == f
+            xp, y = z[tr][:, past], z[tr][:, fut]
+            gram, cross = xp.T @ xp / len(xp), xp.T @ y / len(xp)
+            if mode == "every neuron's past":
+                b = np.linalg.solve(gram + ridge * np.eye(PAST * n), cross)
+                pred = z[te][:, past] @ b
+            elif mode == "others' past shrunk":
+                pred = np.zeros((te.sum(), n))
+                for i in range(n):
+                    pen = np.where(own[:, i], 0.01, ridge)
+                    pred[:, i] = z[te][:, past] @ np.linalg.solve(gram + np.diag(pen), cross[:, i])
+            else:
+                pred = np.zeros((te.sum(), n))
+                for i in range(n):
+                    cols = [i + k * n for k in range(PAST)]
+                    a = xp[:, cols]
+                    b = np.linalg.solve(a.T @ a / len(a) + ridge * np.eye(PAST), a.T @ y[:, i] / len(a))
+                    pred[:, i] = z[te][:, cols] @ b
+            o = m[te][:, fut]
+            e = (z[te][:, fut] - pred) * o
+            sse += (e**2).sum()
+            cnt += o.sum()
+            per_fold.append((e**2).sum() / o.sum())
+            uu += e.T @ e
+            both += o.T @ o
+        c = uu / np.maximum(both, 1)
+        d = np.sqrt(np.diag(c))
+        corr = c / np.outer(d, d)
+        results.append((mode, ridge, sse / cnt, auroc(np.abs(corr[iu]), wired[iu]), per_fold))
     print(f"{len(neurons)} neurons, {len(z)} windows of {PAST + 1} frames, {FOLDS} block folds")
-    print("conditioning            ridge  held-out MSE (per fold)")
+    print("conditioning            ridge  held-out MSE (per fold)  [others' past shrunk: ridge on the others' coefficients]")
     for mode, ridge, mse, _, pf in results:
         print(f"{mode:<22} {ridge:>6}  {mse:.4f} ({' '.join(f'{v:.4f}' for v in pf)})")
     best = min(results, key=lambda r: r[2])

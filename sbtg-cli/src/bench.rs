@@ -15,6 +15,7 @@ use sbtg_core::estimate::{FitContext, InferConfig, Method, MethodConfig, Sbtg};
 use sbtg_core::infer;
 use sbtg_core::io::connectome::{self, CellAtlas, Connectome, Level};
 use sbtg_core::io::{load_recordings, write_atomic, write_outputs};
+use sbtg_core::model::gaussian::ShrinkageTarget;
 use sbtg_core::model::Start;
 use sbtg_core::report::benchmark::{
     cook_wiring, results_csv, results_markdown, score, Family, FamilySize, ResultRow, Wiring,
@@ -97,6 +98,10 @@ pub struct BenchArgs {
     /// SBTG's start (default: `sbtg infer`'s, gaussian).
     #[arg(long, value_enum)]
     start: Option<Start>,
+    /// What SBTG's Gaussian window model is shrunk towards (default: `sbtg infer`'s,
+    /// independent-neurons).
+    #[arg(long, value_enum)]
+    shrinkage: Option<ShrinkageTarget>,
     /// SBTG's early stopping (default: `sbtg infer`'s, 10; 0 = off).
     #[arg(long)]
     patience: Option<usize>,
@@ -192,6 +197,7 @@ struct Plan {
     pooling: Pooling,
     null: Option<NullDistribution>,
     start: Option<Start>,
+    shrinkage: Option<ShrinkageTarget>,
     patience: Option<usize>,
     /// The panel of every data set (global factors).
     panel: PanelConfig,
@@ -225,6 +231,7 @@ impl Plan {
             pooling: args.pooling,
             null: args.null,
             start: args.start,
+            shrinkage: args.shrinkage,
             patience: args.patience,
             panel: PanelConfig {
                 global_factors: args.global_factors,
@@ -253,6 +260,9 @@ impl Plan {
         if let MethodConfig::Sbtg(s) = &mut cfg.estimator {
             if let Some(start) = self.start {
                 s.model.start = start;
+            }
+            if let Some(shrinkage) = self.shrinkage {
+                s.model.shrinkage = shrinkage;
             }
             if let Some(patience) = self.patience {
                 s.model.patience = patience;
@@ -469,9 +479,16 @@ fn results_header(plan: &Plan, seconds: f64) -> String {
         {
             let d = sbtg_core::model::ScoreModelConfig::default();
             let start = plan.start.unwrap_or(d.start);
+            let name = match start {
+                Start::Gaussian => format!(
+                    "gaussian start (shrunk towards {})",
+                    plan.shrinkage.unwrap_or(d.shrinkage).name()
+                ),
+                Start::Random => "random start".to_string(),
+            };
             match plan.patience.unwrap_or(d.patience) {
-                0 => format!("the {} start", start.name()),
-                p => format!("the {} start with early stopping (patience {p})", start.name()),
+                0 => format!("the {name}"),
+                p => format!("the {name} with early stopping (patience {p})"),
             }
         },
         match plan.fold_by {

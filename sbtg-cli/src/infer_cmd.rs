@@ -16,6 +16,7 @@ use sbtg_core::io::checkpoint::CheckpointDir;
 use sbtg_core::io::manifest::{digest_files, Manifest, StageTimer};
 use sbtg_core::io::recording::names::normalise_label;
 use sbtg_core::io::run_folder::{Overwrite, RunFolder};
+use sbtg_core::model::gaussian::ShrinkageTarget;
 use sbtg_core::model::{CouplingKind, ModelGrid, ScoreModelConfig, Start};
 use sbtg_core::results::summary::StimulusCut;
 use sbtg_core::stats::empirical_null::NullDistribution;
@@ -85,6 +86,13 @@ pub struct InferArgs {
     /// random MLPs, as in the paper's code; see docs/method.md).
     #[arg(long, value_enum, default_value = "gaussian")]
     start: Start,
+    /// What the Gaussian window model (the start, and `--coupling gaussian`) is shrunk
+    /// towards: `independent-neurons` (the covariances between different neurons are
+    /// shrunk towards zero, each neuron keeping its own autocovariance; default) or
+    /// `identity` (the ridge only). The amount, and the ridge, are chosen by the held-out
+    /// likelihood of every fold's inner split (see docs/method.md).
+    #[arg(long, value_enum, default_value = "independent-neurons")]
+    shrinkage: ShrinkageTarget,
     /// Early stopping: train on the first four fifths of every training recording, keep
     /// the epoch with the lowest DSM loss on the last fifth, stop after this many epochs
     /// without improvement, then train that many epochs on all training windows (default
@@ -278,6 +286,7 @@ const METHOD_FLAGS: &[(&str, &[Method])] = &[
     ("statistic", &[Method::Sbtg]),
     ("effect_scale", &[Method::Sbtg]),
     ("same_frame", &[Method::Sbtg]),
+    ("shrinkage", &[Method::Sbtg]),
     ("missing", &[Method::Sbtg]),
     ("no_volatility", &[Method::Sbtg]),
     ("seed", &[Method::Sbtg]),
@@ -349,6 +358,7 @@ impl InferArgs {
                     learning_rate: self.learning_rate,
                     l1: self.l1,
                     start: self.start,
+                    shrinkage: self.shrinkage,
                     // Epoch selection replaces early stopping unless both are asked
                     // for (which validation refuses).
                     patience: self.patience.unwrap_or(if self.select_epochs {

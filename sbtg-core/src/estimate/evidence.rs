@@ -195,9 +195,13 @@ pub struct FoldReport {
     pub gaussian_heldout_loss: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub normal_heldout_loss: Option<f64>,
-    /// The Gaussian model's ridge, and the inner-split validation loss of every ridge tried.
+    /// The Gaussian model's ridge and cross-neuron shrinkage
+    /// ([`crate::model::gaussian`]), and the inner-split validation loss of every pair
+    /// tried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gaussian_ridge: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gaussian_cross_shrinkage: Option<f64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ridge_path: Vec<crate::model::gaussian::RidgePoint>,
     /// With early stopping: the epoch whose parameters were kept (0 = the start).

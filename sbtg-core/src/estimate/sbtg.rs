@@ -20,7 +20,10 @@ use super::{Estimator, FitContext, Method, Progress};
 use crate::data::{
     inner_split, make_folds, stopping_split, Fold, FoldBy, FoldScheme, Panel, Standardiser, Windows,
 };
-use crate::model::gaussian::{gaussian_energy, select_ridge, GaussianStart, RidgePoint};
+use crate::model::gaussian::{
+    gaussian_energy, leave_one_group_out, select_shrinkage, select_shrinkage_over, GaussianStart,
+    RidgePoint, Shrinkage, ShrinkageTarget,
+};
 use crate::model::turns::{self, run_in_turns};
 use crate::model::{
     dsm_loss, dsm_loss_future, dsm_terms, train, Coupling, DsmTerms, EnergyModel, Engine,
@@ -433,6 +436,10 @@ struct InnerSplit {
     /// The worm of every training window, in the order of the fold's training rows
     /// (epoch selection holds each worm out in turn).
     train_worm: Vec<usize>,
+    /// Neurons per block (which window coordinates are the same neuron).
+    neurons: usize,
+    /// What the folds hold out (how the Gaussian model's shrinkage is validated).
+    by: FoldBy,
 }
 
 impl InnerSplit {
@@ -468,6 +475,8 @@ impl InnerSplit {
                 .iter()
                 .map(|&t| windows.worms[windows.recording[t]])
                 .collect(),
+            neurons: windows.n,
+            by,
         }
     }
 
@@ -481,8 +490,8 @@ impl InnerSplit {
 
     /// The Gaussian start fitted on the early-stopping split's training windows with
     /// `ridge`.
-    fn stopping_start(&self, ridge: f64, sigma: f64) -> Result<GaussianStart> {
-        GaussianStart::fit(self.stop_train.0.view(), sigma, ridge)
+    fn stopping_start(&self, shrinkage: Shrinkage, sigma: f64) -> Result<GaussianStart> {
+        GaussianStart::fit(self.stop_train.0.view(), sigma, shrinkage)
     }
 
     /// The early-stopping split's validation windows with the fold's noise draw (`seed`
@@ -495,13 +504,37 @@ impl InnerSplit {
         }
     }
 
-    /// Ridge by the expected DSM loss on the validation windows; precision refitted on
-    /// all training windows `ztr`.
-    fn gaussian(&self, ztr: &Array2<f64>, sigma: f64) -> Result<GaussianReference> {
-        let (ridge, path) = select_ridge(self.train.0.view(), self.valid.0.view(), sigma)?;
+    /// Shrinkage towards `target` by the likelihood of held-out windows
+    /// ([`select_shrinkage`]), validated as the folds test: with block folds on the
+    /// inner split (the last fifth of every training recording); with whole recordings
+    /// held out, on each training worm in turn, scored by the model of the others
+    /// ([`leave_one_group_out`]; one validation recording is a poor judge of how far a
+    /// model of other worms carries). The precision is refitted on all training windows
+    /// `ztr`.
+    fn gaussian(
+        &self,
+        ztr: &Array2<f64>,
+        sigma: f64,
+        target: ShrinkageTarget,
+    ) -> Result<GaussianReference> {
+        let worms = match self.by {
+            FoldBy::Recordings => leave_one_group_out(ztr.view(), &self.train_worm),
+            FoldBy::Blocks => Vec::new(),
+        };
+        let (shrinkage, path) = if worms.is_empty() {
+            select_shrinkage(
+                self.train.0.view(),
+                self.valid.0.view(),
+                sigma,
+                target,
+                self.neurons,
+            )?
+        } else {
+            select_shrinkage_over(&worms, sigma, target, self.neurons)?
+        };
         Ok(GaussianReference {
             path,
-            start: GaussianStart::fit(ztr.view(), sigma, ridge)?,
+            start: GaussianStart::fit(ztr.view(), sigma, shrinkage)?,
         })
     }
 }
@@ -667,7 +700,7 @@ impl Sbtg {
         on_epoch: &(dyn Fn(usize, f64) + Sync),
     ) -> Result<(ScoreModelConfig, Vec<GridPoint>)> {
         let start = (self.model.start == Start::Gaussian)
-            .then(|| inner.stopping_start(reference.start.ridge, self.model.sigma))
+            .then(|| inner.stopping_start(reference.start.shrinkage, self.model.sigma))
             .transpose()?;
         let valid = inner.stopping_validation(self.seed + stream_id);
         let (zfit, mfit) = (inner.stop_train.0.view(), inner.stop_train.1.view());
@@ -774,7 +807,9 @@ impl Sbtg {
                 let (zf, mf) = (pick(ztr, &fit), pick(mtr, &fit));
                 let (zv, mv) = (pick(ztr, &held), pick(mtr, &held));
                 let start = gaussian_start
-                    .then(|| GaussianStart::fit(zf.view(), self.model.sigma, reference.start.ridge))
+                    .then(|| {
+                        GaussianStart::fit(zf.view(), self.model.sigma, reference.start.shrinkage)
+                    })
                     .transpose()?;
                 let valid = Validation {
                     z: zv.view(),
@@ -844,7 +879,7 @@ impl Sbtg {
         let test = st.apply(windows.z.view(), windows.mask.view(), &f.test);
         let t0 = Instant::now();
         let inner = InnerSplit::new(&windows, &st, &f.train, true, self.fold_scheme().by());
-        let reference = inner.gaussian(&train.0, self.model.sigma)?;
+        let reference = inner.gaussian(&train.0, self.model.sigma, self.model.shrinkage)?;
         Ok(FoldProblem {
             n_past: (windows.blocks - 1) * windows.n,
             stream_id: fold as u64,
@@ -1013,7 +1048,7 @@ impl Sbtg {
         let stopping = self.model.patience > 0 || !self.model.grid.is_empty();
         let mut inner =
             InnerSplit::new(windows, &st, &fold.train, stopping, self.fold_scheme().by());
-        let reference = inner.gaussian(&ztr, self.model.sigma)?;
+        let reference = inner.gaussian(&ztr, self.model.sigma, self.model.shrinkage)?;
         inner.release_ridge_split();
         let saved = ctx
             .models
@@ -1138,7 +1173,8 @@ impl Sbtg {
             heldout_future_loss: Some(sq.sum() / count.sum().max(1.0)),
             gaussian_heldout_loss: Some(gaussian_terms.loss),
             normal_heldout_loss: Some(normal_terms.loss),
-            gaussian_ridge: Some(reference.start.ridge),
+            gaussian_ridge: Some(reference.start.shrinkage.ridge),
+            gaussian_cross_shrinkage: Some(reference.start.shrinkage.cross),
             ridge_path: reference.path,
             best_epoch: trained.best_epoch,
             model_grid: grid_path,
@@ -1186,7 +1222,7 @@ impl Sbtg {
         // refitted there: a start fitted with the validation windows would make epoch 0
         // look better than it is.
         let inner_start = early
-            .then(|| inner.stopping_start(reference.start.ridge, self.model.sigma))
+            .then(|| inner.stopping_start(reference.start.shrinkage, self.model.sigma))
             .transpose()?;
         let warm = (self.model.start == Start::Gaussian || gaussian)
             .then(|| inner_start.as_ref().unwrap_or(&reference.start));
@@ -1305,6 +1341,7 @@ impl Sbtg {
                         gaussian_heldout_loss: None,
                         normal_heldout_loss: None,
                         gaussian_ridge: None,
+                        gaussian_cross_shrinkage: None,
                         ridge_path: Vec::new(),
                         best_epoch: None,
                         model_grid: Vec::new(),

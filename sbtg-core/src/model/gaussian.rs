@@ -8,9 +8,24 @@
 //! ℓ(L) = [ tr(L S L) + σ² tr(L²) − 2 tr(L) + d/σ² ] / d,
 //! ```
 //!
-//! minimised by `L = (S + σ²I)⁻¹`, the precision of the smoothed data. Shrinking adds a
-//! ridge `λ`: `L = (S + (σ² + λ)I)⁻¹`, with `λ` chosen by the held-out loss `ℓ` on
-//! validation windows (never by a connectome).
+//! minimised by `L = (S + σ²I)⁻¹`, the precision of the smoothed data.
+//!
+//! **Shrinkage.** A window of `L` blocks of `n` neurons has `L²n²` second moments, and
+//! a recording at 1–2 Hz gives few effectively independent windows, so `S` is shrunk
+//! before it is inverted:
+//!
+//! ```text
+//! Σ(λ, c) = (1 − c)·S + c·T + (σ² + λ)I,     T_ab = S_ab if a and b are the same neuron, else 0,
+//! ```
+//!
+//! a ridge `λ` and a shrinkage `c ∈ [0, 1)` of every covariance between two different
+//! neurons towards zero. `T` is the window model of independent neurons, each keeping
+//! its own autocovariance across the window's blocks (a Schäfer–Strimmer-type target
+//! for time series; `T` is positive semi-definite, being `S`'s neuron-by-neuron block
+//! diagonal, so `Σ` is positive definite). The ridge alone (`c = 0`) shrinks each
+//! neuron's own autocorrelation as much as the couplings, and the predictions from
+//! its own past with them. `(λ, c)` is chosen by the held-out likelihood on validation
+//! windows ([`select_shrinkage`]; never by a connectome), and `L = Σ(λ, c)⁻¹`.
 //!
 //! **As an energy.** `½ zᵀLz` is the linear-coupling energy with `A_P = L_PP`,
 //! `A_F = L_FF`, `W = L_FP` and MLPs whose output is zero; [`gaussian_energy`] builds it,
@@ -26,15 +41,97 @@ use super::energy::{CouplingParams, EnergyModel};
 use crate::stats::linalg::spd_inverse;
 use crate::Result;
 
-/// The ridge grid searched by [`select_ridge`] (in units of the standardised variance).
+/// The ridge grid searched by [`select_shrinkage`] (in units of the standardised
+/// variance).
 pub const RIDGE_GRID: [f64; 8] = [0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0];
+
+/// The grid of cross-neuron shrinkage `c` searched by [`select_shrinkage`] with
+/// [`ShrinkageTarget::IndependentNeurons`].
+pub const CROSS_GRID: [f64; 7] = [0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9];
+
+/// What the Gaussian window model is shrunk towards (`--shrinkage`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum ShrinkageTarget {
+    /// The ridge only, `c = 0` (`S + (σ² + λ)I`; runs saved before the target existed).
+    Identity,
+    /// The ridge and a shrinkage `c` of the covariances between different neurons
+    /// towards zero, both chosen by the held-out likelihood ([module docs](self)).
+    #[default]
+    IndependentNeurons,
+}
+
+impl ShrinkageTarget {
+    /// The target of runs saved before it existed.
+    pub fn identity() -> Self {
+        ShrinkageTarget::Identity
+    }
+
+    pub fn is_identity(&self) -> bool {
+        *self == ShrinkageTarget::Identity
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ShrinkageTarget::Identity => "identity",
+            ShrinkageTarget::IndependentNeurons => "independent-neurons",
+        }
+    }
+
+    /// The cross-neuron shrinkages searched.
+    fn cross_grid(self) -> &'static [f64] {
+        match self {
+            ShrinkageTarget::Identity => &CROSS_GRID[..1],
+            ShrinkageTarget::IndependentNeurons => &CROSS_GRID,
+        }
+    }
+}
+
+/// How much a Gaussian window model is shrunk: the ridge `λ`, the cross-neuron
+/// shrinkage `c` and the neurons per block `n` that say which coordinates are the same
+/// neuron (coordinate `a` is neuron `a mod n`; [module docs](self)).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Shrinkage {
+    pub ridge: f64,
+    pub cross: f64,
+    pub neurons: usize,
+}
+
+impl Shrinkage {
+    /// The ridge alone.
+    pub fn ridge(ridge: f64) -> Self {
+        Shrinkage {
+            ridge,
+            cross: 0.0,
+            neurons: 1,
+        }
+    }
+
+    /// `(1 − c)·S + c·T`: the covariances between different neurons scaled by `1 − c`
+    /// (the ridge is added where the matrix is inverted).
+    pub fn shrink(&self, second_moment: &Array2<f64>) -> Array2<f64> {
+        let mut s = second_moment.clone();
+        if self.cross > 0.0 {
+            let keep = 1.0 - self.cross;
+            let n = self.neurons.max(1);
+            for ((a, b), v) in s.indexed_iter_mut() {
+                if a % n != b % n {
+                    *v *= keep;
+                }
+            }
+        }
+        s
+    }
+}
 
 /// Zero-filled second moment `ZᵀZ / N` of standardised windows (rows).
 pub fn second_moment(z: ArrayView2<f64>) -> Array2<f64> {
     z.t().dot(&z) / (z.nrows().max(1) as f64)
 }
 
-/// `L = (S + (σ² + λ)I)⁻¹`, the DSM-optimal precision of a quadratic energy.
+/// `L = (S + (σ² + λ)I)⁻¹`, the DSM-optimal precision of a quadratic energy (`S`
+/// already shrunk across neurons, [`Shrinkage::shrink`]).
 pub fn window_precision(
     second_moment: &Array2<f64>,
     sigma: f64,
@@ -59,62 +156,161 @@ pub fn expected_dsm_loss(l: &Array2<f64>, s_h: &Array2<f64>, sigma: f64) -> f64 
     (tr_lsl + sigma * sigma * tr_l2 - 2.0 * tr_l + d / (sigma * sigma)) / d
 }
 
-/// The Gaussian window model a trained energy starts from: its precision and the ridge
-/// chosen on held-out windows (kept as a penalty during training).
+/// The Gaussian window model a trained energy starts from: its precision and the
+/// shrinkage chosen on held-out windows (the ridge is kept as a penalty during
+/// training; the cross-neuron shrinkage is the start's only, and training moves away
+/// from it only as far as early stopping's held-out loss allows).
 #[derive(Clone, Debug)]
 pub struct GaussianStart {
     pub precision: Array2<f64>,
-    pub ridge: f64,
+    pub shrinkage: Shrinkage,
 }
 
 impl GaussianStart {
-    /// The start fitted on windows `z` with a given `ridge`: the precision of
-    /// [`window_precision`] of their second moment.
-    pub fn fit(z: ArrayView2<f64>, sigma: f64, ridge: f64) -> Result<Self> {
-        let precision = window_precision(&second_moment(z), sigma, ridge)?;
-        Ok(GaussianStart { precision, ridge })
+    /// The start fitted on windows `z` with a given shrinkage: the precision of
+    /// [`window_precision`] of their shrunk second moment.
+    pub fn fit(z: ArrayView2<f64>, sigma: f64, shrinkage: Shrinkage) -> Result<Self> {
+        let precision =
+            window_precision(&shrinkage.shrink(&second_moment(z)), sigma, shrinkage.ridge)?;
+        Ok(GaussianStart {
+            precision,
+            shrinkage,
+        })
     }
 }
 
-/// One point of a ridge path: the ridge and the validation loss it reached.
+/// One point of a shrinkage path: the ridge, the cross-neuron shrinkage and the
+/// validation loss they reached.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RidgePoint {
     pub ridge: f64,
+    /// Absent in runs saved before the cross-neuron shrinkage existed: 0.
+    #[serde(default)]
+    pub cross: f64,
     pub loss: f64,
 }
 
-/// The ridge of [`RIDGE_GRID`] whose Gaussian window model, fitted on `train`, gives
-/// the validation windows the highest likelihood, with the whole path (per window,
-/// `½[tr(L S_valid) − log det L]`, the negative log-likelihood up to a constant; `L`
-/// includes the DSM noise `σ²`). Ties go to the larger ridge.
+/// The ridge of [`RIDGE_GRID`] and (for [`ShrinkageTarget::IndependentNeurons`]) the
+/// cross-neuron shrinkage of [`CROSS_GRID`] whose Gaussian window model, fitted on
+/// `train`, gives the validation windows the highest likelihood, with the whole path
+/// (per window, `½[tr(L S_valid) − log det L]`, the negative log-likelihood up to a
+/// constant; `L` includes the DSM noise `σ²`). Ties go to the larger ridge, then to the
+/// larger shrinkage. `neurons` is the number of neurons per block.
 ///
 /// The likelihood, not the DSM loss, chooses: both are proper scoring rules, but at the
 /// DSM's small `σ` the loss differences between ridges are a small part of a large,
 /// noisy total, and on slowly varying recordings (few effective samples per window
 /// dimension) the DSM choice shrinks too little, which leaves the edge tests a second-
 /// order bias from the fitted precision's sampling noise.
-pub fn select_ridge(
+pub fn select_shrinkage(
     train: ArrayView2<f64>,
     valid: ArrayView2<f64>,
     sigma: f64,
-) -> Result<(f64, Vec<RidgePoint>)> {
-    let s_train = second_moment(train);
-    let s_valid = second_moment(valid);
-    let mut path = Vec::with_capacity(RIDGE_GRID.len());
-    for &ridge in &RIDGE_GRID {
-        let loss = gaussian_nll(&s_train, &s_valid, sigma * sigma + ridge);
-        path.push(RidgePoint { ridge, loss });
+    target: ShrinkageTarget,
+    neurons: usize,
+) -> Result<(Shrinkage, Vec<RidgePoint>)> {
+    let split = MomentSplit {
+        train: second_moment(train),
+        valid: second_moment(valid),
+    };
+    select_shrinkage_over(std::slice::from_ref(&split), sigma, target, neurons)
+}
+
+/// The second moments of one validation split: the windows fitted and the windows
+/// scored.
+#[derive(Clone, Debug)]
+pub struct MomentSplit {
+    pub train: Array2<f64>,
+    pub valid: Array2<f64>,
+}
+
+/// Leave-one-group-out splits of windows `z` whose rows belong to `group[t]` (worms):
+/// each group in turn is scored by a model of the others. Groups of no window are
+/// skipped; fewer than two groups give no split.
+pub fn leave_one_group_out(z: ArrayView2<f64>, group: &[usize]) -> Vec<MomentSplit> {
+    let groups = group.iter().copied().max().map_or(0, |g| g + 1);
+    let d = z.ncols();
+    let mut sums = vec![Array2::<f64>::zeros((d, d)); groups];
+    let mut counts = vec![0usize; groups];
+    for (g, sum) in sums.iter_mut().enumerate() {
+        let rows: Vec<usize> = (0..z.nrows()).filter(|&t| group[t] == g).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let zg = z.select(ndarray::Axis(0), &rows);
+        *sum = zg.t().dot(&zg);
+        counts[g] = rows.len();
     }
-    let best = path
-        .iter()
-        .copied()
-        .filter(|p| p.loss.is_finite())
-        .fold(None::<RidgePoint>, |best, p| match best {
-            Some(b) if b.loss < p.loss => Some(b),
-            _ => Some(p),
+    let total: Array2<f64> = sums.iter().fold(Array2::zeros((d, d)), |a, s| a + s);
+    let n: usize = counts.iter().sum();
+    if counts.iter().filter(|&&c| c > 0).count() < 2 {
+        return Vec::new();
+    }
+    (0..groups)
+        .filter(|&g| counts[g] > 0)
+        .map(|g| MomentSplit {
+            train: (&total - &sums[g]) / (n - counts[g]) as f64,
+            valid: &sums[g] / counts[g] as f64,
         })
-        .map_or(RIDGE_GRID[RIDGE_GRID.len() - 1], |p| p.ridge);
-    Ok((best, path))
+        .collect()
+}
+
+/// [`select_shrinkage`] over several validation splits: the loss of each shrinkage is
+/// the mean over the splits of the validation windows' negative log-likelihood per
+/// window (each split weighted equally, so each held-out worm counts once).
+pub fn select_shrinkage_over(
+    splits: &[MomentSplit],
+    sigma: f64,
+    target: ShrinkageTarget,
+    neurons: usize,
+) -> Result<(Shrinkage, Vec<RidgePoint>)> {
+    let crosses = target.cross_grid();
+    let mut path: Vec<RidgePoint> = RIDGE_GRID
+        .iter()
+        .flat_map(|&ridge| {
+            crosses.iter().map(move |&cross| RidgePoint {
+                ridge,
+                cross,
+                loss: 0.0,
+            })
+        })
+        .collect();
+    for split in splits {
+        let shrunk: Vec<Array2<f64>> = crosses
+            .iter()
+            .map(|&cross| {
+                Shrinkage {
+                    ridge: 0.0,
+                    cross,
+                    neurons,
+                }
+                .shrink(&split.train)
+            })
+            .collect();
+        for (k, p) in path.iter_mut().enumerate() {
+            let s = &shrunk[k % crosses.len()];
+            p.loss += gaussian_nll(s, &split.valid, sigma * sigma + p.ridge) / splits.len() as f64;
+        }
+    }
+    let best =
+        path.iter()
+            .copied()
+            .filter(|p| p.loss.is_finite())
+            .fold(None::<RidgePoint>, |best, p| match best {
+                Some(b) if b.loss < p.loss => Some(b),
+                _ => Some(p),
+            });
+    let (ridge, cross) = best.map_or((RIDGE_GRID[RIDGE_GRID.len() - 1], 0.0), |p| {
+        (p.ridge, p.cross)
+    });
+    Ok((
+        Shrinkage {
+            ridge,
+            cross,
+            neurons,
+        },
+        path,
+    ))
 }
 
 /// `½[tr(L S_valid) − log det L]` with `L = (S_train + cI)⁻¹` (∞ if not positive definite).
@@ -304,16 +500,144 @@ pub(crate) mod tests {
         // Plenty of data: little shrinkage. Few windows of many dimensions: more.
         let (big, _) = gaussian_windows(8000, 6, 4);
         let (valid, _) = gaussian_windows(4000, 6, 5);
-        let (ridge_big, path) = select_ridge(big.view(), valid.view(), 0.1).unwrap();
+        let select = |z: &Array2<f64>| {
+            select_shrinkage(z.view(), valid.view(), 0.1, ShrinkageTarget::Identity, 3).unwrap()
+        };
+        let (big_fit, path) = select(&big);
         assert_eq!(path.len(), RIDGE_GRID.len());
+        assert!(path.iter().all(|p| p.cross == 0.0));
+        assert_eq!(big_fit.cross, 0.0);
         let best = path.iter().map(|p| p.loss).fold(f64::INFINITY, f64::min);
         assert_eq!(
-            path.iter().find(|p| p.ridge == ridge_big).unwrap().loss,
+            path.iter().find(|p| p.ridge == big_fit.ridge).unwrap().loss,
             best
         );
-        assert!(ridge_big <= 0.03, "{ridge_big}");
+        assert!(big_fit.ridge <= 0.03, "{}", big_fit.ridge);
         let (small, _) = gaussian_windows(12, 6, 6);
-        let (ridge_small, _) = select_ridge(small.view(), valid.view(), 0.1).unwrap();
-        assert!(ridge_small > ridge_big, "{ridge_small} vs {ridge_big}");
+        let (small_fit, _) = select(&small);
+        assert!(
+            small_fit.ridge > big_fit.ridge,
+            "{} vs {}",
+            small_fit.ridge,
+            big_fit.ridge
+        );
+    }
+
+    /// `(1 − c)S + cT` by hand: with 2 neurons per block, coordinates 0 and 2 are
+    /// neuron 0, 1 and 3 neuron 1; entries between different neurons are scaled by
+    /// `1 − c`, the rest kept.
+    #[test]
+    fn cross_neuron_shrinkage_scales_only_the_covariances_of_different_neurons() {
+        let s = Array2::from_shape_fn((4, 4), |(a, b)| 1.0 + (a * 4 + b) as f64);
+        let shrunk = Shrinkage {
+            ridge: 0.0,
+            cross: 0.25,
+            neurons: 2,
+        }
+        .shrink(&s);
+        for a in 0..4 {
+            for b in 0..4 {
+                let expect = if a % 2 == b % 2 {
+                    s[[a, b]]
+                } else {
+                    0.75 * s[[a, b]]
+                };
+                assert_eq!(shrunk[[a, b]], expect, "({a}, {b})");
+            }
+        }
+        assert_eq!(shrunk[[0, 2]], 3.0);
+        assert_eq!(shrunk[[0, 1]], 1.5);
+        assert_eq!(Shrinkage::ridge(0.1).shrink(&s), s);
+    }
+
+    /// Each leave-one-worm-out split's moments are those of the other worms' windows
+    /// and of the held-out worm's, computed directly; a worm of no window gives no
+    /// split, and one worm gives none at all.
+    #[test]
+    fn leave_one_group_out_moments_are_those_of_the_other_groups() {
+        let (z, _) = gaussian_windows(50, 4, 21);
+        let group: Vec<usize> = (0..50).map(|t| if t < 20 { 0 } else { 2 }).collect();
+        let splits = leave_one_group_out(z.view(), &group);
+        assert_eq!(splits.len(), 2);
+        let rows = |f: &dyn Fn(usize) -> bool| {
+            let r: Vec<usize> = (0..50).filter(|&t| f(t)).collect();
+            second_moment(z.select(ndarray::Axis(0), &r).view())
+        };
+        let close =
+            |a: &Array2<f64>, b: &Array2<f64>| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
+        assert!(close(&splits[0].train, &rows(&|t| t >= 20)));
+        assert!(close(&splits[0].valid, &rows(&|t| t < 20)));
+        assert!(close(&splits[1].train, &rows(&|t| t < 20)));
+        assert!(close(&splits[1].valid, &rows(&|t| t >= 20)));
+        assert!(leave_one_group_out(z.view(), &[1; 50]).is_empty());
+        // Over several splits the loss is their mean: one split twice gives its path.
+        let one = select_shrinkage_over(&splits[..1], 0.1, ShrinkageTarget::IndependentNeurons, 2)
+            .unwrap();
+        let twice = select_shrinkage_over(
+            &[splits[0].clone(), splits[0].clone()],
+            0.1,
+            ShrinkageTarget::IndependentNeurons,
+            2,
+        )
+        .unwrap();
+        assert_eq!(one.0, twice.0);
+        for (a, b) in one.1.iter().zip(&twice.1) {
+            assert!((a.loss - b.loss).abs() < 1e-9 * a.loss.abs().max(1.0));
+        }
+    }
+
+    /// Windows of `blocks` blocks of `n` neurons, each neuron an AR(1) with coefficient
+    /// 0.9, and neuron 0 driving neuron 1 at lag 1 with weight `coupling`.
+    fn ar_windows(frames: usize, n: usize, coupling: f64, seed: u64) -> Array2<f64> {
+        let blocks = 3;
+        let mut rng = stream(seed, 3);
+        let mut x = Array2::<f64>::zeros((frames, n));
+        for t in 1..frames {
+            for i in 0..n {
+                let e: f64 = StandardNormal.sample(&mut rng);
+                let drive = if i == 1 {
+                    coupling * x[[t - 1, 0]]
+                } else {
+                    0.0
+                };
+                x[[t, i]] = 0.9 * x[[t - 1, i]] + drive + 0.44 * e;
+            }
+        }
+        let rows = frames - blocks + 1;
+        Array2::from_shape_fn((rows, blocks * n), |(t, c)| x[[t + c / n, c % n]])
+    }
+
+    /// The held-out likelihood shrinks the covariances between independent neurons
+    /// (short recordings of many neurons, whose sample cross-covariances are noise), and
+    /// keeps them when long recordings carry a strong coupling; it never does worse on
+    /// its own validation windows than the ridge alone, whose grid it contains.
+    #[test]
+    fn cross_neuron_shrinkage_is_chosen_by_held_out_loss() {
+        let pick = |frames, coupling, seed| {
+            let train = ar_windows(frames, 12, coupling, seed);
+            let valid = ar_windows(frames, 12, coupling, seed + 100);
+            let (fit, path) = select_shrinkage(
+                train.view(),
+                valid.view(),
+                0.1,
+                ShrinkageTarget::IndependentNeurons,
+                12,
+            )
+            .unwrap();
+            assert_eq!(path.len(), RIDGE_GRID.len() * CROSS_GRID.len());
+            let best = |f: &dyn Fn(&RidgePoint) -> bool| {
+                path.iter()
+                    .filter(|p| f(p))
+                    .map(|p| p.loss)
+                    .fold(f64::INFINITY, f64::min)
+            };
+            assert!(best(&|_| true) <= best(&|p| p.cross == 0.0));
+            fit
+        };
+        let independent = pick(150, 0.0, 11);
+        assert!(independent.cross >= 0.5, "{independent:?}");
+        let coupled = pick(20_000, 0.5, 12);
+        assert!(coupled.cross <= 0.1, "{coupled:?}");
+        assert_eq!(coupled.neurons, 12);
     }
 }

@@ -510,7 +510,7 @@ pub fn train(
     };
     let penalty = Penalty {
         l1: cfg.l1,
-        ridge: start.map_or(0.0, |g| g.ridge),
+        ridge: start.map_or(0.0, |g| g.shrinkage.ridge),
     };
     if cfg.coupling == super::Coupling::Gaussian {
         let validation_start = validation.map(|v| dsm_loss(&init, v.z, v.mask, cfg.sigma, v.seed));

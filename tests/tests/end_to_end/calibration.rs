@@ -1,6 +1,7 @@
 //! Calibration of the edge tests and the FDR under the null (no edges).
 
 use sbtg_core::estimate::InferConfig;
+use sbtg_core::model::gaussian::ShrinkageTarget;
 use sbtg_core::stats::metrics::ks_uniform;
 
 /// Null model: n = 30 independent slow AR(1) latents (φ = 0.95) plus measurement noise,
@@ -106,6 +107,7 @@ fn epoch_selection_is_anticonservative_on_the_slow_null() {
     let mut cfg = sbtg_tests::random_start_theoretical_null(InferConfig::default());
     let model = &mut cfg.sbtg_mut().unwrap().model;
     model.start = sbtg_core::model::Start::Gaussian;
+    model.shrinkage = ShrinkageTarget::Identity;
     model.select_epochs = true;
     model.epochs = 50;
     let (pooled, _, _) = slow_null_summary(&cfg, 4);
@@ -127,7 +129,9 @@ fn epoch_selection_is_anticonservative_on_the_slow_null() {
 /// pooled mean's standard error, which treats the folds as independent, is too small
 /// (mean square of the pooled z about 1.5, against about 1.13 and a slightly negative
 /// correlation for the default 100 epochs from the random start: docs/method.md,
-/// "Held-out loss and valid tests"). Ignored in the suite (about 10 s); run with `--ignored --nocapture` to
+/// "Held-out loss and valid tests"). Measured with the ridge as the only shrinkage
+/// (`--shrinkage identity`); the default shrinkage towards independent neurons lowers
+/// it (`cross_neuron_shrinkage_lowers_the_over_rejection_of_the_gaussian_start`). Ignored in the suite (about 10 s); run with `--ignored --nocapture` to
 /// reproduce the figures in the docs. It fails once the limitation is gone.
 #[test]
 #[ignore]
@@ -135,6 +139,7 @@ fn early_stopping_is_anticonservative_on_the_slow_null() {
     let mut cfg = sbtg_tests::random_start_theoretical_null(InferConfig::default());
     let model = &mut cfg.sbtg_mut().unwrap().model;
     model.start = sbtg_core::model::Start::Gaussian;
+    model.shrinkage = ShrinkageTarget::Identity;
     model.patience = 10;
     let (pooled, corr, z2) = slow_null_summary(&cfg, 4);
     let below = sbtg_tests::share_below(&pooled, 0.05);
@@ -144,6 +149,39 @@ fn early_stopping_is_anticonservative_on_the_slow_null() {
     assert!(
         below > 0.075 && corr > 0.05,
         "nominal 5% test rejects {below}, folds' correlation {corr}: update docs/method.md"
+    );
+}
+
+/// Why the Gaussian window model is shrunk towards independent neurons by default: on
+/// the same slow null and seeds as `early_stopping_is_anticonservative_on_the_slow_null`,
+/// read against the theoretical null, the default start (cross-neuron shrinkage chosen
+/// by the held-out likelihood, 0.9 on these independent neurons) leaves much less of
+/// the other folds' sampling noise in the model: the folds' z correlation drops from
+/// about 0.08 to under 0.03 and the nominal 5% test rejects about 6.4% instead of 9.4%
+/// (docs/method.md, "Shrinkage of the Gaussian window model").
+#[test]
+fn cross_neuron_shrinkage_lowers_the_over_rejection_of_the_gaussian_start() {
+    let summary = |target| {
+        let mut cfg = sbtg_tests::random_start_theoretical_null(InferConfig::default());
+        let model = &mut cfg.sbtg_mut().unwrap().model;
+        model.start = sbtg_core::model::Start::Gaussian;
+        model.patience = 10;
+        model.shrinkage = target;
+        let (pooled, corr, _) = slow_null_summary(&cfg, 4);
+        (sbtg_tests::share_below(&pooled, 0.05), corr)
+    };
+    let (ridge_only, ridge_corr) = summary(ShrinkageTarget::Identity);
+    let (shrunk, shrunk_corr) = summary(ShrinkageTarget::IndependentNeurons);
+    eprintln!(
+        "P(p < .05): ridge only {ridge_only:.4} (folds' z correlation {ridge_corr:.3}), \
+         towards independent neurons {shrunk:.4} ({shrunk_corr:.3})"
+    );
+    assert!(shrunk < 0.075, "{shrunk}");
+    assert!(shrunk_corr < 0.03, "{shrunk_corr}");
+    assert!(ridge_only > shrunk + 0.015, "{ridge_only} vs {shrunk}");
+    assert!(
+        ridge_corr > shrunk_corr + 0.03,
+        "{ridge_corr} vs {shrunk_corr}"
     );
 }
 
@@ -190,7 +228,9 @@ fn narrower_or_penalised_models_over_reject_on_the_slow_null() {
 #[ignore]
 fn closed_form_gaussian_is_anticonservative_on_the_slow_null() {
     let mut cfg = sbtg_tests::random_start_theoretical_null(InferConfig::default());
-    cfg.sbtg_mut().unwrap().model.coupling = sbtg_core::model::Coupling::Gaussian;
+    let model = &mut cfg.sbtg_mut().unwrap().model;
+    model.coupling = sbtg_core::model::Coupling::Gaussian;
+    model.shrinkage = ShrinkageTarget::Identity;
     let (pooled, corr, z2) = slow_null_summary(&cfg, 4);
     let below = sbtg_tests::share_below(&pooled, 0.05);
     eprintln!(

@@ -9,10 +9,12 @@ use sbtg_core::stats::empirical_null::NullDistribution;
 use sbtg_tests::recovery;
 
 /// The Gaussian start with early stopping stops near the closed form on the slow AR(1)
-/// null, where the theoretical null over-rejects (P(p < .05) about 0.09 over these
-/// seeds: `early_stopping_is_anticonservative_on_the_slow_null`). Tested against the
-/// empirical null of each family, the nominal 5% test rejects under 7.5% and BH selects
-/// at most one row per run on average; the lag-1 family's estimated spread is above 1.
+/// null, where the theoretical null over-rejects (P(p < .05) about 0.064 over these
+/// seeds with the default shrinkage, 0.094 with the ridge only:
+/// `cross_neuron_shrinkage_lowers_the_over_rejection_of_the_gaussian_start`). Tested
+/// against the empirical null of each family, the nominal 5% test rejects under 7.5%
+/// (0.055) and BH selects at most one row per run on average; every family's estimated
+/// spread is near 1 (0.98–1.10).
 #[test]
 fn empirical_null_calibrates_early_stopping_on_the_slow_null() {
     let mut cfg = InferConfig::default();
@@ -49,10 +51,10 @@ fn empirical_null_calibrates_early_stopping_on_the_slow_null() {
             }
         }
         assert_eq!(spreads.len(), 2, "lags 0 and 1");
-        // The lag-1 family is the one the theoretical null makes too narrow; the
-        // same-frame innovation test's spread is near 1 here (0.97–1.07).
+        // With the start shrunk towards independent neurons (the truth here) the
+        // theoretical null is nearly right, and the estimated spreads are near 1.
         assert!(
-            spreads.iter().all(|&(lag, s)| lag == 0 || s > 1.0),
+            spreads.iter().all(|&(_, s)| (0.9..1.2).contains(&s)),
             "{spreads:?}"
         );
         selected += sel;
