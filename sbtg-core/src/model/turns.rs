@@ -113,6 +113,13 @@ thread_local! {
 }
 
 impl Turns {
+    /// Threads waiting for a seat (for tests that need every job queued before the first
+    /// turn is handed on).
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.seats.lock().waiting.len()
+    }
+
     /// `seats` (at least 1) fits run at a time, each for at least `quantum` per turn.
     pub fn new(seats: usize, quantum: Duration) -> Arc<Self> {
         Arc::new(Turns {
@@ -238,6 +245,12 @@ mod tests {
                 let (turns, running, most, log) = (&turns, &running, &most, &log);
                 s.spawn(move || {
                     turns.run(|| {
+                        // Hold the first turn until the other three jobs wait for a
+                        // seat: on a busy machine a thread may start late, and a job
+                        // with nobody waiting keeps its seat.
+                        while turns.waiting() < 3 {
+                            std::thread::sleep(std::time::Duration::from_micros(100));
+                        }
                         for _ in 0..20 {
                             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                             most.fetch_max(now, Ordering::SeqCst);
