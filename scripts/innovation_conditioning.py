@@ -2,14 +2,14 @@
 
 Diagnostic, not part of the toolkit. On datasets/dag2023 (neurons seen in at least 4 of the 7
 worms, z-scored per recording, 0 where missing, as `sbtg infer` builds its panel) each frame
-x_{t+1} is predicted from the two frames before it, with five folds of contiguous blocks of
+x_{t+1} is predicted from the three frames before it, with five folds of contiguous blocks of
 every recording (as `sbtg infer` cross-fits), by ridge regression on
-- every neuron's two past frames (SBTG's window model conditions on these), one ridge for all
+- every neuron's three past frames (SBTG's window model conditions on these), one ridge for all
   coefficients,
-- every neuron's two past frames, the other neurons' coefficients shrunk harder than the
+- every neuron's three past frames, the other neurons' coefficients shrunk harder than the
   neuron's own (ridge 0.01 on its own past, `cross` on the others': the regression form of
   SBTG's shrinkage towards independent neurons, `--shrinkage independent-neurons`), or
-- each neuron's own two past frames only (per-neuron autoregressions).
+- each neuron's own three past frames only (per-neuron autoregressions).
 It prints the held-out mean squared prediction error on observed coordinates, the choice the
 held-out loss makes, and only then, for information, how the correlation of the held-out
 innovations of each conditioning ranks Cook et al. 2019 connections (cell level, chemical or
@@ -23,7 +23,7 @@ from collections import Counter
 
 import numpy as np
 
-PAST = 2
+PAST = 3
 FOLDS = 5
 
 

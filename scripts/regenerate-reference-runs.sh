@@ -38,7 +38,7 @@ done
 # models that test it (--fold-by recordings), with the energy trained from the random start
 # and the theoretical null, as docs/benchmark.md measured it.
 "$sbtg" infer datasets/dag2023 --pooling random-effects --fold-by recordings \
-    --start random --patience 0 --null theoretical --same-frame precision --out notebooks-out/dag2023-random-effects --force
+    --start random --past 2 --patience 0 --null theoretical --same-frame precision --out notebooks-out/dag2023-random-effects --force
 "$sbtg" compare notebooks-out/dag2023-random-effects --connectome "$si5" --force
 "$sbtg" compare notebooks-out/dag2023-random-effects --lag 0 --connectome "$si5" --force
 # Per-state and differential edges, reversals against forward locomotion, with whole worms
@@ -48,7 +48,7 @@ done
 # differential tests' level on these recordings: the behaviour columns circularly shifted by
 # half a recording within each worm (bout structure kept, link to the neurons broken).
 "$sbtg" infer datasets/dag2023 --states 'reversal_vec>0' --state-names reversal,forward \
-    --fold-by recordings --start random --patience 0 --null theoretical --same-frame precision --out notebooks-out/dag2023-states --force
+    --fold-by recordings --start random --past 2 --patience 0 --null theoretical --same-frame precision --out notebooks-out/dag2023-states --force
 "$sbtg" plot notebooks-out/dag2023-states --force
 for state in reversal forward; do
     for lag in 0 1; do
@@ -58,12 +58,12 @@ for state in reversal forward; do
 done
 # A model per state (--state-model separate): its summary compares held-out losses.
 "$sbtg" infer datasets/dag2023 --states 'reversal_vec>0' --state-names reversal,forward \
-    --state-model separate --fold-by recordings --start random --patience 0 --null theoretical --same-frame precision \
+    --state-model separate --fold-by recordings --start random --past 2 --patience 0 --null theoretical --same-frame precision \
     --out notebooks-out/dag2023-states-separate --force
 shifted=$(mktemp -d)
 python3 scripts/shift_behaviour.py datasets/dag2023 "$shifted"
 "$sbtg" infer "$shifted" --states 'reversal_vec>0' --state-names reversal,forward \
-    --fold-by recordings --start random --patience 0 --null theoretical --same-frame precision --out notebooks-out/dag2023-states-shifted --force
+    --fold-by recordings --start random --past 2 --patience 0 --null theoretical --same-frame precision --out notebooks-out/dag2023-states-shifted --force
 rm -rf "$shifted"
 # figures/circuit_view.png: the reversal command interneurons only;
 # figures/classes/circuit_view.png: the same, left/right merged into classes.

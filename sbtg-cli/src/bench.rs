@@ -84,7 +84,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum)]
     same_frame: Option<SameFrame>,
     /// SBTG's conditioning depth: past frames in every window (default: `sbtg infer`'s
-    /// 2).
+    /// 3).
     #[arg(long, value_name = "K")]
     past: Option<usize>,
     /// How the mean tests of SBTG, lagged correlation and Granger pool the recordings
@@ -557,6 +557,12 @@ fn training(args: &BenchArgs) -> Result<()> {
     let base = match InferConfig::of(Method::Sbtg).estimator {
         MethodConfig::Sbtg(mut s) => {
             s.model.epochs = epochs;
+            if let Some(past) = args.past {
+                s.past = past;
+            }
+            if let Some(shrinkage) = args.shrinkage {
+                s.model.shrinkage = shrinkage;
+            }
             s
         }
         _ => unreachable!("the SBTG method's settings"),
@@ -608,13 +614,14 @@ fn training(args: &BenchArgs) -> Result<()> {
         &training::curves_csv(&bench.curves)?,
     )?;
     let header = format!(
-        "# Training benchmark\n\n`sbtg bench --training{}` ({} threads, {:.0} s). One fold \
-         (fold 1 of lag 1's windows) of the default linear energy per data set; seconds \
-         exclude the per-epoch held-out evaluation; with all threads, the folds train in \
-         parallel as in `sbtg infer` and seconds are wall time over folds.\n\n",
-        if args.quick { " --quick" } else { "" },
+        "# Training benchmark\n\n`sbtg {}` ({} threads, {:.0} s). One fold \
+         (fold 1 of lag 1's windows, {} past frames) of the default linear energy per data \
+         set; seconds exclude the per-epoch held-out evaluation; with all threads, the folds \
+         train in parallel as in `sbtg infer` and seconds are wall time over folds.\n\n",
+        std::env::args().skip(1).collect::<Vec<_>>().join(" "),
         rayon::current_num_threads(),
-        t_all.elapsed().as_secs_f64()
+        t_all.elapsed().as_secs_f64(),
+        base.past
     );
     let md = training::markdown(&bench, &header);
     write_atomic(&args.out.join("training.md"), md.as_bytes())?;

@@ -52,13 +52,16 @@ pub fn config_with_epochs(epochs: usize) -> InferConfig {
 }
 
 /// `cfg` with SBTG's energy trained every epoch from the random start, its p-values
-/// against the theoretical null and the precision statistic at the same frame (the
-/// random-start recipe, the earlier default): the configuration whose tests need no empirical null
-/// on slow nulls, against which the calibration tests measure the other recipes.
+/// against the theoretical null, the precision statistic at the same frame and two past
+/// frames (the random-start recipe, `--start random --past 2 --patience 0 --null
+/// theoretical --same-frame precision`, the earlier default): the configuration whose
+/// tests need no empirical null on slow nulls, against which the calibration tests
+/// measure the other recipes.
 pub fn random_start_theoretical_null(mut cfg: InferConfig) -> InferConfig {
     let model = &mut cfg.sbtg_mut().expect("SBTG").model;
     (model.start, model.patience) = (sbtg_core::model::Start::Random, 0);
     cfg.sbtg_mut().expect("SBTG").same_frame = sbtg_core::stats::SameFrame::Precision;
+    cfg.sbtg_mut().expect("SBTG").past = 2;
     cfg.tests.null = sbtg_core::stats::empirical_null::NullDistribution::Theoretical;
     cfg
 }

@@ -50,9 +50,9 @@ fn infer_writes_edges_summary_and_loss() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["neurons"].as_array().unwrap().len(), 5);
-    // Lags 0 and 1 in the windows [x_{t−1}, x_t, x_{t+1}] (two past frames).
+    // Lags 0 and 1 in the windows [x_{t−2}, x_{t−1}, x_t, x_{t+1}] (three past frames).
     assert_eq!(summary["per_lag"][0]["lag"], 0);
-    assert_eq!(summary["per_lag"][0]["windows"], 2 * 298);
+    assert_eq!(summary["per_lag"][0]["windows"], 2 * 297);
     // Lag 1: 5 × 4 ordered pairs × (mean, volatility); lag 0: 10 unordered pairs.
     assert_eq!(summary["fdr"]["family_size"], 2 * 5 * 4 + 5 * 4 / 2);
     assert!(summary["sign_convention"]
@@ -257,9 +257,9 @@ fn infer_at_several_lags_exports_the_circuit_and_plot_draws_every_figure() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stderr = String::from_utf8_lossy(&o.stderr);
-    // Two past frames (the default): lags 1 and 2 share the windows [x_t, x_{t+1}, x_{t+2}].
+    // Three past frames (the default): lags 1 and 2 share the windows of 4 frames.
     assert!(
-        stderr.contains("lags 1, 2 (windows of 3 frames): training"),
+        stderr.contains("lags 1, 2 (windows of 4 frames): training"),
         "{stderr}"
     );
     let edges = std::fs::read_to_string(out.join("edges.csv")).unwrap();
@@ -416,7 +416,7 @@ fn quick_benchmark_runs_every_method_on_every_data_set() {
         assert!(md.contains(&format!("| var1 | {m} |")), "{md}");
     }
     assert!(md.contains("## Real data: dag2023"));
-    assert!(md.contains("SBTG conditions on 2 past frames"));
+    assert!(md.contains("SBTG conditions on 3 past frames"));
     // The false rows by kind never outnumber the false rows, and the table lists them.
     assert!(md.contains("## False rows by kind"));
     assert!(md.contains("| calcium-like | sbtg |"));

@@ -100,7 +100,7 @@ fn run_json_records_the_run_and_reproduces_it_bit_for_bit() {
         .map(|o| o["path"].as_str().unwrap())
         .collect();
     assert!(
-        outputs.contains(&"edges.csv") && outputs.contains(&"checkpoints/lag2-fold2.safetensors"),
+        outputs.contains(&"edges.csv") && outputs.contains(&"checkpoints/lag3-fold2.safetensors"),
         "{outputs:?}"
     );
     assert!(!a.join(".partial").exists());
@@ -209,7 +209,7 @@ fn results_are_kept_unless_forced_and_a_failed_run_leaves_them_intact() {
     assert!(run(&["--force", "--method", "sbtg", "--epochs", "1"])
         .status
         .success());
-    assert!(out.join("checkpoints/lag2-fold1.safetensors").is_file());
+    assert!(out.join("checkpoints/lag3-fold1.safetensors").is_file());
     assert!(run(&["--force", "--method", "lagged-correlation"])
         .status
         .success());
@@ -343,7 +343,7 @@ fn score_tests_new_recordings_with_saved_models() {
     assert!(m["inputs"].as_array().unwrap().iter().any(|i| i["path"]
         .as_str()
         .unwrap()
-        .ends_with("lag2-fold2.safetensors")));
+        .ends_with("lag3-fold2.safetensors")));
     let edges = std::fs::read_to_string(out.join("edges.csv")).unwrap();
     // Lag 1: 20 ordered pairs × (mean, volatility) and 10 direction tests; lag 0: 10
     // unordered pairs.

@@ -195,6 +195,11 @@ pub struct FoldReport {
     pub gaussian_heldout_loss: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub normal_heldout_loss: Option<f64>,
+    /// The Gaussian window model's held-out DSM loss of the future block in expectation
+    /// over the noise draw ([`crate::model::gaussian::expected_dsm_future_loss`]): free of
+    /// the draw's noise, it compares window models of different depths (`--past`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gaussian_expected_future_loss: Option<f64>,
     /// The Gaussian model's ridge and cross-neuron shrinkage
     /// ([`crate::model::gaussian`]), and the inner-split validation loss of every pair
     /// tried.

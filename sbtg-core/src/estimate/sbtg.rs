@@ -21,8 +21,8 @@ use crate::data::{
     inner_split, make_folds, stopping_split, Fold, FoldBy, FoldScheme, Panel, Standardiser, Windows,
 };
 use crate::model::gaussian::{
-    gaussian_energy, leave_one_group_out, select_shrinkage, select_shrinkage_over, GaussianStart,
-    RidgePoint, Shrinkage, ShrinkageTarget,
+    expected_dsm_future_loss, gaussian_energy, leave_one_group_out, select_shrinkage,
+    select_shrinkage_over, GaussianStart, RidgePoint, Shrinkage, ShrinkageTarget,
 };
 use crate::model::turns::{self, run_in_turns};
 use crate::model::{
@@ -115,7 +115,9 @@ impl Default for Sbtg {
             same_frame: SameFrame::Innovation,
             volatility: true,
             lag_windows: LagWindows::Minimal,
-            past: 2,
+            // Chosen by the held-out loss of the future block, in expectation over the
+            // noise draw, on datasets/dag2023 (docs/method.md §7).
+            past: 3,
             missing: MissingNeurons::Zero,
             seed: 0,
         }
@@ -1172,6 +1174,13 @@ impl Sbtg {
             heldout_loss: loss,
             heldout_future_loss: Some(sq.sum() / count.sum().max(1.0)),
             gaussian_heldout_loss: Some(gaussian_terms.loss),
+            gaussian_expected_future_loss: Some(expected_dsm_future_loss(
+                precision,
+                zte.view(),
+                mte.view(),
+                n_past,
+                self.model.sigma,
+            )),
             normal_heldout_loss: Some(normal_terms.loss),
             gaussian_ridge: Some(reference.start.shrinkage.ridge),
             gaussian_cross_shrinkage: Some(reference.start.shrinkage.cross),
@@ -1342,6 +1351,7 @@ impl Sbtg {
                         normal_heldout_loss: None,
                         gaussian_ridge: None,
                         gaussian_cross_shrinkage: None,
+                        gaussian_expected_future_loss: None,
                         ridge_path: Vec::new(),
                         best_epoch: None,
                         model_grid: Vec::new(),

@@ -135,7 +135,8 @@ fn same_frame_edges_recover_the_coupled_innovations() {
 /// about the nominal rate: with the defaults (the innovations' correlation against the
 /// empirical null) and with the precision statistic in the random-start recipe (against
 /// the theoretical null). Read against the theoretical null the innovation test rejects
-/// 6.1% here (7.9% with the ridge as the Gaussian model's only shrinkage): the model's
+/// 6.1% here with two past frames (7.9% with the ridge as the Gaussian model's only
+/// shrinkage): the model's
 /// error in the conditional mean enters its mean at second order, `E[δ_j δ_i]`, which the
 /// theoretical null does not know (docs/method.md).
 #[test]
