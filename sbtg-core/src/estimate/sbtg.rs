@@ -491,7 +491,7 @@ impl InnerSplit {
     }
 
     /// The Gaussian start fitted on the early-stopping split's training windows with
-    /// `ridge`.
+    /// the fold's `shrinkage`.
     fn stopping_start(&self, shrinkage: Shrinkage, sigma: f64) -> Result<GaussianStart> {
         GaussianStart::fit(self.stop_train.0.view(), sigma, shrinkage)
     }
