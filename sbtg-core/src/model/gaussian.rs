@@ -409,6 +409,15 @@ pub(crate) mod tests {
         (xi.dot(&c.t()), c.dot(&c.t()))
     }
 
+    /// The Gaussian window model of 6-coordinate windows `z` (3 past, 3 future) at noise
+    /// `sigma` with ridge 0.1: its precision `L` and the energy `½ zᵀLz`.
+    fn gaussian_model(z: &Array2<f64>, sigma: f64) -> (Array2<f64>, EnergyModel) {
+        let l = window_precision(&second_moment(z.view()), sigma, 0.1).unwrap();
+        let template = EnergyModel::init(3, 3, Coupling::Linear, 8, 2, &mut stream(1, 1));
+        let m = gaussian_energy(&l, &template);
+        (l, m)
+    }
+
     #[test]
     fn expected_loss_matches_a_monte_carlo_dsm_loss_and_is_minimal_at_the_closed_form() {
         let (z, _) = gaussian_windows(4000, 6, 2);
@@ -447,9 +456,7 @@ pub(crate) mod tests {
     fn expected_future_loss_is_the_mean_of_the_one_draw_loss() {
         use crate::model::dsm_loss_future;
         let (mut z, _) = gaussian_windows(300, 6, 31);
-        let l = window_precision(&second_moment(z.view()), 0.3, 0.1).unwrap();
-        let template = EnergyModel::init(3, 3, Coupling::Linear, 8, 2, &mut stream(1, 1));
-        let m = gaussian_energy(&l, &template);
+        let (l, m) = gaussian_model(&z, 0.3);
         let mut mask = Array2::<f64>::ones(z.dim());
         for t in 0..60 {
             mask[[t, 4]] = 0.0;
@@ -469,9 +476,7 @@ pub(crate) mod tests {
     #[test]
     fn the_gaussian_energy_scores_minus_l_z_and_its_same_frame_curvature_is_l_ff() {
         let (z, _) = gaussian_windows(200, 6, 3);
-        let l = window_precision(&second_moment(z.view()), 0.1, 0.1).unwrap();
-        let template = EnergyModel::init(3, 3, Coupling::Linear, 8, 2, &mut stream(1, 1));
-        let m = gaussian_energy(&l, &template);
+        let (l, m) = gaussian_model(&z, 0.1);
         let score = m.score(z.view());
         let expect = -z.dot(&l);
         let err = (&score - &expect)
@@ -495,9 +500,7 @@ pub(crate) mod tests {
     fn the_same_frame_innovations_of_a_gaussian_window_are_its_regression_residuals() {
         use crate::stats::{EdgeStatistic, HeldOutScores};
         let (z, _) = gaussian_windows(300, 6, 8);
-        let l = window_precision(&second_moment(z.view()), 0.1, 0.1).unwrap();
-        let template = EnergyModel::init(3, 3, Coupling::Linear, 8, 2, &mut stream(1, 1));
-        let m = gaussian_energy(&l, &template);
+        let (l, m) = gaussian_model(&z, 0.1);
         // Neuron 1 missing from the future block of the first 40 windows, neuron 2 from
         // the past block of windows 100..140 (at its fill value 0, as the panel gives it).
         let mut mask = Array2::<f64>::ones(z.dim());
