@@ -604,6 +604,7 @@ fn training(args: &BenchArgs) -> Result<()> {
         bench.rows.extend(b.rows);
         bench.curves.extend(b.curves);
         bench.reference_gflops.extend(b.reference_gflops);
+        bench.gaussian.extend(b.gaussian);
     }
     write_atomic(
         &args.out.join("training.csv"),

@@ -427,6 +427,12 @@ impl FoldProblem {
     }
 }
 
+/// Whether windows of these worms come from two worms or more (then the Gaussian
+/// model's shrinkage can be validated leave-one-worm-out).
+fn several_worms(worm: &[usize]) -> bool {
+    worm.first().is_some_and(|&w| worm.iter().any(|&v| v != w))
+}
+
 /// The inner split of a fold's training windows, standardised with the fold's statistics.
 struct InnerSplit {
     train: (Array2<f64>, Array2<f64>),
@@ -447,10 +453,11 @@ struct InnerSplit {
 impl InnerSplit {
     /// The split of the fold's training rows `train`; the early-stopping split only if
     /// `stopping` (early stopping or the model grid use it; otherwise it stays empty
-    /// and takes no memory while the fit trains). The ridge is validated as the folds
-    /// test: on a held-out recording ([`inner_split`]) when the folds hold out
-    /// recordings, on the last fifth of every training recording ([`stopping_split`])
-    /// when they hold out blocks of every recording.
+    /// and takes no memory while the fit trains). The shrinkage is validated as the
+    /// folds test ([`Self::gaussian`]): on each training worm in turn when the folds hold
+    /// out recordings (a held-out recording, [`inner_split`], only where the training
+    /// windows are of one worm), on the last fifth of every training recording
+    /// ([`stopping_split`]) when they hold out blocks of every recording.
     fn new(
         windows: &Windows,
         st: &Standardiser,
@@ -458,7 +465,14 @@ impl InnerSplit {
         stopping: bool,
         by: FoldBy,
     ) -> Self {
+        let train_worm: Vec<usize> = train
+            .iter()
+            .map(|&t| windows.worms[windows.recording[t]])
+            .collect();
         let (inner, valid) = match by {
+            // Validated on each training worm in turn ([`Self::gaussian`]): no inner
+            // split to hold.
+            FoldBy::Recordings if several_worms(&train_worm) => (Vec::new(), Vec::new()),
             FoldBy::Recordings => inner_split(windows, train),
             FoldBy::Blocks => stopping_split(windows, train, STOPPING_FRACTION),
         };
@@ -473,10 +487,7 @@ impl InnerSplit {
             valid: apply(&valid),
             stop_train: apply(&stop_train),
             stop_valid: apply(&stop_valid),
-            train_worm: train
-                .iter()
-                .map(|&t| windows.worms[windows.recording[t]])
-                .collect(),
+            train_worm,
             neurons: windows.n,
             by,
         }

@@ -38,7 +38,7 @@
 use ndarray::{s, Array2, ArrayView2};
 
 use super::energy::{CouplingParams, EnergyModel};
-use crate::stats::linalg::spd_inverse;
+use crate::stats::linalg::{spd_inverse, SpdFactor};
 use crate::Result;
 
 /// The ridge grid searched by [`select_shrinkage`] (in units of the standardised
@@ -351,17 +351,12 @@ pub fn select_shrinkage_over(
 
 /// `½[tr(L S_valid) − log det L]` with `L = (S_train + cI)⁻¹` (∞ if not positive definite).
 fn gaussian_nll(s_train: &Array2<f64>, s_valid: &Array2<f64>, c: f64) -> f64 {
-    let mut m = crate::stats::linalg::to_dmatrix(s_train);
-    for k in 0..m.nrows() {
-        m[(k, k)] += c;
-    }
-    let Some(chol) = m.cholesky() else {
+    let Some(factor) = SpdFactor::new(s_train, c) else {
         return f64::INFINITY;
     };
-    let log_det_cov: f64 = 2.0 * chol.l().diagonal().iter().map(|v| v.ln()).sum::<f64>();
-    let l = crate::stats::linalg::to_array(&chol.inverse());
+    let l = factor.inverse();
     let tr: f64 = l.iter().zip(s_valid.iter()).map(|(a, b)| a * b).sum();
-    0.5 * (tr + log_det_cov)
+    0.5 * (tr + factor.log_det())
 }
 
 /// The linear-coupling energy equal to `½ zᵀLz` (`L` over `[x_P, x_F]`), with the MLPs

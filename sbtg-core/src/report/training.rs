@@ -28,6 +28,7 @@
 
 use std::time::Instant;
 
+use ndarray::Array2;
 use rayon::prelude::*;
 
 use crate::data::Panel;
@@ -35,6 +36,7 @@ use crate::estimate::{FoldProblem, Sbtg};
 use crate::model::fused::{gemm_flops, gemm_rate};
 use crate::model::gaussian::gaussian_energy;
 use crate::model::{train, Engine, Start, TrainedModel, Validation};
+use crate::stats::linalg::SpdFactor;
 use crate::{Error, Result};
 
 /// One way of training the fold's energy.
@@ -136,6 +138,60 @@ pub struct TrainingBench {
     pub curves: Vec<Curve>,
     /// GFLOP/s of the reference GEMM, per data set (its shape depends on the windows).
     pub reference_gflops: Vec<(String, [usize; 3], f64)>,
+    /// What the Gaussian window model costs, per data set.
+    pub gaussian: Vec<GaussianCost>,
+}
+
+/// The cost of a fold's Gaussian window model on one data set: the shrinkage path and
+/// refit ([`FoldProblem::gaussian_seconds`]) and the factorisation each point of the
+/// path pays, against the machine's f64 GEMM rate.
+#[derive(Clone, Debug)]
+pub struct GaussianCost {
+    pub dataset: String,
+    /// Window width `d` (coordinates).
+    pub width: usize,
+    /// Seconds to choose the shrinkage and fit the model (one fold).
+    pub seconds: f64,
+    /// Seconds of one Cholesky factorisation and inverse of the `d × d` window
+    /// covariance, on one thread (median of the repeats of 0.3 s).
+    pub factor_seconds: f64,
+    /// Its rate at `d³` flops (`d³/3` to factorise, `2d³/3` to invert).
+    pub factor_gflops: f64,
+    /// An f64 GEMM `d × d · d × d` on one thread (ndarray), for comparison.
+    pub dgemm_gflops: f64,
+}
+
+/// Times one factor-and-invert of the windows' second moment (plus the identity) and
+/// an f64 GEMM of the same size, on the calling thread.
+fn gaussian_cost(dataset: &str, z: &Array2<f64>, seconds: f64) -> GaussianCost {
+    let s = crate::model::gaussian::second_moment(z.view());
+    let d = s.nrows();
+    // The median over at least 0.3 s of repeats (one takes about a millisecond).
+    let mut runs = Vec::new();
+    let t_all = Instant::now();
+    while runs.len() < 5 || t_all.elapsed().as_secs_f64() < 0.3 {
+        let t0 = Instant::now();
+        let inv = SpdFactor::new(&s, 1.0).map(|f| f.inverse());
+        std::hint::black_box(&inv);
+        runs.push(t0.elapsed().as_secs_f64());
+    }
+    runs.sort_by(f64::total_cmp);
+    let factor_seconds = runs[runs.len() / 2];
+    let t0 = Instant::now();
+    let mut reps = 0u32;
+    while reps == 0 || t0.elapsed().as_secs_f64() < 0.3 {
+        std::hint::black_box(s.dot(&s));
+        reps += 1;
+    }
+    let flops = (d * d * d) as f64;
+    GaussianCost {
+        dataset: dataset.to_string(),
+        width: d,
+        seconds,
+        factor_seconds,
+        factor_gflops: flops / factor_seconds / 1e9,
+        dgemm_gflops: 2.0 * flops * f64::from(reps) / t0.elapsed().as_secs_f64() / 1e9,
+    }
 }
 
 /// Resets the process's peak RSS (Linux `clear_refs` 5); false where unsupported.
@@ -184,8 +240,19 @@ pub fn run(
         shape[1],
         shape[2]
     ));
+    let cost = one.install(|| gaussian_cost(dataset, &problem.train.0, problem.gaussian_seconds));
+    log(&format!(
+        "{dataset}: Gaussian window model {:.2} s (shrinkage path and fit); one {d}×{d} \
+         factor-and-invert {:.1} ms, {:.1} GFLOP/s (f64 GEMM {:.1} GFLOP/s)",
+        cost.seconds,
+        1e3 * cost.factor_seconds,
+        cost.factor_gflops,
+        cost.dgemm_gflops,
+        d = cost.width
+    ));
     let mut out = TrainingBench {
         reference_gflops: vec![(dataset.to_string(), shape, reference)],
+        gaussian: vec![cost],
         ..TrainingBench::default()
     };
     // GEMM work of one full step, from the fused run (candle's step does the same).
@@ -448,6 +515,20 @@ pub fn markdown(bench: &TrainingBench, header: &str) -> String {
         md.push_str(&format!(
             "Reference on {d}: one f32 GEMM {}×{} · {}×{} on one thread, {g:.1} GFLOP/s.\n",
             s[0], s[1], s[1], s[2]
+        ));
+    }
+    for c in &bench.gaussian {
+        md.push_str(&format!(
+            "Gaussian window model on {}: the shrinkage path and fit of fold 1 take {:.2} s; \
+             one Cholesky factorisation and inverse of the {d} × {d} window covariance takes \
+             {:.1} ms on one thread, {:.1} GFLOP/s at d³ flops (an f64 GEMM {d} × {d} · {d} × {d}: \
+             {:.1} GFLOP/s).\n",
+            c.dataset,
+            c.seconds,
+            1e3 * c.factor_seconds,
+            c.factor_gflops,
+            c.dgemm_gflops,
+            d = c.width
         ));
     }
     md
