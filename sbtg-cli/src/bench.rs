@@ -15,7 +15,7 @@ use sbtg_core::estimate::{FitContext, InferConfig, Method, MethodConfig, Sbtg};
 use sbtg_core::infer;
 use sbtg_core::io::connectome::{self, CellAtlas, Connectome, Level};
 use sbtg_core::io::{load_recordings, write_atomic, write_outputs};
-use sbtg_core::model::gaussian::ShrinkageTarget;
+use sbtg_core::model::gaussian::{ShrinkageCriterion, ShrinkageTarget};
 use sbtg_core::model::Start;
 use sbtg_core::report::benchmark::{
     cook_wiring, results_csv, results_markdown, score, Family, FamilySize, ResultRow, Wiring,
@@ -102,6 +102,10 @@ pub struct BenchArgs {
     /// independent-neurons).
     #[arg(long, value_enum)]
     shrinkage: Option<ShrinkageTarget>,
+    /// Which held-out likelihood chooses SBTG's shrinkage (default: `sbtg infer`'s,
+    /// future).
+    #[arg(long, value_enum)]
+    shrinkage_criterion: Option<ShrinkageCriterion>,
     /// SBTG's early stopping (default: `sbtg infer`'s, 10; 0 = off).
     #[arg(long)]
     patience: Option<usize>,
@@ -198,6 +202,7 @@ struct Plan {
     null: Option<NullDistribution>,
     start: Option<Start>,
     shrinkage: Option<ShrinkageTarget>,
+    shrinkage_criterion: Option<ShrinkageCriterion>,
     patience: Option<usize>,
     /// The panel of every data set (global factors).
     panel: PanelConfig,
@@ -232,6 +237,7 @@ impl Plan {
             null: args.null,
             start: args.start,
             shrinkage: args.shrinkage,
+            shrinkage_criterion: args.shrinkage_criterion,
             patience: args.patience,
             panel: PanelConfig {
                 global_factors: args.global_factors,
@@ -263,6 +269,9 @@ impl Plan {
             }
             if let Some(shrinkage) = self.shrinkage {
                 s.model.shrinkage = shrinkage;
+            }
+            if let Some(criterion) = self.shrinkage_criterion {
+                s.model.shrinkage_criterion = criterion;
             }
             if let Some(patience) = self.patience {
                 s.model.patience = patience;
@@ -481,8 +490,11 @@ fn results_header(plan: &Plan, seconds: f64) -> String {
             let start = plan.start.unwrap_or(d.start);
             let name = match start {
                 Start::Gaussian => format!(
-                    "gaussian start (shrunk towards {})",
-                    plan.shrinkage.unwrap_or(d.shrinkage).name()
+                    "gaussian start (shrunk towards {} by the held-out likelihood of {})",
+                    plan.shrinkage.unwrap_or(d.shrinkage).name(),
+                    plan.shrinkage_criterion
+                        .unwrap_or(d.shrinkage_criterion)
+                        .scored()
                 ),
                 Start::Random => "random start".to_string(),
             };
@@ -562,6 +574,9 @@ fn training(args: &BenchArgs) -> Result<()> {
             }
             if let Some(shrinkage) = args.shrinkage {
                 s.model.shrinkage = shrinkage;
+            }
+            if let Some(criterion) = args.shrinkage_criterion {
+                s.model.shrinkage_criterion = criterion;
             }
             s
         }

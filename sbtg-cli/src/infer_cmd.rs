@@ -16,7 +16,7 @@ use sbtg_core::io::checkpoint::CheckpointDir;
 use sbtg_core::io::manifest::{digest_files, Manifest, StageTimer};
 use sbtg_core::io::recording::names::normalise_label;
 use sbtg_core::io::run_folder::{Overwrite, RunFolder};
-use sbtg_core::model::gaussian::ShrinkageTarget;
+use sbtg_core::model::gaussian::{ShrinkageCriterion, ShrinkageTarget};
 use sbtg_core::model::{CouplingKind, ModelGrid, ScoreModelConfig, Start};
 use sbtg_core::results::summary::StimulusCut;
 use sbtg_core::stats::empirical_null::NullDistribution;
@@ -93,6 +93,11 @@ pub struct InferArgs {
     /// likelihood of every fold's inner split (see docs/method.md).
     #[arg(long, value_enum, default_value = "independent-neurons")]
     shrinkage: ShrinkageTarget,
+    /// Which held-out likelihood chooses the shrinkage: `future` (of the last frame given
+    /// the past frames, the conditional the edge tests read; default) or `window` (of the
+    /// whole window, as runs before this option; see docs/method.md).
+    #[arg(long, value_enum, default_value = "future")]
+    shrinkage_criterion: ShrinkageCriterion,
     /// Early stopping: train on the first four fifths of every training recording, keep
     /// the epoch with the lowest DSM loss on the last fifth, stop after this many epochs
     /// without improvement, then train that many epochs on all training windows (default
@@ -287,6 +292,7 @@ const METHOD_FLAGS: &[(&str, &[Method])] = &[
     ("effect_scale", &[Method::Sbtg]),
     ("same_frame", &[Method::Sbtg]),
     ("shrinkage", &[Method::Sbtg]),
+    ("shrinkage_criterion", &[Method::Sbtg]),
     ("missing", &[Method::Sbtg]),
     ("no_volatility", &[Method::Sbtg]),
     ("seed", &[Method::Sbtg]),
@@ -359,6 +365,7 @@ impl InferArgs {
                     l1: self.l1,
                     start: self.start,
                     shrinkage: self.shrinkage,
+                    shrinkage_criterion: self.shrinkage_criterion,
                     // Epoch selection replaces early stopping unless both are asked
                     // for (which validation refuses).
                     patience: self.patience.unwrap_or(if self.select_epochs {

@@ -22,7 +22,8 @@ use crate::data::{
 };
 use crate::model::gaussian::{
     expected_dsm_future_loss, gaussian_energy, leave_one_group_out, select_shrinkage,
-    select_shrinkage_over, GaussianStart, RidgePoint, Shrinkage, ShrinkageTarget,
+    select_shrinkage_over, GaussianStart, RidgePoint, Shrinkage, ShrinkageCriterion,
+    ShrinkageTarget,
 };
 use crate::model::turns::{self, run_in_turns};
 use crate::model::{
@@ -528,7 +529,7 @@ impl InnerSplit {
         &self,
         ztr: &Array2<f64>,
         sigma: f64,
-        target: ShrinkageTarget,
+        search: (ShrinkageTarget, ShrinkageCriterion),
     ) -> Result<GaussianReference> {
         let worms = match self.by {
             FoldBy::Recordings => leave_one_group_out(ztr.view(), &self.train_worm),
@@ -539,11 +540,11 @@ impl InnerSplit {
                 self.train.0.view(),
                 self.valid.0.view(),
                 sigma,
-                target,
+                search,
                 self.neurons,
             )?
         } else {
-            select_shrinkage_over(&worms, sigma, target, self.neurons)?
+            select_shrinkage_over(&worms, sigma, search, self.neurons)?
         };
         Ok(GaussianReference {
             path,
@@ -892,7 +893,8 @@ impl Sbtg {
         let test = st.apply(windows.z.view(), windows.mask.view(), &f.test);
         let t0 = Instant::now();
         let inner = InnerSplit::new(&windows, &st, &f.train, true, self.fold_scheme().by());
-        let reference = inner.gaussian(&train.0, self.model.sigma, self.model.shrinkage)?;
+        let reference =
+            inner.gaussian(&train.0, self.model.sigma, self.model.shrinkage_search())?;
         Ok(FoldProblem {
             n_past: (windows.blocks - 1) * windows.n,
             stream_id: fold as u64,
@@ -1061,7 +1063,7 @@ impl Sbtg {
         let stopping = self.model.patience > 0 || !self.model.grid.is_empty();
         let mut inner =
             InnerSplit::new(windows, &st, &fold.train, stopping, self.fold_scheme().by());
-        let reference = inner.gaussian(&ztr, self.model.sigma, self.model.shrinkage)?;
+        let reference = inner.gaussian(&ztr, self.model.sigma, self.model.shrinkage_search())?;
         inner.release_ridge_split();
         let saved = ctx
             .models

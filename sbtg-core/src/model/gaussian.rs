@@ -25,7 +25,9 @@
 //! diagonal, so `Σ` is positive definite). The ridge alone (`c = 0`) shrinks each
 //! neuron's own autocorrelation as much as the couplings, and the predictions from
 //! its own past with them. `(λ, c)` is chosen by the held-out likelihood on validation
-//! windows ([`select_shrinkage`]; never by a connectome), and `L = Σ(λ, c)⁻¹`.
+//! windows ([`select_shrinkage`]; never by a connectome), by default that of the future
+//! block given the past blocks, the conditional the edge tests read
+//! ([`ShrinkageCriterion`]), and `L = Σ(λ, c)⁻¹`.
 //!
 //! **As an energy.** `½ zᵀLz` is the linear-coupling energy with `A_P = L_PP`,
 //! `A_F = L_FF`, `W = L_FP` and MLPs whose output is zero; [`gaussian_energy`] builds it,
@@ -84,6 +86,40 @@ impl ShrinkageTarget {
         match self {
             ShrinkageTarget::Identity => &CROSS_GRID[..1],
             ShrinkageTarget::IndependentNeurons => &CROSS_GRID,
+        }
+    }
+}
+
+/// Which held-out likelihood chooses the shrinkage (`--shrinkage-criterion`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum ShrinkageCriterion {
+    /// The whole window's likelihood `p(z)` (runs saved before the criterion existed).
+    Window,
+    /// The likelihood of the future block given the past blocks, `p(x_F | x_P)`
+    /// (default): the edge tests read only this conditional (the mixed derivatives
+    /// between the future block and a past block, and within the future block), not
+    /// the past blocks' own distribution, which the window likelihood also scores.
+    #[default]
+    Future,
+}
+
+impl ShrinkageCriterion {
+    /// The criterion of runs saved before it existed.
+    pub fn window() -> Self {
+        ShrinkageCriterion::Window
+    }
+
+    pub fn is_window(&self) -> bool {
+        *self == ShrinkageCriterion::Window
+    }
+
+    /// What the criterion scores, in words.
+    pub fn scored(self) -> &'static str {
+        match self {
+            ShrinkageCriterion::Window => "the whole window",
+            ShrinkageCriterion::Future => "the future frame given the past",
         }
     }
 }
@@ -229,9 +265,11 @@ pub struct RidgePoint {
 /// The ridge of [`RIDGE_GRID`] and (for [`ShrinkageTarget::IndependentNeurons`]) the
 /// cross-neuron shrinkage of [`CROSS_GRID`] whose Gaussian window model, fitted on
 /// `train`, gives the validation windows the highest likelihood, with the whole path
-/// (per window, `½[tr(L S_valid) − log det L]`, the negative log-likelihood up to a
-/// constant; `L` includes the DSM noise `σ²`). Ties go to the larger ridge, then to the
-/// larger shrinkage. `neurons` is the number of neurons per block.
+/// (per window, the negative log-likelihood up to a constant: of the whole window,
+/// `½[tr(L S_valid) − log det L]`, or of its future block given the past blocks
+/// ([`ShrinkageCriterion`]); `L` includes the DSM noise `σ²`). Ties go to the larger
+/// ridge, then to the larger shrinkage. `neurons` is the number of neurons per block
+/// (the future block is the last `neurons` coordinates).
 ///
 /// The likelihood, not the DSM loss, chooses: both are proper scoring rules, but at the
 /// DSM's small `σ` the loss differences between ridges are a small part of a large,
@@ -242,14 +280,19 @@ pub fn select_shrinkage(
     train: ArrayView2<f64>,
     valid: ArrayView2<f64>,
     sigma: f64,
-    target: ShrinkageTarget,
+    (target, criterion): (ShrinkageTarget, ShrinkageCriterion),
     neurons: usize,
 ) -> Result<(Shrinkage, Vec<RidgePoint>)> {
     let split = MomentSplit {
         train: second_moment(train),
         valid: second_moment(valid),
     };
-    select_shrinkage_over(std::slice::from_ref(&split), sigma, target, neurons)
+    select_shrinkage_over(
+        std::slice::from_ref(&split),
+        sigma,
+        (target, criterion),
+        neurons,
+    )
 }
 
 /// The second moments of one validation split: the windows fitted and the windows
@@ -297,7 +340,7 @@ pub fn leave_one_group_out(z: ArrayView2<f64>, group: &[usize]) -> Vec<MomentSpl
 pub fn select_shrinkage_over(
     splits: &[MomentSplit],
     sigma: f64,
-    target: ShrinkageTarget,
+    (target, criterion): (ShrinkageTarget, ShrinkageCriterion),
     neurons: usize,
 ) -> Result<(Shrinkage, Vec<RidgePoint>)> {
     let crosses = target.cross_grid();
@@ -325,7 +368,12 @@ pub fn select_shrinkage_over(
             .collect();
         for (k, p) in path.iter_mut().enumerate() {
             let s = &shrunk[k % crosses.len()];
-            p.loss += gaussian_nll(s, &split.valid, sigma * sigma + p.ridge) / splits.len() as f64;
+            let c = sigma * sigma + p.ridge;
+            let nll = match criterion {
+                ShrinkageCriterion::Window => gaussian_nll(s, &split.valid, c),
+                ShrinkageCriterion::Future => gaussian_future_nll(s, &split.valid, c, neurons),
+            };
+            p.loss += nll / splits.len() as f64;
         }
     }
     let best =
@@ -357,6 +405,43 @@ fn gaussian_nll(s_train: &Array2<f64>, s_valid: &Array2<f64>, c: f64) -> f64 {
     let l = factor.inverse();
     let tr: f64 = l.iter().zip(s_valid.iter()).map(|(a, b)| a * b).sum();
     0.5 * (tr + factor.log_det())
+}
+
+/// The negative log-likelihood per window of the last block given the others,
+/// `−E log p(x_F | x_P)` up to a constant: with `L = (S_train + cI)⁻¹` and `S = S_valid`,
+///
+/// ```text
+/// ½[tr(L_FF S_FF) + 2 tr(L_FP S_PF) + tr(L_FF⁻¹ L_FP S_PP L_PF) − log det L_FF]
+/// ```
+///
+/// (the conditional of a Gaussian of precision `L` has precision `L_FF` and mean
+/// `−L_FF⁻¹ L_FP x_P`); ∞ if not positive definite. `n_future` coordinates are the last
+/// block's.
+fn gaussian_future_nll(
+    s_train: &Array2<f64>,
+    s_valid: &Array2<f64>,
+    c: f64,
+    n_future: usize,
+) -> f64 {
+    let Some(factor) = SpdFactor::new(s_train, c) else {
+        return f64::INFINITY;
+    };
+    let l = factor.inverse();
+    let p = l.nrows() - n_future;
+    let lff = l.slice(s![p.., p..]).to_owned();
+    let Some(conditional) = SpdFactor::new(&lff, 0.0) else {
+        return f64::INFINITY;
+    };
+    let lfp = l.slice(s![p.., ..p]);
+    let trace = |a: ArrayView2<f64>, b: ArrayView2<f64>| -> f64 {
+        // tr(A B) = Σ_ij A_ij B_ji
+        a.iter().zip(b.t().iter()).map(|(x, y)| x * y).sum()
+    };
+    let tr_ff = trace(lff.view(), s_valid.slice(s![p.., p..]));
+    let tr_fp = trace(lfp, s_valid.slice(s![..p, p..]));
+    let inner = lfp.dot(&s_valid.slice(s![..p, ..p])).dot(&lfp.t());
+    let tr_pp = trace(conditional.inverse().view(), inner.view());
+    0.5 * (tr_ff + 2.0 * tr_fp + tr_pp - conditional.log_det())
 }
 
 /// The linear-coupling energy equal to `½ zᵀLz` (`L` over `[x_P, x_F]`), with the MLPs
@@ -561,7 +646,14 @@ pub(crate) mod tests {
         let (big, _) = gaussian_windows(8000, 6, 4);
         let (valid, _) = gaussian_windows(4000, 6, 5);
         let select = |z: &Array2<f64>| {
-            select_shrinkage(z.view(), valid.view(), 0.1, ShrinkageTarget::Identity, 3).unwrap()
+            select_shrinkage(
+                z.view(),
+                valid.view(),
+                0.1,
+                (ShrinkageTarget::Identity, ShrinkageCriterion::Window),
+                3,
+            )
+            .unwrap()
         };
         let (big_fit, path) = select(&big);
         assert_eq!(path.len(), RIDGE_GRID.len());
@@ -631,15 +723,13 @@ pub(crate) mod tests {
         assert!(close(&splits[1].valid, &rows(&|t| t >= 20)));
         assert!(leave_one_group_out(z.view(), &[1; 50]).is_empty());
         // Over several splits the loss is their mean: one split twice gives its path.
-        let one = select_shrinkage_over(&splits[..1], 0.1, ShrinkageTarget::IndependentNeurons, 2)
-            .unwrap();
-        let twice = select_shrinkage_over(
-            &[splits[0].clone(), splits[0].clone()],
-            0.1,
+        let search = (
             ShrinkageTarget::IndependentNeurons,
-            2,
-        )
-        .unwrap();
+            ShrinkageCriterion::Future,
+        );
+        let one = select_shrinkage_over(&splits[..1], 0.1, search, 2).unwrap();
+        let twice =
+            select_shrinkage_over(&[splits[0].clone(), splits[0].clone()], 0.1, search, 2).unwrap();
         assert_eq!(one.0, twice.0);
         for (a, b) in one.1.iter().zip(&twice.1) {
             assert!((a.loss - b.loss).abs() < 1e-9 * a.loss.abs().max(1.0));
@@ -673,6 +763,12 @@ pub(crate) mod tests {
     /// its own validation windows than the ridge alone, whose grid it contains.
     #[test]
     fn cross_neuron_shrinkage_is_chosen_by_held_out_loss() {
+        for criterion in [ShrinkageCriterion::Window, ShrinkageCriterion::Future] {
+            cross_neuron_shrinkage_is_chosen_by(criterion);
+        }
+    }
+
+    fn cross_neuron_shrinkage_is_chosen_by(criterion: ShrinkageCriterion) {
         let pick = |frames, coupling, seed| {
             let train = ar_windows(frames, 12, coupling, seed);
             let valid = ar_windows(frames, 12, coupling, seed + 100);
@@ -680,7 +776,7 @@ pub(crate) mod tests {
                 train.view(),
                 valid.view(),
                 0.1,
-                ShrinkageTarget::IndependentNeurons,
+                (ShrinkageTarget::IndependentNeurons, criterion),
                 12,
             )
             .unwrap();
@@ -695,9 +791,46 @@ pub(crate) mod tests {
             fit
         };
         let independent = pick(150, 0.0, 11);
-        assert!(independent.cross >= 0.5, "{independent:?}");
+        assert!(independent.cross >= 0.5, "{criterion:?}: {independent:?}");
         let coupled = pick(20_000, 0.5, 12);
-        assert!(coupled.cross <= 0.1, "{coupled:?}");
+        assert!(coupled.cross <= 0.1, "{criterion:?}: {coupled:?}");
         assert_eq!(coupled.neurons, 12);
+    }
+
+    /// `−log p(x_F | x_P) = −log p(z) + log p(x_P)`: the future block's loss is the
+    /// window's minus that of the past blocks' marginal, whose covariance is the past
+    /// block of the window's (`S_PP + cI`), for every shrinkage of a path; and with
+    /// independent windows the future criterion scores only the future block's fit.
+    #[test]
+    fn the_future_criterion_is_the_window_likelihood_less_the_past_blocks() {
+        let train = ar_windows(400, 4, 0.4, 31);
+        let valid = ar_windows(300, 4, 0.4, 32);
+        let (st, sv) = (second_moment(train.view()), second_moment(valid.view()));
+        let p = 8; // 3 blocks of 4 neurons: the first 8 coordinates are the past
+        for cross in [0.0, 0.3, 0.9] {
+            let shrunk = Shrinkage {
+                ridge: 0.0,
+                cross,
+                neurons: 4,
+            }
+            .shrink(&st);
+            for c in [0.01, 0.1, 1.0] {
+                let past = |m: &Array2<f64>| m.slice(s![..p, ..p]).to_owned();
+                let want =
+                    gaussian_nll(&shrunk, &sv, c) - gaussian_nll(&past(&shrunk), &past(&sv), c);
+                let got = gaussian_future_nll(&shrunk, &sv, c, 4);
+                assert!(
+                    (got - want).abs() < 1e-10 * want.abs().max(1.0),
+                    "{got} vs {want}"
+                );
+            }
+        }
+        // One coordinate per block and a diagonal model: the conditional is the future
+        // coordinate's own Gaussian, ½[S_FF/(s + c) + log(s + c)].
+        let diag = Array2::from_diag(&ndarray::array![2.0, 3.0]);
+        let sv = ndarray::array![[1.0, 0.5], [0.5, 4.0]];
+        let got = gaussian_future_nll(&diag, &sv, 0.5, 1);
+        let want = 0.5 * (4.0 / 3.5 + 3.5f64.ln());
+        assert!((got - want).abs() < 1e-14, "{got} vs {want}");
     }
 }

@@ -77,6 +77,13 @@ pub struct ScoreModelConfig {
         skip_serializing_if = "gaussian::ShrinkageTarget::is_identity"
     )]
     pub shrinkage: gaussian::ShrinkageTarget,
+    /// Which held-out likelihood chooses the shrinkage ([`gaussian::ShrinkageCriterion`]);
+    /// absent in runs saved before it existed: the whole window's.
+    #[serde(
+        default = "gaussian::ShrinkageCriterion::window",
+        skip_serializing_if = "gaussian::ShrinkageCriterion::is_window"
+    )]
+    pub shrinkage_criterion: gaussian::ShrinkageCriterion,
     /// Early stopping on an inner validation split of the training recordings: stop after
     /// this many epochs without improvement and keep the best epoch (0: train every epoch,
     /// no inner split).
@@ -171,6 +178,9 @@ impl Default for ScoreModelConfig {
             // Chosen with the ridge by the held-out likelihood of every fold's inner
             // split (docs/method.md §3).
             shrinkage: gaussian::ShrinkageTarget::IndependentNeurons,
+            // The tests read the future block's conditional given the past: its held-out
+            // likelihood chooses (docs/method.md §3).
+            shrinkage_criterion: gaussian::ShrinkageCriterion::Future,
             patience: 10,
             select_epochs: false,
             grid: ModelGrid::default(),
@@ -179,6 +189,12 @@ impl Default for ScoreModelConfig {
 }
 
 impl ScoreModelConfig {
+    /// What the Gaussian window model is shrunk towards and which held-out likelihood
+    /// chooses how far.
+    pub fn shrinkage_search(&self) -> (gaussian::ShrinkageTarget, gaussian::ShrinkageCriterion) {
+        (self.shrinkage, self.shrinkage_criterion)
+    }
+
     /// Checks every parameter's range.
     pub fn validate(&self) -> Result<()> {
         let pos = |name, v: f64| {
