@@ -40,7 +40,7 @@
 use ndarray::{s, Array2, ArrayView2};
 
 use super::energy::{CouplingParams, EnergyModel};
-use crate::stats::linalg::{spd_inverse, SpdFactor};
+use crate::stats::linalg::{spd_inverse, trace_of_product, SpdFactor};
 use crate::Result;
 
 /// The ridge grid searched by [`select_shrinkage`] (in units of the standardised
@@ -185,8 +185,8 @@ pub fn window_precision(
 pub fn expected_dsm_loss(l: &Array2<f64>, s_h: &Array2<f64>, sigma: f64) -> f64 {
     let d = l.nrows() as f64;
     let ls = l.dot(s_h);
-    // tr(L S L) = Σ_ab (LS)_ab L_ba; tr(L²) = Σ_ab L_ab² (L symmetric).
-    let tr_lsl: f64 = ls.iter().zip(l.t().iter()).map(|(a, b)| a * b).sum();
+    // tr(L S L) = tr((LS) L); tr(L²) = Σ_ab L_ab² (L symmetric).
+    let tr_lsl = trace_of_product(ls.view(), l.view());
     let tr_l2: f64 = l.iter().map(|v| v * v).sum();
     let tr_l: f64 = l.diag().sum();
     (tr_lsl + sigma * sigma * tr_l2 - 2.0 * tr_l + d / (sigma * sigma)) / d
@@ -403,7 +403,7 @@ fn gaussian_nll(s_train: &Array2<f64>, s_valid: &Array2<f64>, c: f64) -> f64 {
         return f64::INFINITY;
     };
     let l = factor.inverse();
-    let tr: f64 = l.iter().zip(s_valid.iter()).map(|(a, b)| a * b).sum();
+    let tr = trace_of_product(l.view(), s_valid.view());
     0.5 * (tr + factor.log_det())
 }
 
@@ -433,14 +433,10 @@ fn gaussian_future_nll(
         return f64::INFINITY;
     };
     let lfp = l.slice(s![p.., ..p]);
-    let trace = |a: ArrayView2<f64>, b: ArrayView2<f64>| -> f64 {
-        // tr(A B) = Σ_ij A_ij B_ji
-        a.iter().zip(b.t().iter()).map(|(x, y)| x * y).sum()
-    };
-    let tr_ff = trace(lff.view(), s_valid.slice(s![p.., p..]));
-    let tr_fp = trace(lfp, s_valid.slice(s![..p, p..]));
+    let tr_ff = trace_of_product(lff.view(), s_valid.slice(s![p.., p..]));
+    let tr_fp = trace_of_product(lfp, s_valid.slice(s![..p, p..]));
     let inner = lfp.dot(&s_valid.slice(s![..p, ..p])).dot(&lfp.t());
-    let tr_pp = trace(conditional.inverse().view(), inner.view());
+    let tr_pp = trace_of_product(conditional.inverse().view(), inner.view());
     0.5 * (tr_ff + 2.0 * tr_fp + tr_pp - conditional.log_det())
 }
 

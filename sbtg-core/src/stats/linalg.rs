@@ -9,7 +9,7 @@
 
 use faer::linalg::solvers::DenseSolveCore;
 use nalgebra::DMatrix;
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 
 use crate::{Error, Result};
 
@@ -55,6 +55,11 @@ impl SpdFactor {
     }
 }
 
+/// `tr(AB) = Σ_ij A_ij B_ji` without forming the product.
+pub fn trace_of_product(a: ArrayView2<f64>, b: ArrayView2<f64>) -> f64 {
+    a.iter().zip(b.t().iter()).map(|(x, y)| x * y).sum()
+}
+
 /// `(A + λI)⁻¹` of a symmetric positive semi-definite matrix by Cholesky; `what` names
 /// the matrix in the error, which suggests a ridge when it is singular.
 pub fn spd_inverse(a: &Array2<f64>, ridge: f64, what: &str) -> Result<Array2<f64>> {
@@ -88,6 +93,15 @@ mod tests {
         // With a ridge of 1: [[5, 2], [2, 4]], det 16.
         let g = SpdFactor::new(&a, 1.0).unwrap();
         assert!((g.log_det() - 16f64.ln()).abs() < 1e-14);
+    }
+
+    /// `tr(AB)` of two non-symmetric matrices, by hand: `AB = [[19, 22], [43, 50]]`.
+    #[test]
+    fn trace_of_product_by_hand() {
+        let a = array![[1.0, 2.0], [3.0, 4.0]];
+        let b = array![[5.0, 6.0], [7.0, 8.0]];
+        assert_eq!(trace_of_product(a.view(), b.view()), 69.0);
+        assert_eq!(trace_of_product(b.view(), a.view()), 69.0);
     }
 
     #[test]
