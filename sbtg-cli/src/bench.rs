@@ -19,6 +19,7 @@ use sbtg_core::model::gaussian::{ShrinkageCriterion, ShrinkageTarget};
 use sbtg_core::model::Start;
 use sbtg_core::report::benchmark::{
     cook_wiring, results_csv, results_markdown, score, Family, FamilySize, ResultRow, Wiring,
+    WORM_MEASUREMENT_SD,
 };
 use sbtg_core::report::compare::{compare, markdown, CompareConfig};
 use sbtg_core::report::plot::benchmark::AurocByDataset;
@@ -50,6 +51,11 @@ pub struct BenchArgs {
     /// regime-switching, calcium-like, null, worm-like, worm-null.
     #[arg(long, value_delimiter = ',', value_parser = parse_family)]
     families: Vec<Family>,
+    /// Measurement noise of the worm-like families, as a fraction of each trace's standard
+    /// deviation (default 0.3). 0 shows what the simulated worms give when every trace is
+    /// observed exactly.
+    #[arg(long, value_parser = parse_measurement_sd)]
+    worm_measurement_sd: Option<f64>,
     /// Recordings of the real-data benchmark.
     #[arg(long, default_value = "datasets/dag2023")]
     data: PathBuf,
@@ -151,6 +157,16 @@ fn parse_family(s: &str) -> std::result::Result<Family, String> {
     parse_named(s, &Family::ALL, Family::name, "family")
 }
 
+/// A measurement-noise SD: a finite number, zero or more.
+fn parse_measurement_sd(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a measurement-noise SD; give a number of 0 or more (the default is {WORM_MEASUREMENT_SD})"
+        )),
+    }
+}
+
 /// Held-out scores with the structure of a linear-coupling fit: AR(1)-correlated scores
 /// in 5 segments (recordings) and a constant mixed Hessian.
 fn synthetic_scores(n: usize, t_len: usize) -> HeldOutScores {
@@ -210,11 +226,15 @@ struct Plan {
 
 impl Plan {
     fn new(args: &BenchArgs) -> Self {
+        let size = if args.quick {
+            FamilySize::quick()
+        } else {
+            FamilySize::full()
+        };
         Plan {
-            size: if args.quick {
-                FamilySize::quick()
-            } else {
-                FamilySize::full()
+            size: FamilySize {
+                worm_measurement_sd: args.worm_measurement_sd.unwrap_or(size.worm_measurement_sd),
+                ..size
             },
             seeds: args.seeds.unwrap_or(if args.quick { 1 } else { 3 }),
             epochs: args.epochs.unwrap_or(if args.quick { 20 } else { 100 }),
@@ -476,9 +496,17 @@ fn results_header(plan: &Plan, seconds: f64) -> String {
         size.calcium_recordings,
         size.calcium_frames,
         size.wiring.as_ref().map_or(String::new(), |w| format!(
-            "; worm-like: {} neurons on the connectome's wiring, 7 × {} frames",
+            "; worm-like: {} neurons on the connectome's wiring, 7 × {} frames{}",
             w.names.len(),
-            size.worm_frames
+            size.worm_frames,
+            if size.worm_measurement_sd == WORM_MEASUREMENT_SD {
+                String::new()
+            } else {
+                format!(
+                    ", measurement noise {} SD (the default's {WORM_MEASUREMENT_SD})",
+                    size.worm_measurement_sd
+                )
+            }
         )),
         plan.seeds,
         plan.past.unwrap_or_else(|| Sbtg::default().past),

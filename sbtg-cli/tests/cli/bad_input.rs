@@ -289,3 +289,16 @@ fn bad_comparisons_are_refused_with_file_field_and_fix() {
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn bad_benchmark_settings_are_refused_with_the_fix() {
+    let out = tmp("bench-bad").join("out");
+    for value in ["--worm-measurement-sd=-0.5", "--worm-measurement-sd=nan"] {
+        refused(
+            value,
+            &["bench", "--quick", value, "--out", s(&out)],
+            &["measurement-noise SD", "a number of 0 or more"],
+        );
+    }
+    assert!(!out.exists(), "nothing is written for refused settings");
+}

@@ -98,6 +98,9 @@ pub fn cook_wiring(conn: &Connectome, neurons: &[String]) -> Wiring {
     Wiring { names, synapses }
 }
 
+/// The worm-like families' measurement noise unless a run asks for another.
+pub const WORM_MEASUREMENT_SD: f64 = 0.3;
+
 /// How large the simulated data sets are.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct FamilySize {
@@ -113,6 +116,9 @@ pub struct FamilySize {
     pub wiring: Option<std::sync::Arc<Wiring>>,
     /// Frames per recording of the worm-like families (7 recordings).
     pub worm_frames: usize,
+    /// Measurement noise of the worm-like families, as a fraction of each trace's standard
+    /// deviation ([`WormSpec::measurement_sd`]; 0.3 in the benchmark).
+    pub worm_measurement_sd: f64,
 }
 
 impl FamilySize {
@@ -127,6 +133,7 @@ impl FamilySize {
             calcium_recordings: 6,
             wiring: None,
             worm_frames: 800,
+            worm_measurement_sd: WORM_MEASUREMENT_SD,
         }
     }
 
@@ -140,6 +147,7 @@ impl FamilySize {
             calcium_recordings: 4,
             wiring: None,
             worm_frames: 300,
+            worm_measurement_sd: WORM_MEASUREMENT_SD,
         }
     }
 }
@@ -235,6 +243,7 @@ impl Family {
                 })?;
                 let worm = WormSpec {
                     frames: size.worm_frames,
+                    measurement_sd: size.worm_measurement_sd,
                     ..WormSpec::new(
                         wiring.names.clone(),
                         wiring.synapses.clone(),
@@ -644,6 +653,51 @@ mod tests {
         }
         let null = Family::WormNull.simulate(&size, 1).unwrap();
         assert!(null.truth.iter().all(|&v| v == 0.0));
+    }
+
+    /// The worm-like families' measurement noise reaches the traces: white noise of
+    /// 0.3 SD adds 0.09 of each trace's variance at lag 0 only, so the lag-1
+    /// autocorrelation of the noisy traces is that of the exact ones over 1.09.
+    #[test]
+    fn worm_measurement_noise_lowers_the_lag1_autocorrelation_by_its_variance() {
+        // Three bilateral pairs, each left member driving the next pair's.
+        let names: Vec<String> = ["AVAL", "AVAR", "AVBL", "AVBR", "RIML", "RIMR"]
+            .map(String::from)
+            .to_vec();
+        let mut synapses = Array2::zeros((6, 6));
+        for (target, source) in [(2, 0), (3, 1), (4, 2), (5, 3)] {
+            synapses[[target, source]] = 3.0;
+        }
+        let wiring = std::sync::Arc::new(Wiring { names, synapses });
+        let lag1 = |sd: f64| {
+            let size = FamilySize {
+                wiring: Some(wiring.clone()),
+                worm_frames: 800,
+                worm_measurement_sd: sd,
+                ..FamilySize::quick()
+            };
+            let sim = Family::WormNull.simulate(&size, 3).unwrap().simulation;
+            let (mut sum, mut count) = (0.0, 0.0);
+            for rec in &sim.recordings {
+                for x in rec.values.columns() {
+                    if x.iter().any(|v| v.is_nan()) {
+                        continue;
+                    }
+                    let m = x.mean().unwrap();
+                    let c0: f64 = x.iter().map(|v| (v - m) * (v - m)).sum();
+                    let c1: f64 = (1..x.len()).map(|t| (x[t] - m) * (x[t - 1] - m)).sum();
+                    sum += c1 / c0;
+                    count += 1.0;
+                }
+            }
+            sum / count
+        };
+        let (exact, noisy) = (lag1(0.0), lag1(WORM_MEASUREMENT_SD));
+        let ratio = noisy / exact;
+        assert!(
+            (ratio - 1.0 / 1.09).abs() < 0.02,
+            "{noisy} / {exact} = {ratio}"
+        );
     }
 
     #[test]
