@@ -390,8 +390,9 @@ struct Heldout {
     cpu_seconds: f64,
 }
 
-/// The Gaussian window model of one fold: the ridge chosen on the inner split, its
-/// path, and the precision refitted on all training windows with that ridge.
+/// The Gaussian window model of one fold: the shrinkage (ridge and cross-neuron
+/// shrinkage) chosen on held-out training windows ([`InnerSplit::gaussian`]), its path,
+/// and the precision refitted on all training windows with that shrinkage.
 struct GaussianReference {
     path: Vec<RidgePoint>,
     start: GaussianStart,
@@ -409,15 +410,15 @@ pub struct FoldProblem {
     pub train: (Array2<f64>, Array2<f64>),
     /// Standardised held-out windows and their observation mask.
     pub test: (Array2<f64>, Array2<f64>),
-    /// Seconds to choose the ridge on the inner split and fit the Gaussian model.
+    /// Seconds to choose the shrinkage and fit the Gaussian model.
     pub gaussian_seconds: f64,
     inner: InnerSplit,
     reference: GaussianReference,
 }
 
 impl FoldProblem {
-    /// The Gaussian window model on all training windows (ridge chosen on the inner
-    /// split): the start of `--start gaussian`.
+    /// The Gaussian window model on all training windows (its shrinkage chosen on
+    /// held-out training windows): the start of `--start gaussian`.
     pub fn gaussian_start(&self) -> &GaussianStart {
         &self.reference.start
     }
@@ -436,8 +437,10 @@ fn several_worms(worm: &[usize]) -> bool {
 
 /// The inner split of a fold's training windows, standardised with the fold's statistics.
 struct InnerSplit {
-    train: (Array2<f64>, Array2<f64>),
-    valid: (Array2<f64>, Array2<f64>),
+    /// The shrinkage's validation split (block folds, or one worm's windows): positions
+    /// in the fold's training rows of the windows fitted and the windows scored.
+    ridge_train: Vec<usize>,
+    ridge_valid: Vec<usize>,
     /// The early-stopping split ([`stopping_split`]): inner training and validation
     /// windows.
     stop_train: (Array2<f64>, Array2<f64>),
@@ -483,9 +486,14 @@ impl InnerSplit {
             (Vec::new(), Vec::new())
         };
         let apply = |rows: &[usize]| st.apply(windows.z.view(), windows.mask.view(), rows);
+        // Window index → position in the fold's training rows (the order of `ztr`).
+        let position: std::collections::HashMap<usize, usize> =
+            train.iter().enumerate().map(|(k, &t)| (t, k)).collect();
+        let positions =
+            |rows: &[usize]| -> Vec<usize> { rows.iter().map(|t| position[t]).collect() };
         InnerSplit {
-            train: apply(&inner),
-            valid: apply(&valid),
+            ridge_train: positions(&inner),
+            ridge_valid: positions(&valid),
             stop_train: apply(&stop_train),
             stop_valid: apply(&stop_valid),
             train_worm,
@@ -497,9 +505,8 @@ impl InnerSplit {
     /// Frees the ridge's split once the Gaussian reference is fitted (nothing else reads
     /// it), so that a fold holds less memory while it trains.
     fn release_ridge_split(&mut self) {
-        let empty = || (Array2::zeros((0, 0)), Array2::zeros((0, 0)));
-        self.train = empty();
-        self.valid = empty();
+        self.ridge_train = Vec::new();
+        self.ridge_valid = Vec::new();
     }
 
     /// The Gaussian start fitted on the early-stopping split's training windows with
@@ -523,22 +530,28 @@ impl InnerSplit {
     /// inner split (the last fifth of every training recording); with whole recordings
     /// held out, on each training worm in turn, scored by the model of the others
     /// ([`leave_one_group_out`]; one validation recording is a poor judge of how far a
-    /// model of other worms carries). The precision is refitted on all training windows
-    /// `ztr`.
+    /// model of other worms carries). Both are taken from the fold's training windows
+    /// `(ztr, mtr)` as the model is fitted (imputed with `--missing impute`), and the
+    /// validation windows scored on their observed coordinates. The precision is refitted
+    /// on all training windows `ztr`.
     fn gaussian(
         &self,
-        ztr: &Array2<f64>,
+        (ztr, mtr): (&Array2<f64>, &Array2<f64>),
         sigma: f64,
         search: (ShrinkageTarget, ShrinkageCriterion),
     ) -> Result<GaussianReference> {
         let worms = match self.by {
-            FoldBy::Recordings => leave_one_group_out(ztr.view(), &self.train_worm),
+            FoldBy::Recordings => leave_one_group_out(ztr.view(), mtr.view(), &self.train_worm),
             FoldBy::Blocks => Vec::new(),
         };
         let (shrinkage, path) = if worms.is_empty() {
+            let rows = |m: &Array2<f64>, k: &[usize]| m.select(ndarray::Axis(0), k);
             select_shrinkage(
-                self.train.0.view(),
-                self.valid.0.view(),
+                rows(ztr, &self.ridge_train).view(),
+                (
+                    rows(ztr, &self.ridge_valid).view(),
+                    rows(mtr, &self.ridge_valid).view(),
+                ),
                 sigma,
                 search,
                 self.neurons,
@@ -893,8 +906,11 @@ impl Sbtg {
         let test = st.apply(windows.z.view(), windows.mask.view(), &f.test);
         let t0 = Instant::now();
         let inner = InnerSplit::new(&windows, &st, &f.train, true, self.fold_scheme().by());
-        let reference =
-            inner.gaussian(&train.0, self.model.sigma, self.model.shrinkage_search())?;
+        let reference = inner.gaussian(
+            (&train.0, &train.1),
+            self.model.sigma,
+            self.model.shrinkage_search(),
+        )?;
         Ok(FoldProblem {
             n_past: (windows.blocks - 1) * windows.n,
             stream_id: fold as u64,
@@ -1063,7 +1079,11 @@ impl Sbtg {
         let stopping = self.model.patience > 0 || !self.model.grid.is_empty();
         let mut inner =
             InnerSplit::new(windows, &st, &fold.train, stopping, self.fold_scheme().by());
-        let reference = inner.gaussian(&ztr, self.model.sigma, self.model.shrinkage_search())?;
+        let reference = inner.gaussian(
+            (&ztr, &mtr),
+            self.model.sigma,
+            self.model.shrinkage_search(),
+        )?;
         inner.release_ridge_split();
         let saved = ctx
             .models

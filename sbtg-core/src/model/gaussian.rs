@@ -35,13 +35,16 @@
 //! energies (training can then only move away from it where the held-out loss improves).
 //!
 //! **Missing coordinates** are 0 in the standardised windows (their mean), so `S` is the
-//! zero-filled second moment `ZᵀZ/N`, the same convention the trained models see.
+//! zero-filled second moment `ZᵀZ/N`, the same convention the trained models see. The
+//! held-out likelihood that chooses the shrinkage scores only what each validation
+//! window observed, given the window as the model reads it (missing coordinates at 0),
+//! as the DSM loss leaves missing coordinates out.
 
-use ndarray::{s, Array2, ArrayView2};
+use ndarray::{s, Array2, ArrayView2, Axis, CowArray};
 
 use super::energy::{CouplingParams, EnergyModel};
 use crate::stats::linalg::{spd_inverse, trace_of_product, SpdFactor};
-use crate::Result;
+use crate::{Error, Result};
 
 /// The ridge grid searched by [`select_shrinkage`] (in units of the standardised
 /// variance).
@@ -166,8 +169,9 @@ pub fn second_moment(z: ArrayView2<f64>) -> Array2<f64> {
     z.t().dot(&z) / (z.nrows().max(1) as f64)
 }
 
-/// `L = (S + (σ² + λ)I)⁻¹`, the DSM-optimal precision of a quadratic energy (`S`
-/// already shrunk across neurons, [`Shrinkage::shrink`]).
+/// `L = (S + (σ² + λ)I)⁻¹`, the precision of a quadratic energy fitted to the windows
+/// of second moment `S` (already shrunk across neurons, [`Shrinkage::shrink`]); at
+/// `λ = 0` and no shrinkage, the DSM optimum.
 pub fn window_precision(
     second_moment: &Array2<f64>,
     sigma: f64,
@@ -278,14 +282,27 @@ pub struct RidgePoint {
 /// order bias from the fitted precision's sampling noise.
 pub fn select_shrinkage(
     train: ArrayView2<f64>,
-    valid: ArrayView2<f64>,
+    (valid, valid_mask): (ArrayView2<f64>, ArrayView2<f64>),
     sigma: f64,
     (target, criterion): (ShrinkageTarget, ShrinkageCriterion),
     neurons: usize,
 ) -> Result<(Shrinkage, Vec<RidgePoint>)> {
+    if train.nrows() == 0 || valid.nrows() == 0 {
+        return Err(Error::param(
+            "folds",
+            format!(
+                "the Gaussian window model's shrinkage is chosen on held-out windows, and this \
+                 fold leaves {} training and {} validation windows (each training recording \
+                 needs 10 windows or more to hold out its last fifth); use longer recordings \
+                 or fewer folds (--folds)",
+                train.nrows(),
+                valid.nrows()
+            ),
+        ));
+    }
     let split = MomentSplit {
         train: second_moment(train),
-        valid: second_moment(valid),
+        valid: PatternMoment::of(valid, valid_mask),
     };
     select_shrinkage_over(
         std::slice::from_ref(&split),
@@ -295,41 +312,89 @@ pub fn select_shrinkage(
     )
 }
 
-/// The second moments of one validation split: the windows fitted and the windows
-/// scored.
+/// The validation windows that observe the same coordinates: which ones (ascending),
+/// how many windows, and their second moment over those coordinates.
+#[derive(Clone, Debug)]
+pub struct PatternMoment {
+    pub observed: Vec<usize>,
+    pub windows: usize,
+    pub second_moment: Array2<f64>,
+}
+
+impl PatternMoment {
+    /// Windows `z` grouped by their observation mask `m` (`> 0` = observed), in the order
+    /// each pattern first occurs.
+    pub fn of(z: ArrayView2<f64>, m: ArrayView2<f64>) -> Vec<PatternMoment> {
+        let mut index: std::collections::HashMap<Vec<bool>, usize> = Default::default();
+        let mut rows: Vec<(Vec<bool>, Vec<usize>)> = Vec::new();
+        for (t, mask) in m.outer_iter().enumerate() {
+            let key: Vec<bool> = mask.iter().map(|&v| v > 0.0).collect();
+            let k = *index.entry(key.clone()).or_insert_with(|| {
+                rows.push((key, Vec::new()));
+                rows.len() - 1
+            });
+            rows[k].1.push(t);
+        }
+        rows.into_iter()
+            .filter_map(|(key, rows)| {
+                let observed: Vec<usize> = (0..key.len()).filter(|&a| key[a]).collect();
+                if observed.is_empty() {
+                    return None;
+                }
+                let zo = z.select(Axis(0), &rows);
+                let zo = zo.select(Axis(1), &observed);
+                Some(PatternMoment {
+                    observed,
+                    windows: rows.len(),
+                    second_moment: second_moment(zo.view()),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The second moments of one validation split: of the windows fitted (zero-filled, as
+/// the model is fitted) and of the windows scored, by observation pattern.
 #[derive(Clone, Debug)]
 pub struct MomentSplit {
     pub train: Array2<f64>,
-    pub valid: Array2<f64>,
+    pub valid: Vec<PatternMoment>,
 }
 
-/// Leave-one-group-out splits of windows `z` whose rows belong to `group[t]` (worms):
-/// each group in turn is scored by a model of the others. Groups of no window are
-/// skipped; fewer than two groups give no split.
-pub fn leave_one_group_out(z: ArrayView2<f64>, group: &[usize]) -> Vec<MomentSplit> {
+/// Leave-one-group-out splits of windows `z` (observation mask `m`) whose rows belong to
+/// `group[t]` (worms): each group in turn is scored by a model of the others. Groups of
+/// no window are skipped; fewer than two groups give no split.
+pub fn leave_one_group_out(
+    z: ArrayView2<f64>,
+    m: ArrayView2<f64>,
+    group: &[usize],
+) -> Vec<MomentSplit> {
     let groups = group.iter().copied().max().map_or(0, |g| g + 1);
     let d = z.ncols();
     let mut sums = vec![Array2::<f64>::zeros((d, d)); groups];
-    let mut counts = vec![0usize; groups];
-    for (g, sum) in sums.iter_mut().enumerate() {
-        let rows: Vec<usize> = (0..z.nrows()).filter(|&t| group[t] == g).collect();
-        if rows.is_empty() {
-            continue;
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups];
+    for (t, &g) in group.iter().enumerate() {
+        members[g].push(t);
+    }
+    for (sum, rows) in sums.iter_mut().zip(&members) {
+        if !rows.is_empty() {
+            let zg = z.select(Axis(0), rows);
+            *sum = zg.t().dot(&zg);
         }
-        let zg = z.select(ndarray::Axis(0), &rows);
-        *sum = zg.t().dot(&zg);
-        counts[g] = rows.len();
     }
     let total: Array2<f64> = sums.iter().fold(Array2::zeros((d, d)), |a, s| a + s);
-    let n: usize = counts.iter().sum();
-    if counts.iter().filter(|&&c| c > 0).count() < 2 {
+    let n: usize = members.iter().map(Vec::len).sum();
+    if members.iter().filter(|r| !r.is_empty()).count() < 2 {
         return Vec::new();
     }
     (0..groups)
-        .filter(|&g| counts[g] > 0)
+        .filter(|&g| !members[g].is_empty())
         .map(|g| MomentSplit {
-            train: (&total - &sums[g]) / (n - counts[g]) as f64,
-            valid: &sums[g] / counts[g] as f64,
+            train: (&total - &sums[g]) / (n - members[g].len()) as f64,
+            valid: PatternMoment::of(
+                z.select(Axis(0), &members[g]).view(),
+                m.select(Axis(0), &members[g]).view(),
+            ),
         })
         .collect()
 }
@@ -354,6 +419,18 @@ pub fn select_shrinkage_over(
             })
         })
         .collect();
+    if splits.is_empty() {
+        return Err(Error::param(
+            "folds",
+            "the Gaussian window model's shrinkage needs at least one validation split",
+        ));
+    }
+    if neurons == 0 || splits.iter().any(|s| s.train.nrows() % neurons != 0) {
+        return Err(Error::param(
+            "neurons",
+            format!("{neurons} neurons per block do not divide the window"),
+        ));
+    }
     for split in splits {
         let shrunk: Vec<Array2<f64>> = crosses
             .iter()
@@ -366,12 +443,22 @@ pub fn select_shrinkage_over(
                 .shrink(&split.train)
             })
             .collect();
+        let windows: usize = split.valid.iter().map(|p| p.windows).sum();
         for (k, p) in path.iter_mut().enumerate() {
             let s = &shrunk[k % crosses.len()];
-            let c = sigma * sigma + p.ridge;
-            let nll = match criterion {
-                ShrinkageCriterion::Window => gaussian_nll(s, &split.valid, c),
-                ShrinkageCriterion::Future => gaussian_future_nll(s, &split.valid, c, neurons),
+            let nll = match SpdFactor::new(s, sigma * sigma + p.ridge) {
+                None => f64::INFINITY,
+                Some(factor) => {
+                    let l = factor.inverse();
+                    split
+                        .valid
+                        .iter()
+                        .map(|pattern| {
+                            let w = pattern.windows as f64 / windows as f64;
+                            w * observed_nll(&l, factor.log_det(), pattern, criterion, neurons)
+                        })
+                        .sum()
+                }
             };
             p.loss += nll / splits.len() as f64;
         }
@@ -384,55 +471,91 @@ pub fn select_shrinkage_over(
                 Some(b) if b.loss < p.loss => Some(b),
                 _ => Some(p),
             });
-    let (ridge, cross) = best.map_or((RIDGE_GRID[RIDGE_GRID.len() - 1], 0.0), |p| {
-        (p.ridge, p.cross)
-    });
+    let Some(best) = best else {
+        return Err(Error::param(
+            "windows",
+            "no shrinkage of the Gaussian window model gives the validation windows a finite \
+             likelihood (non-finite values in the windows, or far more coordinates than \
+             windows); check the recordings for infinities and use more frames",
+        ));
+    };
     Ok((
         Shrinkage {
-            ridge,
-            cross,
+            ridge: best.ridge,
+            cross: best.cross,
             neurons,
         },
         path,
     ))
 }
 
-/// `½[tr(L S_valid) − log det L]` with `L = (S_train + cI)⁻¹` (∞ if not positive definite).
-fn gaussian_nll(s_train: &Array2<f64>, s_valid: &Array2<f64>, c: f64) -> f64 {
-    let Some(factor) = SpdFactor::new(s_train, c) else {
-        return f64::INFINITY;
-    };
-    let l = factor.inverse();
-    let tr = trace_of_product(l.view(), s_valid.view());
-    0.5 * (tr + factor.log_det())
+/// The negative log-likelihood per window of the validation windows of one observation
+/// pattern, scoring only their observed coordinates `o` given the window as the model
+/// reads it (the missing coordinates `r` at their fill value 0, as the trained models,
+/// the DSM loss and the edge tests see them): `x_o | x_r = 0` has precision `L_oo` and
+/// mean 0. By `criterion`, the whole window's `½[tr(L_oo S_oo) − log det L_oo]`, or that
+/// of the observed future coordinates given the rest ([`future_nll`] on the rows of
+/// `L_oo` of the observed future block). Scoring the zero-filled window instead adds
+/// `−log p(x_r = 0)`, which rewards a small variance of whatever is missing. With every
+/// coordinate observed, `L_oo = L`; `log_det_sigma` is then `−log det L`. ∞ if a
+/// factorisation fails.
+fn observed_nll(
+    l: &Array2<f64>,
+    log_det_sigma: f64,
+    pattern: &PatternMoment,
+    criterion: ShrinkageCriterion,
+    neurons: usize,
+) -> f64 {
+    let d = l.nrows();
+    let o = &pattern.observed;
+    let complete = o.len() == d;
+    match criterion {
+        ShrinkageCriterion::Window => {
+            let (l_oo, log_det) = if complete {
+                (CowArray::from(l.view()), -log_det_sigma)
+            } else {
+                let l_oo = l.select(Axis(0), o).select(Axis(1), o);
+                let Some(f) = SpdFactor::new(&l_oo, 0.0) else {
+                    return f64::INFINITY;
+                };
+                let log_det = f.log_det();
+                (CowArray::from(l_oo), log_det)
+            };
+            0.5 * (trace_of_product(l_oo.view(), pattern.second_moment.view()) - log_det)
+        }
+        ShrinkageCriterion::Future => {
+            let future = &o[o.partition_point(|&a| a < d - neurons)..];
+            let l_f = if complete {
+                CowArray::from(l.slice(s![d - future.len().., ..]))
+            } else {
+                CowArray::from(l.select(Axis(0), future).select(Axis(1), o))
+            };
+            future_nll(l_f.view(), pattern.second_moment.view())
+        }
+    }
 }
 
 /// The negative log-likelihood per window of the last block given the others,
-/// `−E log p(x_F | x_P)` up to a constant: with `L = (S_train + cI)⁻¹` and `S = S_valid`,
+/// `−E log p(x_F | x_P)` up to a constant: from the last rows `[L_FP, L_FF]` of the
+/// precision and `S = S_valid`,
 ///
 /// ```text
 /// ½[tr(L_FF S_FF) + 2 tr(L_FP S_PF) + tr(L_FF⁻¹ L_FP S_PP L_PF) − log det L_FF]
 /// ```
 ///
 /// (the conditional of a Gaussian of precision `L` has precision `L_FF` and mean
-/// `−L_FF⁻¹ L_FP x_P`); ∞ if not positive definite. `n_future` coordinates are the last
-/// block's.
-fn gaussian_future_nll(
-    s_train: &Array2<f64>,
-    s_valid: &Array2<f64>,
-    c: f64,
-    n_future: usize,
-) -> f64 {
-    let Some(factor) = SpdFactor::new(s_train, c) else {
-        return f64::INFINITY;
-    };
-    let l = factor.inverse();
-    let p = l.nrows() - n_future;
-    let lff = l.slice(s![p.., p..]).to_owned();
+/// `−L_FF⁻¹ L_FP x_P`); ∞ if not positive definite; 0 for an empty future block.
+fn future_nll(l_f: ArrayView2<f64>, s_valid: ArrayView2<f64>) -> f64 {
+    let (n_future, d) = l_f.dim();
+    if n_future == 0 {
+        return 0.0;
+    }
+    let p = d - n_future;
+    let lff = l_f.slice(s![.., p..]).to_owned();
     let Some(conditional) = SpdFactor::new(&lff, 0.0) else {
         return f64::INFINITY;
     };
-    let lfp = l.slice(s![p.., ..p]);
+    let lfp = l_f.slice(s![.., ..p]);
     let tr_ff = trace_of_product(lff.view(), s_valid.slice(s![p.., p..]));
     let tr_fp = trace_of_product(lfp, s_valid.slice(s![..p, p..]));
     let inner = lfp.dot(&s_valid.slice(s![..p, ..p])).dot(&lfp.t());
@@ -525,9 +648,9 @@ pub(crate) mod tests {
         }
     }
 
-    /// The noise-free future-block loss is the mean of the one-draw loss over draws: 400
-    /// draws of `dsm_loss_future` on the Gaussian energy average to it within 0.5%, with
-    /// missing coordinates in the past and future blocks.
+    /// The future-block loss in expectation over the noise is the mean of the one-draw
+    /// loss over draws: 400 draws of `dsm_loss_future` on the Gaussian energy average to
+    /// it within 0.5%, with missing coordinates in the past and future blocks.
     #[test]
     fn expected_future_loss_is_the_mean_of_the_one_draw_loss() {
         use crate::model::dsm_loss_future;
@@ -644,7 +767,7 @@ pub(crate) mod tests {
         let select = |z: &Array2<f64>| {
             select_shrinkage(
                 z.view(),
-                valid.view(),
+                (valid.view(), all_observed(&valid).view()),
                 0.1,
                 (ShrinkageTarget::Identity, ShrinkageCriterion::Window),
                 3,
@@ -698,6 +821,10 @@ pub(crate) mod tests {
         assert_eq!(Shrinkage::ridge(0.1).shrink(&s), s);
     }
 
+    fn all_observed(z: &Array2<f64>) -> Array2<f64> {
+        Array2::ones(z.dim())
+    }
+
     /// Each leave-one-worm-out split's moments are those of the other worms' windows
     /// and of the held-out worm's, computed directly; a worm of no window gives no
     /// split, and one worm gives none at all.
@@ -705,7 +832,7 @@ pub(crate) mod tests {
     fn leave_one_group_out_moments_are_those_of_the_other_groups() {
         let (z, _) = gaussian_windows(50, 4, 21);
         let group: Vec<usize> = (0..50).map(|t| if t < 20 { 0 } else { 2 }).collect();
-        let splits = leave_one_group_out(z.view(), &group);
+        let splits = leave_one_group_out(z.view(), all_observed(&z).view(), &group);
         assert_eq!(splits.len(), 2);
         let rows = |f: &dyn Fn(usize) -> bool| {
             let r: Vec<usize> = (0..50).filter(|&t| f(t)).collect();
@@ -714,21 +841,152 @@ pub(crate) mod tests {
         let close =
             |a: &Array2<f64>, b: &Array2<f64>| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
         assert!(close(&splits[0].train, &rows(&|t| t >= 20)));
-        assert!(close(&splits[0].valid, &rows(&|t| t < 20)));
         assert!(close(&splits[1].train, &rows(&|t| t < 20)));
-        assert!(close(&splits[1].valid, &rows(&|t| t >= 20)));
-        assert!(leave_one_group_out(z.view(), &[1; 50]).is_empty());
-        // Over several splits the loss is their mean: one split twice gives its path.
+        for (split, held, windows) in [
+            (&splits[0], rows(&|t| t < 20), 20),
+            (&splits[1], rows(&|t| t >= 20), 30),
+        ] {
+            assert_eq!(split.valid.len(), 1, "every window observes everything");
+            assert_eq!(split.valid[0].observed, vec![0, 1, 2, 3]);
+            assert_eq!(split.valid[0].windows, windows);
+            assert!(close(&split.valid[0].second_moment, &held));
+        }
+        assert!(leave_one_group_out(z.view(), all_observed(&z).view(), &[1; 50]).is_empty());
+        // Over several splits the loss is their unweighted mean (each worm counts once,
+        // whatever its number of windows).
         let search = (
             ShrinkageTarget::IndependentNeurons,
             ShrinkageCriterion::Future,
         );
-        let one = select_shrinkage_over(&splits[..1], 0.1, search, 2).unwrap();
-        let twice =
-            select_shrinkage_over(&[splits[0].clone(), splits[0].clone()], 0.1, search, 2).unwrap();
-        assert_eq!(one.0, twice.0);
-        for (a, b) in one.1.iter().zip(&twice.1) {
-            assert!((a.loss - b.loss).abs() < 1e-9 * a.loss.abs().max(1.0));
+        let first = select_shrinkage_over(&splits[..1], 0.1, search, 2)
+            .unwrap()
+            .1;
+        let second = select_shrinkage_over(&splits[1..], 0.1, search, 2)
+            .unwrap()
+            .1;
+        let both = select_shrinkage_over(&splits, 0.1, search, 2).unwrap().1;
+        for ((a, b), m) in first.iter().zip(&second).zip(&both) {
+            let want = 0.5 * (a.loss + b.loss);
+            assert!((m.loss - want).abs() < 1e-12 * want.abs().max(1.0), "{m:?}");
+        }
+    }
+
+    /// A validation split with no windows cannot choose a shrinkage: an error that names
+    /// the fix, not the least-shrunk model (an empty second moment is best fitted by the
+    /// least shrinkage).
+    #[test]
+    fn an_empty_validation_split_is_an_error() {
+        let (z, _) = gaussian_windows(50, 4, 22);
+        let empty = Array2::<f64>::zeros((0, 4));
+        let err = select_shrinkage(
+            z.view(),
+            (empty.view(), empty.view()),
+            0.1,
+            (
+                ShrinkageTarget::IndependentNeurons,
+                ShrinkageCriterion::Future,
+            ),
+            2,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("0 validation windows") && err.contains("--folds"),
+            "{err}"
+        );
+        assert!(select_shrinkage_over(
+            &[],
+            0.1,
+            (ShrinkageTarget::Identity, ShrinkageCriterion::Window),
+            2
+        )
+        .is_err());
+    }
+
+    /// Validation windows are scored on what they observed: windows grouped by their
+    /// mask, and each group's loss the likelihood of its observed coordinates `o` given
+    /// the missing ones `r` at 0, against a float64 reference through the covariance:
+    /// `x_o | x_r = 0` is `N(0, (L_oo)⁻¹)` with `(L_oo)⁻¹ = Σ_oo − Σ_or Σ_rr⁻¹ Σ_ro`; the
+    /// future block's loss is that of the observed window less that of its observed
+    /// past, whose covariance is the past block of `(L_oo)⁻¹`. The zeros of the missing
+    /// coordinates are not scored: the loss is the zero-filled window's less
+    /// `−log p(x_r = 0)`.
+    #[test]
+    fn validation_windows_are_scored_on_their_observed_coordinates() {
+        let (train, _) = gaussian_windows(400, 6, 41);
+        let (mut valid, _) = gaussian_windows(90, 6, 42);
+        let mut mask = Array2::<f64>::ones(valid.dim());
+        // Windows 0..30 miss coordinate 4 (a future one), 30..50 miss 1 (a past one).
+        for t in 0..30 {
+            mask[[t, 4]] = 0.0;
+            valid[[t, 4]] = 0.0;
+        }
+        for t in 30..50 {
+            mask[[t, 1]] = 0.0;
+            valid[[t, 1]] = 0.0;
+        }
+        let patterns = PatternMoment::of(valid.view(), mask.view());
+        let observed: Vec<(Vec<usize>, usize)> = patterns
+            .iter()
+            .map(|p| (p.observed.clone(), p.windows))
+            .collect();
+        assert_eq!(
+            observed,
+            vec![
+                (vec![0, 1, 2, 3, 5], 30),
+                (vec![0, 2, 3, 4, 5], 20),
+                (vec![0, 1, 2, 3, 4, 5], 40)
+            ]
+        );
+        let sigma = &second_moment(train.view()) + &(Array2::<f64>::eye(6) * 0.01);
+        let l = spd_inverse(&sigma, 0.0, "Σ").unwrap();
+        let log_det_sigma = SpdFactor::new(&sigma, 0.0).unwrap().log_det();
+        // `½[tr(C⁻¹ S) + log det C]` of windows of second moment `s` under `N(0, C)`.
+        let nll = |c: &Array2<f64>, s: &Array2<f64>| {
+            let f = SpdFactor::new(c, 0.0).unwrap();
+            0.5 * (trace_of_product(f.inverse().view(), s.view()) + f.log_det())
+        };
+        let block =
+            |m: &Array2<f64>, a: &[usize], b: &[usize]| m.select(Axis(0), a).select(Axis(1), b);
+        for p in &patterns {
+            let o = &p.observed;
+            let r: Vec<usize> = (0..6).filter(|a| !o.contains(a)).collect();
+            let c_oo = if r.is_empty() {
+                sigma.clone()
+            } else {
+                let s_ro = block(&sigma, &r, o);
+                let s_rr_inv = spd_inverse(&block(&sigma, &r, &r), 0.0, "Σ_rr").unwrap();
+                block(&sigma, o, o) - s_ro.t().dot(&s_rr_inv).dot(&s_ro)
+            };
+            let window = observed_nll(&l, log_det_sigma, p, ShrinkageCriterion::Window, 3);
+            let want = nll(&c_oo, &p.second_moment);
+            assert!((window - want).abs() < 1e-9, "{window} vs {want}");
+            let past: Vec<usize> = (0..o.len()).filter(|&k| o[k] < 3).collect();
+            let want = want
+                - nll(
+                    &block(&c_oo, &past, &past),
+                    &block(&p.second_moment, &past, &past),
+                );
+            let future = observed_nll(&l, log_det_sigma, p, ShrinkageCriterion::Future, 3);
+            assert!((future - want).abs() < 1e-9, "{future} vs {want}");
+            // The zero-filled window's loss scores the zeros too: it is this loss plus
+            // `−log p(x_r = 0) = ½ log det Σ_rr` (up to the constant).
+            if !r.is_empty() {
+                let zero_filled = {
+                    let mut s_full = Array2::<f64>::zeros((6, 6));
+                    for (a, &oa) in o.iter().enumerate() {
+                        for (b, &ob) in o.iter().enumerate() {
+                            s_full[[oa, ob]] = p.second_moment[[a, b]];
+                        }
+                    }
+                    nll(&sigma, &s_full)
+                };
+                let zeros = 0.5
+                    * SpdFactor::new(&block(&sigma, &r, &r), 0.0)
+                        .unwrap()
+                        .log_det();
+                assert!((zero_filled - (window + zeros)).abs() < 1e-9);
+            }
         }
     }
 
@@ -755,8 +1013,8 @@ pub(crate) mod tests {
 
     /// The held-out likelihood shrinks the covariances between independent neurons
     /// (short recordings of many neurons, whose sample cross-covariances are noise), and
-    /// keeps them when long recordings carry a strong coupling; it never does worse on
-    /// its own validation windows than the ridge alone, whose grid it contains.
+    /// keeps them when long recordings carry a strong coupling; the chosen point is the
+    /// path's minimum.
     #[test]
     fn cross_neuron_shrinkage_is_chosen_by_held_out_loss() {
         for criterion in [ShrinkageCriterion::Window, ShrinkageCriterion::Future] {
@@ -770,20 +1028,20 @@ pub(crate) mod tests {
             let valid = ar_windows(frames, 12, coupling, seed + 100);
             let (fit, path) = select_shrinkage(
                 train.view(),
-                valid.view(),
+                (valid.view(), all_observed(&valid).view()),
                 0.1,
                 (ShrinkageTarget::IndependentNeurons, criterion),
                 12,
             )
             .unwrap();
             assert_eq!(path.len(), RIDGE_GRID.len() * CROSS_GRID.len());
-            let best = |f: &dyn Fn(&RidgePoint) -> bool| {
-                path.iter()
-                    .filter(|p| f(p))
-                    .map(|p| p.loss)
-                    .fold(f64::INFINITY, f64::min)
-            };
-            assert!(best(&|_| true) <= best(&|p| p.cross == 0.0));
+            // The chosen point is the path's minimum.
+            let best = path.iter().map(|p| p.loss).fold(f64::INFINITY, f64::min);
+            let chosen = path
+                .iter()
+                .find(|p| p.ridge == fit.ridge && p.cross == fit.cross)
+                .unwrap();
+            assert_eq!(chosen.loss, best);
             fit
         };
         let independent = pick(150, 0.0, 11);
@@ -791,6 +1049,24 @@ pub(crate) mod tests {
         let coupled = pick(20_000, 0.5, 12);
         assert!(coupled.cross <= 0.1, "{criterion:?}: {coupled:?}");
         assert_eq!(coupled.neurons, 12);
+    }
+
+    /// The validation loss of windows that observe every coordinate, with the model
+    /// `L = (S_train + cI)⁻¹`.
+    fn complete_nll(
+        s_train: &Array2<f64>,
+        s_valid: &Array2<f64>,
+        c: f64,
+        criterion: ShrinkageCriterion,
+        neurons: usize,
+    ) -> f64 {
+        let f = SpdFactor::new(s_train, c).unwrap();
+        let pattern = PatternMoment {
+            observed: (0..s_valid.nrows()).collect(),
+            windows: 1,
+            second_moment: s_valid.clone(),
+        };
+        observed_nll(&f.inverse(), f.log_det(), &pattern, criterion, neurons)
     }
 
     /// `−log p(x_F | x_P) = −log p(z) + log p(x_P)`: the future block's loss is the
@@ -812,9 +1088,9 @@ pub(crate) mod tests {
             .shrink(&st);
             for c in [0.01, 0.1, 1.0] {
                 let past = |m: &Array2<f64>| m.slice(s![..p, ..p]).to_owned();
-                let want =
-                    gaussian_nll(&shrunk, &sv, c) - gaussian_nll(&past(&shrunk), &past(&sv), c);
-                let got = gaussian_future_nll(&shrunk, &sv, c, 4);
+                let want = complete_nll(&shrunk, &sv, c, ShrinkageCriterion::Window, 4)
+                    - complete_nll(&past(&shrunk), &past(&sv), c, ShrinkageCriterion::Window, 4);
+                let got = complete_nll(&shrunk, &sv, c, ShrinkageCriterion::Future, 4);
                 assert!(
                     (got - want).abs() < 1e-10 * want.abs().max(1.0),
                     "{got} vs {want}"
@@ -825,7 +1101,7 @@ pub(crate) mod tests {
         // coordinate's own Gaussian, ½[S_FF/(s + c) + log(s + c)].
         let diag = Array2::from_diag(&ndarray::array![2.0, 3.0]);
         let sv = ndarray::array![[1.0, 0.5], [0.5, 4.0]];
-        let got = gaussian_future_nll(&diag, &sv, 0.5, 1);
+        let got = complete_nll(&diag, &sv, 0.5, ShrinkageCriterion::Future, 1);
         let want = 0.5 * (4.0 / 3.5 + 3.5f64.ln());
         assert!((got - want).abs() < 1e-14, "{got} vs {want}");
     }
