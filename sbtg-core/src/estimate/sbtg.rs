@@ -541,7 +541,9 @@ impl InnerSplit {
         search: (ShrinkageTarget, ShrinkageCriterion),
     ) -> Result<GaussianReference> {
         let worms = match self.by {
-            FoldBy::Recordings => leave_one_group_out(ztr.view(), mtr.view(), &self.train_worm),
+            FoldBy::Recordings => {
+                leave_one_group_out(ztr.view(), mtr.view(), &self.train_worm, self.neurons)
+            }
             FoldBy::Blocks => Vec::new(),
         };
         let (shrinkage, path) = if worms.is_empty() {

@@ -40,7 +40,7 @@
 //! window observed, given the window as the model reads it (missing coordinates at 0),
 //! as the DSM loss leaves missing coordinates out.
 
-use ndarray::{s, Array2, ArrayView2, Axis, CowArray};
+use ndarray::{s, Array2, ArrayView2, Axis};
 
 use super::energy::{CouplingParams, EnergyModel};
 use crate::stats::linalg::{spd_inverse, trace_of_product, SpdFactor};
@@ -302,7 +302,7 @@ pub fn select_shrinkage(
     }
     let split = MomentSplit {
         train: second_moment(train),
-        valid: PatternMoment::of(valid, valid_mask),
+        valid: ValidationWindows::new(valid, valid_mask, neurons),
     };
     select_shrinkage_over(
         std::slice::from_ref(&split),
@@ -312,62 +312,161 @@ pub fn select_shrinkage(
     )
 }
 
-/// The validation windows that observe the same coordinates: which ones (ascending),
-/// how many windows, and their second moment over those coordinates.
+/// The validation windows of one split, as the shrinkage path scores them: zero-filled,
+/// with their second moment, and grouped by the coordinates they miss.
+///
+/// Each window is scored per window, so the cost does not grow with the number of
+/// patterns of missing samples (scattered gaps make nearly every window's pattern its
+/// own): per point of the path, one product of the windows with the future block's rows
+/// of the precision and, per pattern, a factorisation of its missing block only.
 #[derive(Clone, Debug)]
-pub struct PatternMoment {
-    pub observed: Vec<usize>,
-    pub windows: usize,
-    pub second_moment: Array2<f64>,
+pub struct ValidationWindows {
+    /// Zero-filled windows (rows) and their second moment `ZᵀZ/N`.
+    z: Array2<f64>,
+    second_moment: Array2<f64>,
+    /// Observation mask of the future block (`1` observed).
+    future_mask: Array2<f64>,
+    /// The coordinates each pattern of windows misses (ascending) and its share of the
+    /// windows (patterns that miss nothing are left out).
+    missing: Vec<(Vec<usize>, f64)>,
+    /// The future block's coordinates (within the block) each pattern of windows misses,
+    /// and its windows (patterns that miss none of them are left out).
+    future_missing: Vec<(Vec<usize>, Vec<usize>)>,
 }
 
-impl PatternMoment {
-    /// Windows `z` grouped by their observation mask `m` (`> 0` = observed), in the order
-    /// each pattern first occurs.
-    pub fn of(z: ArrayView2<f64>, m: ArrayView2<f64>) -> Vec<PatternMoment> {
-        let mut index: std::collections::HashMap<Vec<bool>, usize> = Default::default();
-        let mut rows: Vec<(Vec<bool>, Vec<usize>)> = Vec::new();
+impl ValidationWindows {
+    /// Windows `z` (zero where missing) with observation mask `m` (`> 0` = observed);
+    /// the future block is the last `neurons` coordinates.
+    pub fn new(z: ArrayView2<f64>, m: ArrayView2<f64>, neurons: usize) -> Self {
+        let (rows, d) = z.dim();
+        let p = d.saturating_sub(neurons);
+        let mut missing: Vec<(Vec<usize>, f64)> = Vec::new();
+        let mut future_missing: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
+        let mut index: std::collections::HashMap<Vec<usize>, usize> = Default::default();
+        let mut future_index: std::collections::HashMap<Vec<usize>, usize> = Default::default();
         for (t, mask) in m.outer_iter().enumerate() {
-            let key: Vec<bool> = mask.iter().map(|&v| v > 0.0).collect();
-            let k = *index.entry(key.clone()).or_insert_with(|| {
-                rows.push((key, Vec::new()));
-                rows.len() - 1
+            let r: Vec<usize> = (0..d).filter(|&a| mask[a] <= 0.0).collect();
+            if r.is_empty() {
+                continue;
+            }
+            let rf: Vec<usize> = r.iter().filter(|&&a| a >= p).map(|&a| a - p).collect();
+            let k = *index.entry(r.clone()).or_insert_with(|| {
+                missing.push((r, 0.0));
+                missing.len() - 1
             });
-            rows[k].1.push(t);
+            missing[k].1 += 1.0 / rows as f64;
+            if !rf.is_empty() {
+                let k = *future_index.entry(rf.clone()).or_insert_with(|| {
+                    future_missing.push((rf, Vec::new()));
+                    future_missing.len() - 1
+                });
+                future_missing[k].1.push(t);
+            }
         }
-        rows.into_iter()
-            .filter_map(|(key, rows)| {
-                let observed: Vec<usize> = (0..key.len()).filter(|&a| key[a]).collect();
-                if observed.is_empty() {
-                    return None;
+        let future_mask = m
+            .slice(s![.., p..])
+            .mapv(|v| if v > 0.0 { 1.0 } else { 0.0 });
+        ValidationWindows {
+            z: z.to_owned(),
+            second_moment: second_moment(z),
+            future_mask,
+            missing,
+            future_missing,
+        }
+    }
+
+    /// Number of windows.
+    pub fn len(&self) -> usize {
+        self.z.nrows()
+    }
+
+    /// Whether there are no windows.
+    pub fn is_empty(&self) -> bool {
+        self.z.nrows() == 0
+    }
+
+    /// The windows' negative log-likelihood per window under the model of covariance `Σ`
+    /// (`sigma`, factorised as `factor`, precision `L`), scoring only the observed
+    /// coordinates `o` of each window given the window as the model reads it (the
+    /// missing ones `r` at their fill value 0, as the trained models, the DSM loss and
+    /// the edge tests see them): `x_o | x_r = 0` has precision `L_oo`, and
+    /// `log det L_oo = log det L + log det Σ_rr`. Scoring the zero-filled window instead
+    /// adds `−log p(x_r = 0)`, which rewards a small variance for whatever is missing.
+    ///
+    /// - whole window: `½[tr(L_oo S_oo) − log det L_oo]` per window, that is
+    ///   `½[tr(L S) + log det Σ − mean log det Σ_rr]` with `S` zero-filled;
+    /// - future block: `−log p(x_Fo | rest) = ½[uᵀ(L_FoFo)⁻¹u − log det L_FoFo]` with
+    ///   `u = (Lz)_Fo`; with `C = L_FF⁻¹` (the full future block), `(L_FoFo)⁻¹ =
+    ///   C_oo − C_or C_rr⁻¹ C_ro` and `log det L_FoFo = log det L_FF + log det C_rr`, so
+    ///   with `u'` = `(Lz)_F` zero at the missing future coordinates and `v = Cu'`,
+    ///   `uᵀ(L_FoFo)⁻¹u = u'ᵀv − v_rᵀ C_rr⁻¹ v_r`.
+    ///
+    /// ∞ if a factorisation fails.
+    fn nll(
+        &self,
+        (sigma, factor, l): (&Array2<f64>, &SpdFactor, &Array2<f64>),
+        c: f64,
+        criterion: ShrinkageCriterion,
+    ) -> f64 {
+        let d = l.nrows();
+        let n = self.future_mask.ncols();
+        match criterion {
+            ShrinkageCriterion::Window => {
+                let tr = trace_of_product(l.view(), self.second_moment.view());
+                let mut missing = 0.0;
+                for (r, share) in &self.missing {
+                    let s_rr = sigma.select(Axis(0), r).select(Axis(1), r);
+                    let Some(f) = SpdFactor::new(&s_rr, c) else {
+                        return f64::INFINITY;
+                    };
+                    missing += share * f.log_det();
                 }
-                let zo = z.select(Axis(0), &rows);
-                let zo = zo.select(Axis(1), &observed);
-                Some(PatternMoment {
-                    observed,
-                    windows: rows.len(),
-                    second_moment: second_moment(zo.view()),
-                })
-            })
-            .collect()
+                0.5 * (tr + factor.log_det() - missing)
+            }
+            ShrinkageCriterion::Future => {
+                if n == 0 || self.is_empty() {
+                    return 0.0;
+                }
+                let p = d - n;
+                let Some(future) = SpdFactor::new(&l.slice(s![p.., p..]).to_owned(), 0.0) else {
+                    return f64::INFINITY;
+                };
+                let cf = future.inverse();
+                let u = self.z.dot(&l.slice(s![p.., ..]).t()) * &self.future_mask;
+                let v = u.dot(&cf);
+                let mut sum = (&u * &v).sum() - self.len() as f64 * future.log_det();
+                for (r, rows) in &self.future_missing {
+                    let c_rr = cf.select(Axis(0), r).select(Axis(1), r);
+                    let Some(f) = SpdFactor::new(&c_rr, 0.0) else {
+                        return f64::INFINITY;
+                    };
+                    let v_r = v.select(Axis(0), rows).select(Axis(1), r);
+                    let w = f.inverse();
+                    let quad: f64 = v_r.outer_iter().map(|x| x.dot(&w.dot(&x))).sum();
+                    sum -= quad + rows.len() as f64 * f.log_det();
+                }
+                0.5 * sum / self.len() as f64
+            }
+        }
     }
 }
 
-/// The second moments of one validation split: of the windows fitted (zero-filled, as
-/// the model is fitted) and of the windows scored, by observation pattern.
+/// The second moment of the windows one validation split fits (zero-filled, as the model
+/// is fitted) and the windows it scores.
 #[derive(Clone, Debug)]
 pub struct MomentSplit {
     pub train: Array2<f64>,
-    pub valid: Vec<PatternMoment>,
+    pub valid: ValidationWindows,
 }
 
-/// Leave-one-group-out splits of windows `z` (observation mask `m`) whose rows belong to
-/// `group[t]` (worms): each group in turn is scored by a model of the others. Groups of
-/// no window are skipped; fewer than two groups give no split.
+/// Leave-one-group-out splits of windows `z` (observation mask `m`, `neurons` per block)
+/// whose rows belong to `group[t]` (worms): each group in turn is scored by a model of
+/// the others. Groups of no window are skipped; fewer than two groups give no split.
 pub fn leave_one_group_out(
     z: ArrayView2<f64>,
     m: ArrayView2<f64>,
     group: &[usize],
+    neurons: usize,
 ) -> Vec<MomentSplit> {
     let groups = group.iter().copied().max().map_or(0, |g| g + 1);
     let d = z.ncols();
@@ -391,9 +490,10 @@ pub fn leave_one_group_out(
         .filter(|&g| !members[g].is_empty())
         .map(|g| MomentSplit {
             train: (&total - &sums[g]) / (n - members[g].len()) as f64,
-            valid: PatternMoment::of(
+            valid: ValidationWindows::new(
                 z.select(Axis(0), &members[g]).view(),
                 m.select(Axis(0), &members[g]).view(),
+                neurons,
             ),
         })
         .collect()
@@ -443,21 +543,14 @@ pub fn select_shrinkage_over(
                 .shrink(&split.train)
             })
             .collect();
-        let windows: usize = split.valid.iter().map(|p| p.windows).sum();
         for (k, p) in path.iter_mut().enumerate() {
             let s = &shrunk[k % crosses.len()];
-            let nll = match SpdFactor::new(s, sigma * sigma + p.ridge) {
+            let c = sigma * sigma + p.ridge;
+            let nll = match SpdFactor::new(s, c) {
                 None => f64::INFINITY,
                 Some(factor) => {
                     let l = factor.inverse();
-                    split
-                        .valid
-                        .iter()
-                        .map(|pattern| {
-                            let w = pattern.windows as f64 / windows as f64;
-                            w * observed_nll(&l, factor.log_det(), pattern, criterion, neurons)
-                        })
-                        .sum()
+                    split.valid.nll((s, &factor, &l), c, criterion)
                 }
             };
             p.loss += nll / splits.len() as f64;
@@ -487,80 +580,6 @@ pub fn select_shrinkage_over(
         },
         path,
     ))
-}
-
-/// The negative log-likelihood per window of the validation windows of one observation
-/// pattern, scoring only their observed coordinates `o` given the window as the model
-/// reads it (the missing coordinates `r` at their fill value 0, as the trained models,
-/// the DSM loss and the edge tests see them): `x_o | x_r = 0` has precision `L_oo` and
-/// mean 0. By `criterion`, the whole window's `½[tr(L_oo S_oo) − log det L_oo]`, or that
-/// of the observed future coordinates given the rest ([`future_nll`] on the rows of
-/// `L_oo` of the observed future block). Scoring the zero-filled window instead adds
-/// `−log p(x_r = 0)`, which rewards a small variance of whatever is missing. With every
-/// coordinate observed, `L_oo = L`; `log_det_sigma` is then `−log det L`. ∞ if a
-/// factorisation fails.
-fn observed_nll(
-    l: &Array2<f64>,
-    log_det_sigma: f64,
-    pattern: &PatternMoment,
-    criterion: ShrinkageCriterion,
-    neurons: usize,
-) -> f64 {
-    let d = l.nrows();
-    let o = &pattern.observed;
-    let complete = o.len() == d;
-    match criterion {
-        ShrinkageCriterion::Window => {
-            let (l_oo, log_det) = if complete {
-                (CowArray::from(l.view()), -log_det_sigma)
-            } else {
-                let l_oo = l.select(Axis(0), o).select(Axis(1), o);
-                let Some(f) = SpdFactor::new(&l_oo, 0.0) else {
-                    return f64::INFINITY;
-                };
-                let log_det = f.log_det();
-                (CowArray::from(l_oo), log_det)
-            };
-            0.5 * (trace_of_product(l_oo.view(), pattern.second_moment.view()) - log_det)
-        }
-        ShrinkageCriterion::Future => {
-            let future = &o[o.partition_point(|&a| a < d - neurons)..];
-            let l_f = if complete {
-                CowArray::from(l.slice(s![d - future.len().., ..]))
-            } else {
-                CowArray::from(l.select(Axis(0), future).select(Axis(1), o))
-            };
-            future_nll(l_f.view(), pattern.second_moment.view())
-        }
-    }
-}
-
-/// The negative log-likelihood per window of the last block given the others,
-/// `−E log p(x_F | x_P)` up to a constant: from the last rows `[L_FP, L_FF]` of the
-/// precision and `S = S_valid`,
-///
-/// ```text
-/// ½[tr(L_FF S_FF) + 2 tr(L_FP S_PF) + tr(L_FF⁻¹ L_FP S_PP L_PF) − log det L_FF]
-/// ```
-///
-/// (the conditional of a Gaussian of precision `L` has precision `L_FF` and mean
-/// `−L_FF⁻¹ L_FP x_P`); ∞ if not positive definite; 0 for an empty future block.
-fn future_nll(l_f: ArrayView2<f64>, s_valid: ArrayView2<f64>) -> f64 {
-    let (n_future, d) = l_f.dim();
-    if n_future == 0 {
-        return 0.0;
-    }
-    let p = d - n_future;
-    let lff = l_f.slice(s![.., p..]).to_owned();
-    let Some(conditional) = SpdFactor::new(&lff, 0.0) else {
-        return f64::INFINITY;
-    };
-    let lfp = l_f.slice(s![.., ..p]);
-    let tr_ff = trace_of_product(lff.view(), s_valid.slice(s![p.., p..]));
-    let tr_fp = trace_of_product(lfp, s_valid.slice(s![..p, p..]));
-    let inner = lfp.dot(&s_valid.slice(s![..p, ..p])).dot(&lfp.t());
-    let tr_pp = trace_of_product(conditional.inverse().view(), inner.view());
-    0.5 * (tr_ff + 2.0 * tr_fp + tr_pp - conditional.log_det())
 }
 
 /// The linear-coupling energy equal to `½ zᵀLz` (`L` over `[x_P, x_F]`), with the MLPs
@@ -832,7 +851,7 @@ pub(crate) mod tests {
     fn leave_one_group_out_moments_are_those_of_the_other_groups() {
         let (z, _) = gaussian_windows(50, 4, 21);
         let group: Vec<usize> = (0..50).map(|t| if t < 20 { 0 } else { 2 }).collect();
-        let splits = leave_one_group_out(z.view(), all_observed(&z).view(), &group);
+        let splits = leave_one_group_out(z.view(), all_observed(&z).view(), &group, 2);
         assert_eq!(splits.len(), 2);
         let rows = |f: &dyn Fn(usize) -> bool| {
             let r: Vec<usize> = (0..50).filter(|&t| f(t)).collect();
@@ -846,12 +865,11 @@ pub(crate) mod tests {
             (&splits[0], rows(&|t| t < 20), 20),
             (&splits[1], rows(&|t| t >= 20), 30),
         ] {
-            assert_eq!(split.valid.len(), 1, "every window observes everything");
-            assert_eq!(split.valid[0].observed, vec![0, 1, 2, 3]);
-            assert_eq!(split.valid[0].windows, windows);
-            assert!(close(&split.valid[0].second_moment, &held));
+            assert_eq!(split.valid.len(), windows);
+            assert!(split.valid.missing.is_empty() && split.valid.future_missing.is_empty());
+            assert!(close(&split.valid.second_moment, &held));
         }
-        assert!(leave_one_group_out(z.view(), all_observed(&z).view(), &[1; 50]).is_empty());
+        assert!(leave_one_group_out(z.view(), all_observed(&z).view(), &[1; 50], 2).is_empty());
         // Over several splits the loss is their unweighted mean (each worm counts once,
         // whatever its number of windows).
         let search = (
@@ -903,91 +921,95 @@ pub(crate) mod tests {
         .is_err());
     }
 
-    /// Validation windows are scored on what they observed: windows grouped by their
-    /// mask, and each group's loss the likelihood of its observed coordinates `o` given
-    /// the missing ones `r` at 0, against a float64 reference through the covariance:
-    /// `x_o | x_r = 0` is `N(0, (L_oo)⁻¹)` with `(L_oo)⁻¹ = Σ_oo − Σ_or Σ_rr⁻¹ Σ_ro`; the
-    /// future block's loss is that of the observed window less that of its observed
-    /// past, whose covariance is the past block of `(L_oo)⁻¹`. The zeros of the missing
-    /// coordinates are not scored: the loss is the zero-filled window's less
-    /// `−log p(x_r = 0)`.
+    /// Validation windows are scored on what they observed, window by window, against a
+    /// float64 reference through the covariance: each window's observed coordinates `o`
+    /// given the missing ones `r` at 0 are `N(0, (L_oo)⁻¹)` with
+    /// `(L_oo)⁻¹ = Σ_oo − Σ_or Σ_rr⁻¹ Σ_ro`; the future block's loss is that of the
+    /// observed window less that of its observed past, whose covariance is the past block
+    /// of `(L_oo)⁻¹`. The zeros of the missing coordinates are not scored: the loss is the
+    /// zero-filled windows' less `−log p(x_r = 0)`. Windows miss a future coordinate, a
+    /// past one, both, or a whole block's.
     #[test]
     fn validation_windows_are_scored_on_their_observed_coordinates() {
         let (train, _) = gaussian_windows(400, 6, 41);
         let (mut valid, _) = gaussian_windows(90, 6, 42);
         let mut mask = Array2::<f64>::ones(valid.dim());
-        // Windows 0..30 miss coordinate 4 (a future one), 30..50 miss 1 (a past one).
-        for t in 0..30 {
-            mask[[t, 4]] = 0.0;
-            valid[[t, 4]] = 0.0;
-        }
-        for t in 30..50 {
-            mask[[t, 1]] = 0.0;
-            valid[[t, 1]] = 0.0;
-        }
-        let patterns = PatternMoment::of(valid.view(), mask.view());
-        let observed: Vec<(Vec<usize>, usize)> = patterns
+        let mut miss = |rows: std::ops::Range<usize>, coords: &[usize]| {
+            for t in rows {
+                for &a in coords {
+                    mask[[t, a]] = 0.0;
+                    valid[[t, a]] = 0.0;
+                }
+            }
+        };
+        miss(0..20, &[4]);
+        miss(20..35, &[1]);
+        miss(35..45, &[1, 5]);
+        miss(45..50, &[3, 4, 5]);
+        let windows = ValidationWindows::new(valid.view(), mask.view(), 3);
+        assert_eq!(windows.missing.len(), 4);
+        let future: Vec<(Vec<usize>, usize)> = windows
+            .future_missing
             .iter()
-            .map(|p| (p.observed.clone(), p.windows))
+            .map(|(r, rows)| (r.clone(), rows.len()))
             .collect();
         assert_eq!(
-            observed,
-            vec![
-                (vec![0, 1, 2, 3, 5], 30),
-                (vec![0, 2, 3, 4, 5], 20),
-                (vec![0, 1, 2, 3, 4, 5], 40)
-            ]
+            future,
+            vec![(vec![1], 20), (vec![2], 10), (vec![0, 1, 2], 5)]
         );
-        let sigma = &second_moment(train.view()) + &(Array2::<f64>::eye(6) * 0.01);
-        let l = spd_inverse(&sigma, 0.0, "Σ").unwrap();
-        let log_det_sigma = SpdFactor::new(&sigma, 0.0).unwrap().log_det();
-        // `½[tr(C⁻¹ S) + log det C]` of windows of second moment `s` under `N(0, C)`.
-        let nll = |c: &Array2<f64>, s: &Array2<f64>| {
-            let f = SpdFactor::new(c, 0.0).unwrap();
-            0.5 * (trace_of_product(f.inverse().view(), s.view()) + f.log_det())
+        let s_train = second_moment(train.view());
+        let c = 0.01;
+        let sigma = &s_train + &(Array2::<f64>::eye(6) * c);
+        let factor = SpdFactor::new(&s_train, c).unwrap();
+        let l = factor.inverse();
+        // `½[x_oᵀ C⁻¹ x_o + log det C]` of one window under `N(0, C)`.
+        let nll = |cov: &Array2<f64>, x: &ndarray::Array1<f64>| {
+            if x.is_empty() {
+                return 0.0;
+            }
+            let f = SpdFactor::new(cov, 0.0).unwrap();
+            0.5 * (x.dot(&f.inverse().dot(x)) + f.log_det())
         };
         let block =
             |m: &Array2<f64>, a: &[usize], b: &[usize]| m.select(Axis(0), a).select(Axis(1), b);
-        for p in &patterns {
-            let o = &p.observed;
-            let r: Vec<usize> = (0..6).filter(|a| !o.contains(a)).collect();
+        let (mut want_window, mut want_future, mut zeros) = (0.0, 0.0, 0.0);
+        for t in 0..valid.nrows() {
+            let o: Vec<usize> = (0..6).filter(|&a| mask[[t, a]] > 0.0).collect();
+            let r: Vec<usize> = (0..6).filter(|&a| mask[[t, a]] <= 0.0).collect();
             let c_oo = if r.is_empty() {
                 sigma.clone()
             } else {
-                let s_ro = block(&sigma, &r, o);
+                let s_ro = block(&sigma, &r, &o);
                 let s_rr_inv = spd_inverse(&block(&sigma, &r, &r), 0.0, "Σ_rr").unwrap();
-                block(&sigma, o, o) - s_ro.t().dot(&s_rr_inv).dot(&s_ro)
-            };
-            let window = observed_nll(&l, log_det_sigma, p, ShrinkageCriterion::Window, 3);
-            let want = nll(&c_oo, &p.second_moment);
-            assert!((window - want).abs() < 1e-9, "{window} vs {want}");
-            let past: Vec<usize> = (0..o.len()).filter(|&k| o[k] < 3).collect();
-            let want = want
-                - nll(
-                    &block(&c_oo, &past, &past),
-                    &block(&p.second_moment, &past, &past),
-                );
-            let future = observed_nll(&l, log_det_sigma, p, ShrinkageCriterion::Future, 3);
-            assert!((future - want).abs() < 1e-9, "{future} vs {want}");
-            // The zero-filled window's loss scores the zeros too: it is this loss plus
-            // `−log p(x_r = 0) = ½ log det Σ_rr` (up to the constant).
-            if !r.is_empty() {
-                let zero_filled = {
-                    let mut s_full = Array2::<f64>::zeros((6, 6));
-                    for (a, &oa) in o.iter().enumerate() {
-                        for (b, &ob) in o.iter().enumerate() {
-                            s_full[[oa, ob]] = p.second_moment[[a, b]];
-                        }
-                    }
-                    nll(&sigma, &s_full)
-                };
-                let zeros = 0.5
+                zeros += 0.5
                     * SpdFactor::new(&block(&sigma, &r, &r), 0.0)
                         .unwrap()
                         .log_det();
-                assert!((zero_filled - (window + zeros)).abs() < 1e-9);
-            }
+                block(&sigma, &o, &o) - s_ro.t().dot(&s_rr_inv).dot(&s_ro)
+            };
+            let x = valid.row(t).select(Axis(0), &o);
+            let whole = nll(&c_oo, &x);
+            let past: Vec<usize> = (0..o.len()).filter(|&k| o[k] < 3).collect();
+            want_window += whole;
+            want_future += whole - nll(&block(&c_oo, &past, &past), &x.select(Axis(0), &past));
         }
+        let n = valid.nrows() as f64;
+        let got_window = windows.nll((&s_train, &factor, &l), c, ShrinkageCriterion::Window);
+        let got_future = windows.nll((&s_train, &factor, &l), c, ShrinkageCriterion::Future);
+        assert!(
+            (got_window - want_window / n).abs() < 1e-9,
+            "{got_window} vs {}",
+            want_window / n
+        );
+        assert!(
+            (got_future - want_future / n).abs() < 1e-9,
+            "{got_future} vs {}",
+            want_future / n
+        );
+        // The zero-filled windows' loss scores the zeros too: ½ log det Σ_rr more.
+        let zero_filled = 0.5
+            * (trace_of_product(l.view(), second_moment(valid.view()).view()) + factor.log_det());
+        assert!((zero_filled - (got_window + zeros / n)).abs() < 1e-9);
     }
 
     /// Windows of `blocks` blocks of `n` neurons, each neuron an AR(1) with coefficient
@@ -1060,13 +1082,23 @@ pub(crate) mod tests {
         criterion: ShrinkageCriterion,
         neurons: usize,
     ) -> f64 {
-        let f = SpdFactor::new(s_train, c).unwrap();
-        let pattern = PatternMoment {
-            observed: (0..s_valid.nrows()).collect(),
-            windows: 1,
-            second_moment: s_valid.clone(),
+        // Windows with the second moment `s_valid`: its symmetric square root's rows,
+        // scaled so that `ZᵀZ/N = s_valid`.
+        let d = s_valid.nrows();
+        let (vals, vecs) = {
+            let m = nalgebra::DMatrix::from_fn(d, d, |a, b| s_valid[[a, b]]);
+            let e = m.symmetric_eigen();
+            (e.eigenvalues, e.eigenvectors)
         };
-        observed_nll(&f.inverse(), f.log_det(), &pattern, criterion, neurons)
+        let z = Array2::from_shape_fn((d, d), |(t, a)| {
+            (0..d)
+                .map(|k| vecs[(a, k)] * vals[k].max(0.0).sqrt() * vecs[(t, k)])
+                .sum::<f64>()
+                * (d as f64).sqrt()
+        });
+        let windows = ValidationWindows::new(z.view(), Array2::ones((d, d)).view(), neurons);
+        let f = SpdFactor::new(s_train, c).unwrap();
+        windows.nll((s_train, &f, &f.inverse()), c, criterion)
     }
 
     /// `−log p(x_F | x_P) = −log p(z) + log p(x_P)`: the future block's loss is the
