@@ -503,7 +503,7 @@ fn results_header(plan: &Plan, seconds: f64) -> String {
                 String::new()
             } else {
                 format!(
-                    ", measurement noise {} SD (the default's {WORM_MEASUREMENT_SD})",
+                    ", measurement noise {} SD (default {WORM_MEASUREMENT_SD})",
                     size.worm_measurement_sd
                 )
             }
@@ -619,6 +619,7 @@ fn training(args: &BenchArgs) -> Result<()> {
     let wiring = cook_wiring(&conn, &real_panel.neurons);
     let size = FamilySize {
         wiring: Some(std::sync::Arc::new(wiring)),
+        worm_measurement_sd: args.worm_measurement_sd.unwrap_or(WORM_MEASUREMENT_SD),
         ..if args.quick {
             FamilySize::quick()
         } else {

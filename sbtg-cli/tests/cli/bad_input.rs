@@ -301,4 +301,5 @@ fn bad_benchmark_settings_are_refused_with_the_fix() {
         );
     }
     assert!(!out.exists(), "nothing is written for refused settings");
+    let _ = std::fs::remove_dir_all(out.parent().unwrap());
 }

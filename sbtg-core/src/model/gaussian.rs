@@ -35,10 +35,11 @@
 //! energies (training can then only move away from it where the held-out loss improves).
 //!
 //! **Missing coordinates** are 0 in the standardised windows (their mean), so `S` is the
-//! zero-filled second moment `ZᵀZ/N`, the same convention the trained models see. The
-//! held-out likelihood that chooses the shrinkage scores only what each validation
-//! window observed, given the window as the model reads it (missing coordinates at 0),
-//! as the DSM loss leaves missing coordinates out.
+//! zero-filled second moment `ZᵀZ/N`, the same convention the trained models see
+//! (`--missing impute` completes them with a draw first). The held-out likelihood that
+//! chooses the shrinkage scores only what each validation window observed, given the
+//! window as the model reads it (missing coordinates at their fill value), as the DSM
+//! loss leaves missing coordinates out ([`ValidationWindows`]).
 
 use ndarray::{s, Array2, ArrayView2, Axis};
 
@@ -268,10 +269,11 @@ pub struct RidgePoint {
 
 /// The ridge of [`RIDGE_GRID`] and (for [`ShrinkageTarget::IndependentNeurons`]) the
 /// cross-neuron shrinkage of [`CROSS_GRID`] whose Gaussian window model, fitted on
-/// `train`, gives the validation windows the highest likelihood, with the whole path
-/// (per window, the negative log-likelihood up to a constant: of the whole window,
-/// `½[tr(L S_valid) − log det L]`, or of its future block given the past blocks
-/// ([`ShrinkageCriterion`]); `L` includes the DSM noise `σ²`). Ties go to the larger
+/// `train`, gives the validation windows `valid` (observation mask `valid_mask`) the
+/// highest likelihood, with the whole path (per window, the negative log-likelihood up to
+/// a constant of its observed coordinates given its missing ones: of the whole window or
+/// of its future block given the past blocks, [`ShrinkageCriterion`],
+/// [`ValidationWindows`]; `L` includes the DSM noise `σ²`). Ties go to the larger
 /// ridge, then to the larger shrinkage. `neurons` is the number of neurons per block
 /// (the future block is the last `neurons` coordinates).
 ///
@@ -292,11 +294,22 @@ pub fn select_shrinkage(
             "folds",
             format!(
                 "the Gaussian window model's shrinkage is chosen on held-out windows, and this \
-                 fold leaves {} training and {} validation windows (each training recording \
-                 needs 10 windows or more to hold out its last fifth); use longer recordings \
-                 or fewer folds (--folds)",
+                 fold leaves {} training and {} validation windows (its training recordings are \
+                 too short to hold any out); use longer recordings or fewer folds (--folds)",
                 train.nrows(),
                 valid.nrows()
+            ),
+        ));
+    }
+    if valid.ncols() != train.ncols() || valid_mask.dim() != valid.dim() {
+        return Err(Error::param(
+            "windows",
+            format!(
+                "training windows of {} coordinates, validation windows of {} and a mask of \
+                 {:?}: they must have the same coordinates",
+                train.ncols(),
+                valid.ncols(),
+                valid_mask.dim()
             ),
         ));
     }
@@ -326,9 +339,9 @@ pub struct ValidationWindows {
     second_moment: Array2<f64>,
     /// Observation mask of the future block (`1` observed).
     future_mask: Array2<f64>,
-    /// The coordinates each pattern of windows misses (ascending) and its share of the
-    /// windows (patterns that miss nothing are left out).
-    missing: Vec<(Vec<usize>, f64)>,
+    /// The coordinates each pattern of windows misses (ascending) and its windows
+    /// (patterns that miss nothing are left out).
+    missing: Vec<(Vec<usize>, Vec<usize>)>,
     /// The future block's coordinates (within the block) each pattern of windows misses,
     /// and its windows (patterns that miss none of them are left out).
     future_missing: Vec<(Vec<usize>, Vec<usize>)>,
@@ -338,9 +351,9 @@ impl ValidationWindows {
     /// Windows `z` (zero where missing) with observation mask `m` (`> 0` = observed);
     /// the future block is the last `neurons` coordinates.
     pub fn new(z: ArrayView2<f64>, m: ArrayView2<f64>, neurons: usize) -> Self {
-        let (rows, d) = z.dim();
+        let d = z.ncols();
         let p = d.saturating_sub(neurons);
-        let mut missing: Vec<(Vec<usize>, f64)> = Vec::new();
+        let mut missing: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
         let mut future_missing: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
         let mut index: std::collections::HashMap<Vec<usize>, usize> = Default::default();
         let mut future_index: std::collections::HashMap<Vec<usize>, usize> = Default::default();
@@ -351,10 +364,10 @@ impl ValidationWindows {
             }
             let rf: Vec<usize> = r.iter().filter(|&&a| a >= p).map(|&a| a - p).collect();
             let k = *index.entry(r.clone()).or_insert_with(|| {
-                missing.push((r, 0.0));
+                missing.push((r, Vec::new()));
                 missing.len() - 1
             });
-            missing[k].1 += 1.0 / rows as f64;
+            missing[k].1.push(t);
             if !rf.is_empty() {
                 let k = *future_index.entry(rf.clone()).or_insert_with(|| {
                     future_missing.push((rf, Vec::new()));
@@ -385,16 +398,18 @@ impl ValidationWindows {
         self.z.nrows() == 0
     }
 
-    /// The windows' negative log-likelihood per window under the model of covariance `Σ`
-    /// (`sigma`, factorised as `factor`, precision `L`), scoring only the observed
-    /// coordinates `o` of each window given the window as the model reads it (the
-    /// missing ones `r` at their fill value 0, as the trained models, the DSM loss and
-    /// the edge tests see them): `x_o | x_r = 0` has precision `L_oo`, and
+    /// The windows' negative log-likelihood per window under the model of covariance
+    /// `Σ = S + cI` (`s` the shrunk second moment, `factor` its factorisation, `l` the
+    /// precision `L = Σ⁻¹`), scoring only the observed coordinates `o` of each window given
+    /// the window as the model reads it (the missing ones `r` at their fill value, 0 or
+    /// the draw of `--missing impute`, as the trained models, the DSM loss and the edge
+    /// tests see them): `x_o | x_r` has precision `L_oo`, and
     /// `log det L_oo = log det L + log det Σ_rr`. Scoring the zero-filled window instead
     /// adds `−log p(x_r = 0)`, which rewards a small variance for whatever is missing.
     ///
-    /// - whole window: `½[tr(L_oo S_oo) − log det L_oo]` per window, that is
-    ///   `½[tr(L S) + log det Σ − mean log det Σ_rr]` with `S` zero-filled;
+    /// - whole window: `−log p(x_o | x_r) = −log p(z) + log p(z_r)`, that is
+    ///   `½[tr(L S_v) + log det Σ − mean(z_rᵀ Σ_rr⁻¹ z_r + log det Σ_rr)]` with `S_v` the
+    ///   windows' second moment (`z_r = 0` when zero-filled);
     /// - future block: `−log p(x_Fo | rest) = ½[uᵀ(L_FoFo)⁻¹u − log det L_FoFo]` with
     ///   `u = (Lz)_Fo`; with `C = L_FF⁻¹` (the full future block), `(L_FoFo)⁻¹ =
     ///   C_oo − C_or C_rr⁻¹ C_ro` and `log det L_FoFo = log det L_FF + log det C_rr`, so
@@ -404,22 +419,32 @@ impl ValidationWindows {
     /// ∞ if a factorisation fails.
     fn nll(
         &self,
-        (sigma, factor, l): (&Array2<f64>, &SpdFactor, &Array2<f64>),
+        (s, factor, l): (&Array2<f64>, &SpdFactor, &Array2<f64>),
         c: f64,
         criterion: ShrinkageCriterion,
     ) -> f64 {
         let d = l.nrows();
         let n = self.future_mask.ncols();
+        let rows_total = self.len().max(1) as f64;
         match criterion {
             ShrinkageCriterion::Window => {
                 let tr = trace_of_product(l.view(), self.second_moment.view());
                 let mut missing = 0.0;
-                for (r, share) in &self.missing {
-                    let s_rr = sigma.select(Axis(0), r).select(Axis(1), r);
+                for (r, rows) in &self.missing {
+                    let s_rr = s.select(Axis(0), r).select(Axis(1), r);
                     let Some(f) = SpdFactor::new(&s_rr, c) else {
                         return f64::INFINITY;
                     };
-                    missing += share * f.log_det();
+                    // Zero-filled windows have `z_r = 0`; imputed ones score `z_r`'s
+                    // marginal out of the window's, `½[z_rᵀ Σ_rr⁻¹ z_r + log det Σ_rr]`.
+                    let z_r = self.z.select(Axis(0), rows).select(Axis(1), r);
+                    let quad: f64 = if z_r.iter().any(|&v| v != 0.0) {
+                        let w = f.inverse();
+                        z_r.outer_iter().map(|x| x.dot(&w.dot(&x))).sum()
+                    } else {
+                        0.0
+                    };
+                    missing += (quad + rows.len() as f64 * f.log_det()) / rows_total;
                 }
                 0.5 * (tr + factor.log_det() - missing)
             }
@@ -923,46 +948,36 @@ pub(crate) mod tests {
 
     /// Validation windows are scored on what they observed, window by window, against a
     /// float64 reference through the covariance: each window's observed coordinates `o`
-    /// given the missing ones `r` at 0 are `N(0, (L_oo)⁻¹)` with
-    /// `(L_oo)⁻¹ = Σ_oo − Σ_or Σ_rr⁻¹ Σ_ro`; the future block's loss is that of the
-    /// observed window less that of its observed past, whose covariance is the past block
-    /// of `(L_oo)⁻¹`. The zeros of the missing coordinates are not scored: the loss is the
-    /// zero-filled windows' less `−log p(x_r = 0)`. Windows miss a future coordinate, a
-    /// past one, both, or a whole block's.
+    /// given the missing ones `r` at their fill value `z_r` are
+    /// `N(Σ_or Σ_rr⁻¹ z_r, Σ_oo − Σ_or Σ_rr⁻¹ Σ_ro)`; the future block's loss is that of
+    /// the observed window less that of its observed past (the past part of the same
+    /// Gaussian). Zero-filled (`z_r = 0`, the zeros not scored: the loss is the
+    /// zero-filled windows' less `−log p(x_r = 0)`) and imputed (`z_r` a draw). Windows
+    /// miss a future coordinate, a past one, both, or a whole block's.
     #[test]
     fn validation_windows_are_scored_on_their_observed_coordinates() {
         let (train, _) = gaussian_windows(400, 6, 41);
-        let (mut valid, _) = gaussian_windows(90, 6, 42);
-        let mut mask = Array2::<f64>::ones(valid.dim());
-        let mut miss = |rows: std::ops::Range<usize>, coords: &[usize]| {
+        let (observed, _) = gaussian_windows(90, 6, 42);
+        let (draws, _) = gaussian_windows(90, 6, 43);
+        let mut mask = Array2::<f64>::ones(observed.dim());
+        for (rows, coords) in [
+            (0..20, vec![4]),
+            (20..35, vec![1]),
+            (35..45, vec![1, 5]),
+            (45..50, vec![3, 4, 5]),
+        ] {
             for t in rows {
-                for &a in coords {
+                for &a in &coords {
                     mask[[t, a]] = 0.0;
-                    valid[[t, a]] = 0.0;
                 }
             }
-        };
-        miss(0..20, &[4]);
-        miss(20..35, &[1]);
-        miss(35..45, &[1, 5]);
-        miss(45..50, &[3, 4, 5]);
-        let windows = ValidationWindows::new(valid.view(), mask.view(), 3);
-        assert_eq!(windows.missing.len(), 4);
-        let future: Vec<(Vec<usize>, usize)> = windows
-            .future_missing
-            .iter()
-            .map(|(r, rows)| (r.clone(), rows.len()))
-            .collect();
-        assert_eq!(
-            future,
-            vec![(vec![1], 20), (vec![2], 10), (vec![0, 1, 2], 5)]
-        );
+        }
         let s_train = second_moment(train.view());
         let c = 0.01;
         let sigma = &s_train + &(Array2::<f64>::eye(6) * c);
         let factor = SpdFactor::new(&s_train, c).unwrap();
         let l = factor.inverse();
-        // `½[x_oᵀ C⁻¹ x_o + log det C]` of one window under `N(0, C)`.
+        // `½[xᵀ C⁻¹ x + log det C]` of one centred window under `N(0, C)`.
         let nll = |cov: &Array2<f64>, x: &ndarray::Array1<f64>| {
             if x.is_empty() {
                 return 0.0;
@@ -972,44 +987,76 @@ pub(crate) mod tests {
         };
         let block =
             |m: &Array2<f64>, a: &[usize], b: &[usize]| m.select(Axis(0), a).select(Axis(1), b);
-        let (mut want_window, mut want_future, mut zeros) = (0.0, 0.0, 0.0);
-        for t in 0..valid.nrows() {
-            let o: Vec<usize> = (0..6).filter(|&a| mask[[t, a]] > 0.0).collect();
-            let r: Vec<usize> = (0..6).filter(|&a| mask[[t, a]] <= 0.0).collect();
-            let c_oo = if r.is_empty() {
-                sigma.clone()
-            } else {
-                let s_ro = block(&sigma, &r, &o);
-                let s_rr_inv = spd_inverse(&block(&sigma, &r, &r), 0.0, "Σ_rr").unwrap();
-                zeros += 0.5
-                    * SpdFactor::new(&block(&sigma, &r, &r), 0.0)
-                        .unwrap()
-                        .log_det();
-                block(&sigma, &o, &o) - s_ro.t().dot(&s_rr_inv).dot(&s_ro)
-            };
-            let x = valid.row(t).select(Axis(0), &o);
-            let whole = nll(&c_oo, &x);
-            let past: Vec<usize> = (0..o.len()).filter(|&k| o[k] < 3).collect();
-            want_window += whole;
-            want_future += whole - nll(&block(&c_oo, &past, &past), &x.select(Axis(0), &past));
+        for imputed in [false, true] {
+            // Missing coordinates at 0, or at a draw.
+            let valid = Array2::from_shape_fn(observed.dim(), |(t, a)| {
+                if mask[[t, a]] > 0.0 {
+                    observed[[t, a]]
+                } else if imputed {
+                    draws[[t, a]]
+                } else {
+                    0.0
+                }
+            });
+            let windows = ValidationWindows::new(valid.view(), mask.view(), 3);
+            assert_eq!(windows.missing.len(), 4);
+            let future: Vec<(Vec<usize>, usize)> = windows
+                .future_missing
+                .iter()
+                .map(|(r, rows)| (r.clone(), rows.len()))
+                .collect();
+            assert_eq!(
+                future,
+                vec![(vec![1], 20), (vec![2], 10), (vec![0, 1, 2], 5)]
+            );
+            let (mut want_window, mut want_future, mut zeros) = (0.0, 0.0, 0.0);
+            for t in 0..valid.nrows() {
+                let o: Vec<usize> = (0..6).filter(|&a| mask[[t, a]] > 0.0).collect();
+                let r: Vec<usize> = (0..6).filter(|&a| mask[[t, a]] <= 0.0).collect();
+                let x = valid.row(t).select(Axis(0), &o);
+                let (mean, cov) = if r.is_empty() {
+                    (ndarray::Array1::zeros(6), sigma.clone())
+                } else {
+                    let s_ro = block(&sigma, &r, &o);
+                    let s_rr_inv = spd_inverse(&block(&sigma, &r, &r), 0.0, "Σ_rr").unwrap();
+                    zeros += 0.5
+                        * SpdFactor::new(&block(&sigma, &r, &r), 0.0)
+                            .unwrap()
+                            .log_det();
+                    let z_r = valid.row(t).select(Axis(0), &r);
+                    (
+                        s_ro.t().dot(&s_rr_inv.dot(&z_r)),
+                        block(&sigma, &o, &o) - s_ro.t().dot(&s_rr_inv).dot(&s_ro),
+                    )
+                };
+                let centred = &x - &mean;
+                let whole = nll(&cov, &centred);
+                let past: Vec<usize> = (0..o.len()).filter(|&k| o[k] < 3).collect();
+                want_window += whole;
+                want_future +=
+                    whole - nll(&block(&cov, &past, &past), &centred.select(Axis(0), &past));
+            }
+            let n = valid.nrows() as f64;
+            let got_window = windows.nll((&s_train, &factor, &l), c, ShrinkageCriterion::Window);
+            let got_future = windows.nll((&s_train, &factor, &l), c, ShrinkageCriterion::Future);
+            assert!(
+                (got_window - want_window / n).abs() < 1e-9,
+                "imputed {imputed}: {got_window} vs {}",
+                want_window / n
+            );
+            assert!(
+                (got_future - want_future / n).abs() < 1e-9,
+                "imputed {imputed}: {got_future} vs {}",
+                want_future / n
+            );
+            if !imputed {
+                // The zero-filled windows' loss scores the zeros too: ½ log det Σ_rr more.
+                let zero_filled = 0.5
+                    * (trace_of_product(l.view(), second_moment(valid.view()).view())
+                        + factor.log_det());
+                assert!((zero_filled - (got_window + zeros / n)).abs() < 1e-9);
+            }
         }
-        let n = valid.nrows() as f64;
-        let got_window = windows.nll((&s_train, &factor, &l), c, ShrinkageCriterion::Window);
-        let got_future = windows.nll((&s_train, &factor, &l), c, ShrinkageCriterion::Future);
-        assert!(
-            (got_window - want_window / n).abs() < 1e-9,
-            "{got_window} vs {}",
-            want_window / n
-        );
-        assert!(
-            (got_future - want_future / n).abs() < 1e-9,
-            "{got_future} vs {}",
-            want_future / n
-        );
-        // The zero-filled windows' loss scores the zeros too: ½ log det Σ_rr more.
-        let zero_filled = 0.5
-            * (trace_of_product(l.view(), second_moment(valid.view()).view()) + factor.log_det());
-        assert!((zero_filled - (got_window + zeros / n)).abs() < 1e-9);
     }
 
     /// Windows of `blocks` blocks of `n` neurons, each neuron an AR(1) with coefficient

@@ -99,7 +99,7 @@ pub fn cook_wiring(conn: &Connectome, neurons: &[String]) -> Wiring {
 }
 
 /// The worm-like families' measurement noise unless a run asks for another.
-pub const WORM_MEASUREMENT_SD: f64 = 0.3;
+pub use crate::data::simulate::WORM_MEASUREMENT_SD;
 
 /// How large the simulated data sets are.
 #[derive(Clone, Debug, serde::Serialize)]

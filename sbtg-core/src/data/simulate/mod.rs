@@ -13,7 +13,7 @@ use crate::Result;
 
 mod worm;
 pub(crate) use worm::partners;
-pub use worm::{worm_coupling, worm_like, WormSpec};
+pub use worm::{worm_coupling, worm_like, WormSpec, WORM_MEASUREMENT_SD};
 
 /// Simulated recordings with their true lag-1 coupling.
 #[derive(Clone, Debug)]

@@ -29,6 +29,10 @@ use crate::data::Recording;
 use crate::rng::stream;
 use crate::Result;
 
+/// The benchmark worm's measurement noise, as a fraction of each trace's standard
+/// deviation ([`WormSpec::new`]).
+pub const WORM_MEASUREMENT_SD: f64 = 0.3;
+
 /// Settings of [`worm_like`].
 #[derive(Clone, Debug)]
 pub struct WormSpec {
@@ -73,7 +77,7 @@ impl WormSpec {
             modes: 3,
             mode_share: 0.4,
             bilateral_share: 0.9,
-            measurement_sd: 0.3,
+            measurement_sd: WORM_MEASUREMENT_SD,
             missing: (0.1, 0.3),
             coupled,
             seed,
