@@ -1432,3 +1432,46 @@ impl Sbtg {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::simulate::null_ar1;
+    use crate::data::PanelConfig;
+
+    /// The Gaussian model's shrinkage of a block fold is chosen on the fold's own training
+    /// windows: the inner split's rows, taken by position from the fold's training
+    /// matrix, are the windows `stopping_split` names (the fold's training rows are not
+    /// `0..N` for a later fold), so the path equals `select_shrinkage` on those windows
+    /// standardised directly. A neuron missing from one recording makes the masks matter.
+    #[test]
+    fn the_block_folds_shrinkage_is_chosen_on_the_folds_inner_split() {
+        let mut sim = null_ar1(4, 300, 3, 0.9, 0.3, 5).unwrap();
+        sim.recordings[1].values.column_mut(2).fill(f64::NAN);
+        let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
+        let est = Sbtg::default();
+        let windows = est.windows(&panel, est.span_of(1)).unwrap();
+        let folds = make_folds(&windows, est.fold_scheme()).unwrap();
+        let fold = &folds[2];
+        assert_ne!(fold.train, (0..fold.train.len()).collect::<Vec<_>>());
+        let problem = est.fold_problem(&panel, 1, 2).unwrap();
+        let st = Standardiser::fit(windows.z.view(), windows.mask.view(), &fold.train);
+        let (inner, valid) = stopping_split(&windows, &fold.train, STOPPING_FRACTION);
+        let (zi, _) = st.apply(windows.z.view(), windows.mask.view(), &inner);
+        let (zv, mv) = st.apply(windows.z.view(), windows.mask.view(), &valid);
+        assert!(
+            mv.iter().any(|&v| v == 0.0),
+            "some validation windows miss a neuron"
+        );
+        let (shrinkage, path) = select_shrinkage(
+            zi.view(),
+            (zv.view(), mv.view()),
+            est.model.sigma,
+            est.model.shrinkage_search(),
+            windows.n,
+        )
+        .unwrap();
+        assert_eq!(problem.gaussian_start().shrinkage, shrinkage);
+        assert_eq!(problem.reference.path, path);
+    }
+}
