@@ -353,29 +353,13 @@ impl ValidationWindows {
     pub fn new(z: ArrayView2<f64>, m: ArrayView2<f64>, neurons: usize) -> Self {
         let d = z.ncols();
         let p = d.saturating_sub(neurons);
-        let mut missing: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
-        let mut future_missing: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
-        let mut index: std::collections::HashMap<Vec<usize>, usize> = Default::default();
-        let mut future_index: std::collections::HashMap<Vec<usize>, usize> = Default::default();
-        for (t, mask) in m.outer_iter().enumerate() {
-            let r: Vec<usize> = (0..d).filter(|&a| mask[a] <= 0.0).collect();
-            if r.is_empty() {
-                continue;
-            }
-            let rf: Vec<usize> = r.iter().filter(|&&a| a >= p).map(|&a| a - p).collect();
-            let k = *index.entry(r.clone()).or_insert_with(|| {
-                missing.push((r, Vec::new()));
-                missing.len() - 1
-            });
-            missing[k].1.push(t);
-            if !rf.is_empty() {
-                let k = *future_index.entry(rf.clone()).or_insert_with(|| {
-                    future_missing.push((rf, Vec::new()));
-                    future_missing.len() - 1
-                });
-                future_missing[k].1.push(t);
-            }
-        }
+        let missing_of =
+            |t: usize| -> Vec<usize> { (0..d).filter(|&a| m[[t, a]] <= 0.0).collect() };
+        let missing = group_rows((0..m.nrows()).map(|t| (missing_of(t), t)));
+        let future_missing = group_rows((0..m.nrows()).map(|t| {
+            let r = missing_of(t);
+            (r.iter().filter(|&&a| a >= p).map(|&a| a - p).collect(), t)
+        }));
         let future_mask = m
             .slice(s![.., p..])
             .mapv(|v| if v > 0.0 { 1.0 } else { 0.0 });
@@ -474,6 +458,21 @@ impl ValidationWindows {
             }
         }
     }
+}
+
+/// Rows grouped by their key, in the order each key first occurs; rows whose key is
+/// empty (nothing missing) are left out.
+fn group_rows(keyed: impl Iterator<Item = (Vec<usize>, usize)>) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let mut groups: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
+    let mut index: std::collections::HashMap<Vec<usize>, usize> = Default::default();
+    for (key, row) in keyed.filter(|(key, _)| !key.is_empty()) {
+        let k = *index.entry(key.clone()).or_insert_with(|| {
+            groups.push((key, Vec::new()));
+            groups.len() - 1
+        });
+        groups[k].1.push(row);
+    }
+    groups
 }
 
 /// The second moment of the windows one validation split fits (zero-filled, as the model
