@@ -21,9 +21,9 @@ use crate::data::{
     inner_split, make_folds, stopping_split, Fold, FoldBy, FoldScheme, Panel, Standardiser, Windows,
 };
 use crate::model::gaussian::{
-    expected_dsm_future_loss, gaussian_energy, leave_one_group_out, select_shrinkage,
-    select_shrinkage_over, GaussianStart, RidgePoint, Shrinkage, ShrinkageCriterion,
-    ShrinkageTarget,
+    expected_dsm_future_loss, gaussian_energy, leave_one_group_out, second_moment,
+    select_shrinkage, select_shrinkage_over, GaussianStart, MomentSplit, RidgePoint, Shrinkage,
+    ShrinkageCriterion, ShrinkageTarget, ValidationWindows,
 };
 use crate::model::turns::{self, run_in_turns};
 use crate::model::{
@@ -95,6 +95,9 @@ const MISSING_RIDGE: f64 = 1e-3;
 const MISSING_EM_ITERATIONS: usize = 200;
 /// First random stream of the imputation draws (two per fold: training and test).
 const IMPUTE_STREAM: u64 = 7_000;
+/// First random stream of the inner splits' imputation draws (`2²²` per fold,
+/// [`Completion`]).
+const INNER_IMPUTE_STREAM: u64 = 1 << 40;
 /// Share of every training recording (its last frames) that early stopping validates on.
 const STOPPING_FRACTION: f64 = 0.2;
 
@@ -398,6 +401,15 @@ struct GaussianReference {
     start: GaussianStart,
 }
 
+/// A fold's windows ([`Sbtg::fold_windows`]): its standardiser, training and held-out
+/// windows, and inner split.
+struct FoldWindows {
+    st: Standardiser,
+    train: Masked,
+    test: Masked,
+    inner: InnerSplit,
+}
+
 /// One fold's training problem, set up as [`Estimator::fit`] sets it up: the fold's
 /// standardised training and test windows, its inner split and its Gaussian window
 /// model. For benchmarks and checks of training ([`Sbtg::train_problem`]).
@@ -435,24 +447,76 @@ fn several_worms(worm: &[usize]) -> bool {
     worm.first().is_some_and(|&w| worm.iter().any(|&v| v != w))
 }
 
-/// The inner split of a fold's training windows, standardised with the fold's statistics.
+/// Windows `z` (rows, standardised) and their observation mask.
+type Masked = (Array2<f64>, Array2<f64>);
+
+/// How a fold's inner splits complete the neurons missing from a recording under
+/// `--missing impute`: as the fold completes its own windows, from the EM window
+/// covariance of the windows the split fits, and of those alone. A covariance fitted
+/// on the fold's whole training part would let each split's validation windows inform
+/// the draws of the windows they are scored against, and of their own.
+struct Completion {
+    /// The fold's standardised training windows before completion (zero at missing
+    /// coordinates), in the order of the fold's training rows.
+    zero_filled: Array2<f64>,
+    seed: u64,
+    /// First random stream of the fold's inner draws: split `s` draws its fitted
+    /// windows from stream `stream + 2s` and its validation windows from the next.
+    stream: u64,
+}
+
+impl Completion {
+    /// Completes split `s`: one EM covariance of `fit`, one draw for each window of
+    /// `fit` and of `valid` ([`impute`]).
+    fn complete(&self, fit: &mut Masked, valid: &mut Masked, s: u64) -> Result<()> {
+        let cov = em_covariance(
+            fit.0.view(),
+            fit.1.view(),
+            MISSING_RIDGE,
+            MISSING_EM_ITERATIONS,
+        )?;
+        impute(
+            &mut fit.0,
+            fit.1.view(),
+            &cov,
+            &mut stream(self.seed, self.stream + 2 * s),
+        )?;
+        impute(
+            &mut valid.0,
+            valid.1.view(),
+            &cov,
+            &mut stream(self.seed, self.stream + 2 * s + 1),
+        )?;
+        Ok(())
+    }
+}
+
+/// The inner split of a fold's training windows, standardised with the fold's
+/// statistics and, under `--missing impute`, each split completed on its own
+/// ([`Completion`]).
 struct InnerSplit {
-    /// The shrinkage's validation split (block folds, or one worm's windows): positions
-    /// in the fold's training rows of the windows fitted and the windows scored.
-    ridge_train: Vec<usize>,
-    ridge_valid: Vec<usize>,
+    /// The shrinkage's validation split (block folds, or one worm's windows): the
+    /// windows fitted and the windows scored. Empty when the shrinkage is validated on
+    /// each training worm in turn, and once the Gaussian reference is fitted.
+    ridge: Option<(Masked, Masked)>,
     /// The early-stopping split ([`stopping_split`]): inner training and validation
     /// windows.
-    stop_train: (Array2<f64>, Array2<f64>),
-    stop_valid: (Array2<f64>, Array2<f64>),
+    stop_train: Masked,
+    stop_valid: Masked,
     /// The worm of every training window, in the order of the fold's training rows
     /// (epoch selection holds each worm out in turn).
     train_worm: Vec<usize>,
     /// Neurons per block (which window coordinates are the same neuron).
     neurons: usize,
-    /// What the folds hold out (how the Gaussian model's shrinkage is validated).
-    by: FoldBy,
+    /// `--missing impute`: how the inner splits are completed.
+    completion: Option<Completion>,
 }
+
+/// Split indices of a fold's completed inner splits: the early-stopping split, and the
+/// held-out recording of a fold whose training windows are of one worm; a held-out
+/// worm `w` is split `1 + w`.
+const STOPPING_SPLIT: u64 = 0;
+const LONE_WORM_SPLIT: u64 = 1 << 20;
 
 impl InnerSplit {
     /// The split of the fold's training rows `train`; the early-stopping split only if
@@ -461,52 +525,111 @@ impl InnerSplit {
     /// folds test ([`Self::gaussian`]): on each training worm in turn when the folds hold
     /// out recordings (a held-out recording, [`inner_split`], only where the training
     /// windows are of one worm), on the last fifth of every training recording
-    /// ([`stopping_split`]) when they hold out blocks of every recording.
+    /// ([`stopping_split`]) when they hold out blocks of every recording. With
+    /// `completion`, each split is completed from its own fitted windows.
     fn new(
         windows: &Windows,
         st: &Standardiser,
         train: &[usize],
         stopping: bool,
         by: FoldBy,
-    ) -> Self {
+        completion: Option<Completion>,
+    ) -> Result<Self> {
         let train_worm: Vec<usize> = train
             .iter()
             .map(|&t| windows.worms[windows.recording[t]])
             .collect();
-        let (inner, valid) = match by {
+        let apply = |rows: &[usize]| st.apply(windows.z.view(), windows.mask.view(), rows);
+        let split = |(fit, valid): (Vec<usize>, Vec<usize>), s: u64| -> Result<(Masked, Masked)> {
+            let (mut fit, mut valid) = (apply(&fit), apply(&valid));
+            if let Some(c) = &completion {
+                c.complete(&mut fit, &mut valid, s)?;
+            }
+            Ok((fit, valid))
+        };
+        let (stop_train, stop_valid) = if stopping || by == FoldBy::Blocks {
+            split(
+                stopping_split(windows, train, STOPPING_FRACTION),
+                STOPPING_SPLIT,
+            )?
+        } else {
+            Default::default()
+        };
+        let ridge = match by {
             // Validated on each training worm in turn ([`Self::gaussian`]): no inner
             // split to hold.
-            FoldBy::Recordings if several_worms(&train_worm) => (Vec::new(), Vec::new()),
-            FoldBy::Recordings => inner_split(windows, train),
-            FoldBy::Blocks => stopping_split(windows, train, STOPPING_FRACTION),
+            FoldBy::Recordings if several_worms(&train_worm) => None,
+            FoldBy::Recordings => Some(split(inner_split(windows, train), LONE_WORM_SPLIT)?),
+            // The early-stopping split's windows (and draws): the same rows.
+            FoldBy::Blocks => Some((stop_train.clone(), stop_valid.clone())),
         };
         let (stop_train, stop_valid) = if stopping {
-            stopping_split(windows, train, STOPPING_FRACTION)
+            (stop_train, stop_valid)
         } else {
-            (Vec::new(), Vec::new())
+            Default::default()
         };
-        let apply = |rows: &[usize]| st.apply(windows.z.view(), windows.mask.view(), rows);
-        // Window index → position in the fold's training rows (the order of `ztr`).
-        let position: std::collections::HashMap<usize, usize> =
-            train.iter().enumerate().map(|(k, &t)| (t, k)).collect();
-        let positions =
-            |rows: &[usize]| -> Vec<usize> { rows.iter().map(|t| position[t]).collect() };
-        InnerSplit {
-            ridge_train: positions(&inner),
-            ridge_valid: positions(&valid),
-            stop_train: apply(&stop_train),
-            stop_valid: apply(&stop_valid),
+        Ok(InnerSplit {
+            ridge,
+            stop_train,
+            stop_valid,
             train_worm,
             neurons: windows.n,
-            by,
+            completion,
+        })
+    }
+
+    /// Training worm `w` held out of the fold's training windows `(ztr, mtr)` (the
+    /// order of the fold's training rows): the other worms' windows and `w`'s, as the
+    /// fold's model reads windows. Under `--missing impute` both are completed from
+    /// the other worms' windows alone; the draws of worm `w` are the same wherever it
+    /// is held out (the shrinkage and epoch selection).
+    fn worm_split(
+        &self,
+        (ztr, mtr): (&Array2<f64>, &Array2<f64>),
+        w: usize,
+    ) -> Result<(Masked, Masked)> {
+        let (fit, held): (Vec<usize>, Vec<usize>) =
+            (0..ztr.nrows()).partition(|&t| self.train_worm[t] != w);
+        let source = self.completion.as_ref().map_or(ztr, |c| &c.zero_filled);
+        let pick = |a: &Array2<f64>, rows: &[usize]| a.select(ndarray::Axis(0), rows);
+        let mut fit_windows = (pick(source, &fit), pick(mtr, &fit));
+        let mut held_windows = (pick(source, &held), pick(mtr, &held));
+        if let Some(c) = &self.completion {
+            c.complete(&mut fit_windows, &mut held_windows, 1 + w as u64)?;
         }
+        Ok((fit_windows, held_windows))
+    }
+
+    /// The shrinkage's validation splits with whole worms held out: each training worm
+    /// in turn, scored by the second moment of the others ([`Self::worm_split`]).
+    fn held_out_worms(&self, (ztr, mtr): (&Array2<f64>, &Array2<f64>)) -> Result<Vec<MomentSplit>> {
+        if self.completion.is_none() {
+            return Ok(leave_one_group_out(
+                ztr.view(),
+                mtr.view(),
+                &self.train_worm,
+                self.neurons,
+            ));
+        }
+        let mut worms = self.train_worm.clone();
+        worms.sort_unstable();
+        worms.dedup();
+        worms
+            .into_iter()
+            .map(|w| {
+                let ((zf, _), (zv, mv)) = self.worm_split((ztr, mtr), w)?;
+                Ok(MomentSplit {
+                    train: second_moment(zf.view()),
+                    valid: ValidationWindows::new(zv.view(), mv.view(), self.neurons),
+                })
+            })
+            .collect()
     }
 
     /// Frees the ridge's split once the Gaussian reference is fitted (nothing else reads
     /// it), so that a fold holds less memory while it trains.
     fn release_ridge_split(&mut self) {
-        self.ridge_train = Vec::new();
-        self.ridge_valid = Vec::new();
+        self.ridge = None;
     }
 
     /// The Gaussian start fitted on the early-stopping split's training windows with
@@ -540,26 +663,20 @@ impl InnerSplit {
         sigma: f64,
         search: (ShrinkageTarget, ShrinkageCriterion),
     ) -> Result<GaussianReference> {
-        let worms = match self.by {
-            FoldBy::Recordings => {
-                leave_one_group_out(ztr.view(), mtr.view(), &self.train_worm, self.neurons)
-            }
-            FoldBy::Blocks => Vec::new(),
-        };
-        let (shrinkage, path) = if worms.is_empty() {
-            let rows = |m: &Array2<f64>, k: &[usize]| m.select(ndarray::Axis(0), k);
-            select_shrinkage(
-                rows(ztr, &self.ridge_train).view(),
-                (
-                    rows(ztr, &self.ridge_valid).view(),
-                    rows(mtr, &self.ridge_valid).view(),
-                ),
+        let (shrinkage, path) = match &self.ridge {
+            Some(((zf, _), (zv, mv))) => select_shrinkage(
+                zf.view(),
+                (zv.view(), mv.view()),
                 sigma,
                 search,
                 self.neurons,
-            )?
-        } else {
-            select_shrinkage_over(&worms, sigma, search, self.neurons)?
+            )?,
+            None => select_shrinkage_over(
+                &self.held_out_worms((ztr, mtr))?,
+                sigma,
+                search,
+                self.neurons,
+            )?,
         };
         Ok(GaussianReference {
             path,
@@ -830,11 +947,7 @@ impl Sbtg {
             .par_iter()
             .enumerate()
             .map(|(k, &w)| -> Result<(Vec<f64>, EnergyModel)> {
-                let (fit, held): (Vec<usize>, Vec<usize>) =
-                    (0..ztr.nrows()).partition(|&t| inner.train_worm[t] != w);
-                let pick = |a: &Array2<f64>, rows: &[usize]| a.select(ndarray::Axis(0), rows);
-                let (zf, mf) = (pick(ztr, &fit), pick(mtr, &fit));
-                let (zv, mv) = (pick(ztr, &held), pick(mtr, &held));
+                let ((zf, mf), (zv, mv)) = inner.worm_split((ztr, mtr), w)?;
                 let start = gaussian_start
                     .then(|| {
                         GaussianStart::fit(zf.view(), self.model.sigma, reference.start.shrinkage)
@@ -892,6 +1005,57 @@ impl Sbtg {
         })
     }
 
+    /// A fold's standardised windows as its model reads them: the training and
+    /// held-out windows, under `--missing impute` completed by draws from the EM
+    /// covariance of the training windows (each window's draw uses only its own observed
+    /// neurons), and the fold's inner split ([`InnerSplit::new`]; `stopping`: with the
+    /// early-stopping split). `stream_id` numbers the fold's random streams.
+    fn fold_windows(
+        &self,
+        windows: &Windows,
+        fold: &Fold,
+        stream_id: u64,
+        stopping: bool,
+    ) -> Result<FoldWindows> {
+        let st = Standardiser::fit(windows.z.view(), windows.mask.view(), &fold.train);
+        let (mut ztr, mtr) = st.apply(windows.z.view(), windows.mask.view(), &fold.train);
+        let (mut zte, mte) = st.apply(windows.z.view(), windows.mask.view(), &fold.test);
+        let completion = (self.missing == MissingNeurons::Impute).then(|| Completion {
+            zero_filled: ztr.clone(),
+            seed: self.seed,
+            stream: INNER_IMPUTE_STREAM + (stream_id << 22),
+        });
+        if completion.is_some() {
+            let cov = em_covariance(ztr.view(), mtr.view(), MISSING_RIDGE, MISSING_EM_ITERATIONS)?;
+            impute(
+                &mut ztr,
+                mtr.view(),
+                &cov,
+                &mut stream(self.seed, IMPUTE_STREAM + 2 * stream_id),
+            )?;
+            impute(
+                &mut zte,
+                mte.view(),
+                &cov,
+                &mut stream(self.seed, IMPUTE_STREAM + 2 * stream_id + 1),
+            )?;
+        }
+        let inner = InnerSplit::new(
+            windows,
+            &st,
+            &fold.train,
+            stopping,
+            self.fold_scheme().by(),
+            completion,
+        )?;
+        Ok(FoldWindows {
+            st,
+            train: (ztr, mtr),
+            test: (zte, mte),
+            inner,
+        })
+    }
+
     /// Fold `fold` (0-based) of the windows that test `lag`, set up as `fit` sets it up
     /// when `lag`'s windows are the first group fitted (stream `fold`).
     pub fn fold_problem(&self, panel: &Panel, lag: usize, fold: usize) -> Result<FoldProblem> {
@@ -903,11 +1067,10 @@ impl Sbtg {
                 format!("fold {} asked for; there are {}", fold + 1, folds.len()),
             )
         })?;
-        let st = Standardiser::fit(windows.z.view(), windows.mask.view(), &f.train);
-        let train = st.apply(windows.z.view(), windows.mask.view(), &f.train);
-        let test = st.apply(windows.z.view(), windows.mask.view(), &f.test);
+        let FoldWindows {
+            train, test, inner, ..
+        } = self.fold_windows(&windows, f, fold as u64, true)?;
         let t0 = Instant::now();
-        let inner = InnerSplit::new(&windows, &st, &f.train, true, self.fold_scheme().by());
         let reference = inner.gaussian(
             (&train.0, &train.1),
             self.model.sigma,
@@ -1057,30 +1220,14 @@ impl Sbtg {
         let (windows, fold, k, lag) = (job.windows, job.fold, job.k, job.lag);
         let n = windows.n;
         let n_past = (windows.blocks - 1) * n;
-        let st = Standardiser::fit(windows.z.view(), windows.mask.view(), &fold.train);
-        let (mut ztr, mtr) = st.apply(windows.z.view(), windows.mask.view(), &fold.train);
-        let (mut zte, mte) = st.apply(windows.z.view(), windows.mask.view(), &fold.test);
-        if self.missing == MissingNeurons::Impute {
-            // The Gaussian model of the training windows completes both sides; each
-            // window's draw uses only its own observed neurons.
-            let cov = em_covariance(ztr.view(), mtr.view(), MISSING_RIDGE, MISSING_EM_ITERATIONS)?;
-            impute(
-                &mut ztr,
-                mtr.view(),
-                &cov,
-                &mut stream(self.seed, IMPUTE_STREAM + 2 * job.stream_id),
-            )?;
-            impute(
-                &mut zte,
-                mte.view(),
-                &cov,
-                &mut stream(self.seed, IMPUTE_STREAM + 2 * job.stream_id + 1),
-            )?;
-        }
-        let print = fingerprint(&ztr, &mtr, n_past, &self.model, self.seed, job.stream_id);
         let stopping = self.model.patience > 0 || !self.model.grid.is_empty();
-        let mut inner =
-            InnerSplit::new(windows, &st, &fold.train, stopping, self.fold_scheme().by());
+        let FoldWindows {
+            st,
+            train: (ztr, mtr),
+            test: (zte, mte),
+            mut inner,
+        } = self.fold_windows(windows, fold, job.stream_id, stopping)?;
+        let print = fingerprint(&ztr, &mtr, n_past, &self.model, self.seed, job.stream_id);
         let reference = inner.gaussian(
             (&ztr, &mtr),
             self.model.sigma,
@@ -1473,5 +1620,116 @@ mod tests {
         .unwrap();
         assert_eq!(problem.gaussian_start().shrinkage, shrinkage);
         assert_eq!(problem.reference.path, path);
+    }
+}
+
+#[cfg(test)]
+mod completion_tests {
+    use super::*;
+    use crate::data::simulate::null_ar1;
+    use crate::data::PanelConfig;
+
+    /// Three worms, each missing a different neuron, imputed, folds of whole worms.
+    fn imputed_worms() -> (Sbtg, Panel) {
+        let mut sim = null_ar1(4, 200, 3, 0.9, 0.3, 11).unwrap();
+        sim.recordings[0].values.column_mut(1).fill(f64::NAN);
+        sim.recordings[1].values.column_mut(2).fill(f64::NAN);
+        sim.recordings[2].values.column_mut(3).fill(f64::NAN);
+        let panel = Panel::build(&sim.recordings, &PanelConfig::default()).unwrap();
+        let est = Sbtg {
+            missing: MissingNeurons::Impute,
+            folds: Some(FoldScheme::Recordings(3)),
+            ..Sbtg::default()
+        };
+        (est, panel)
+    }
+
+    /// A held-out worm's windows do not inform the draws that complete the windows it
+    /// is scored against: changing its observed values leaves the other worms' completed
+    /// windows as they were (a covariance of all training worms would move them), and
+    /// changes its own. Changing another worm's values moves them.
+    #[test]
+    fn a_held_out_worm_does_not_inform_the_completion_of_the_others() {
+        let (est, panel) = imputed_worms();
+        let windows = est.windows(&panel, est.span_of(1)).unwrap();
+        let folds = make_folds(&windows, est.fold_scheme()).unwrap();
+        let fold = &folds[0];
+        let fw = est.fold_windows(&windows, fold, 0, true).unwrap();
+        let mut worms = fw.inner.train_worm.clone();
+        worms.dedup();
+        assert_eq!(worms.len(), 2, "two training worms");
+        let (held, other) = (worms[0], worms[1]);
+        let data = (&fw.train.0, &fw.train.1);
+        let (fit, valid) = fw.inner.worm_split(data, held).unwrap();
+        let mut inner = fw.inner;
+        let scaled = |inner: &mut InnerSplit, w: usize| {
+            let c = inner.completion.as_mut().expect("imputed");
+            for (t, mut row) in c.zero_filled.outer_iter_mut().enumerate() {
+                if inner.train_worm[t] == w {
+                    row *= 3.0;
+                }
+            }
+        };
+        scaled(&mut inner, held);
+        let (fit_after, valid_after) = inner.worm_split(data, held).unwrap();
+        assert_eq!(
+            fit.0, fit_after.0,
+            "the other worm's completed windows moved"
+        );
+        assert_ne!(valid.0, valid_after.0);
+        scaled(&mut inner, other);
+        let (fit_other, _) = inner.worm_split(data, held).unwrap();
+        assert_ne!(fit_after.0, fit_other.0);
+        // Missing coordinates carry draws.
+        let (z, m) = &fit_other;
+        assert!(z.iter().zip(m).any(|(&v, &o)| o == 0.0 && v != 0.0));
+        assert!(z.iter().all(|v| v.is_finite()));
+    }
+
+    /// The early-stopping split (and the block folds' shrinkage split, the same rows) is
+    /// completed from its own training windows: changing the validation windows'
+    /// values leaves the completed training windows unchanged.
+    #[test]
+    fn the_stopping_split_is_completed_from_its_own_training_windows() {
+        let (mut est, panel) = imputed_worms();
+        est.folds = Some(FoldScheme::Blocks(5));
+        let windows = est.windows(&panel, est.span_of(1)).unwrap();
+        let folds = make_folds(&windows, est.fold_scheme()).unwrap();
+        let fold = &folds[1];
+        let st = Standardiser::fit(windows.z.view(), windows.mask.view(), &fold.train);
+        let completion = |zero_filled| Completion {
+            zero_filled,
+            seed: est.seed,
+            stream: INNER_IMPUTE_STREAM,
+        };
+        let zero_filled = st
+            .apply(windows.z.view(), windows.mask.view(), &fold.train)
+            .0;
+        let split = |w: &Windows| {
+            InnerSplit::new(
+                w,
+                &st,
+                &fold.train,
+                true,
+                FoldBy::Blocks,
+                Some(completion(zero_filled.clone())),
+            )
+            .unwrap()
+        };
+        let before = split(&windows);
+        let (_, valid_rows) = stopping_split(&windows, &fold.train, STOPPING_FRACTION);
+        let mut changed = windows.clone();
+        for &t in &valid_rows {
+            changed.z.row_mut(t).mapv_inplace(|v| 3.0 * v + 1.0);
+        }
+        let after = split(&changed);
+        assert_eq!(before.stop_train.0, after.stop_train.0);
+        assert_ne!(before.stop_valid.0, after.stop_valid.0);
+        let ridge = |s: &InnerSplit| s.ridge.clone().expect("block folds hold a ridge split");
+        assert_eq!(ridge(&before).0 .0, before.stop_train.0);
+        assert_eq!(ridge(&before).1 .0, before.stop_valid.0);
+        // The training windows are completed: draws at the missing coordinates.
+        let (z, m) = &before.stop_train;
+        assert!(z.iter().zip(m).any(|(&v, &o)| o == 0.0 && v != 0.0));
     }
 }
