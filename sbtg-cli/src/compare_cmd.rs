@@ -68,10 +68,13 @@ pub struct CompareArgs {
 pub fn run(args: CompareArgs) -> Result<()> {
     let mut timer = StageTimer::default();
     let table = read_table(&args.circuit, Some(args.lag))?;
-    let table = match &args.state {
-        Some(s) => table.in_state(s)?,
-        None => table,
-    };
+    // Without --state, the circuit over all windows (and its per-recording tests only:
+    // a --states run also keeps per-state ones, which the bootstrap must not resample).
+    let state = args
+        .state
+        .as_deref()
+        .unwrap_or(sbtg_core::data::state::ALL_STATES);
+    let table = table.in_state(state)?;
     let conn = connectome::read(&args.connectome)?;
     let atlas = CellAtlas::cook2019()?;
     let level = args.level.unwrap_or(conn.level);
@@ -137,11 +140,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
     );
     let mut c = compare(&table, args.lag, &conn, &atlas, &cfg)?;
     for other in &args.beside {
-        let t = read_table(other, Some(args.lag))?;
-        let t = match &args.state {
-            Some(s) => t.in_state(s)?,
-            None => t,
-        };
+        let t = read_table(other, Some(args.lag))?.in_state(state)?;
         // Only its AUROC and bootstrap are reported: one null draw suffices.
         let o = compare(
             &t,

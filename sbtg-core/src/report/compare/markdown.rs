@@ -186,8 +186,10 @@ impl Comparison {
                 f64::NAN,
             ));
         }
+        // Same-frame blocks are unordered pairs of types.
+        let join = if self.lag == 0 { "-" } else { "->" };
         for b in &self.by_type {
-            let layer = format!("{}->{}", b.source_type.name(), b.target_type.name());
+            let layer = format!("{}{join}{}", b.source_type.name(), b.target_type.name());
             out.push(row("cell_type", &layer, "pairs", b.pairs as f64, f64::NAN));
             out.push(row("cell_type", &layer, "wired", b.wired as f64, f64::NAN));
             out.push(row("cell_type", &layer, "auroc", b.auroc, 0.5));
@@ -535,15 +537,21 @@ fn findings(s: &mut String, c: &Comparison) {
 fn by_type_table(s: &mut String, c: &Comparison) {
     if !c.by_type.is_empty() {
         let _ = writeln!(s, "## By cell type (combined layer)\n");
+        // Same-frame pairs are unordered, and so are their blocks of types.
+        let (head, join) = if c.lag == 0 {
+            ("types (unordered pairs)", "–")
+        } else {
+            ("source → target", "→")
+        };
         let _ = writeln!(
             s,
-            "| source → target | pairs | wired | AUROC | selected | precision (chance) |"
+            "| {head} | pairs | wired | AUROC | selected | precision (chance) |"
         );
         let _ = writeln!(s, "|---|---|---|---|---|---|");
         for b in &c.by_type {
             let _ = writeln!(
                 s,
-                "| {} → {} | {} | {} | {} | {} | {} ({}) |",
+                "| {} {join} {} | {} | {} | {} | {} | {} ({}) |",
                 b.source_type.name(),
                 b.target_type.name(),
                 b.pairs,

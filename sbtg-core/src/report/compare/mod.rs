@@ -331,24 +331,55 @@ fn aggregate_any(m: &Array2<bool>, map: &NodeMap) -> Array2<bool> {
 }
 
 /// The layers of a connectome with their `[target, source]` counts over `nodes`.
-fn layers(conn: &Connectome, nodes: &[String]) -> Vec<(String, bool, Array2<f64>)> {
+fn layers(
+    conn: &Connectome,
+    nodes: &[String],
+    same_frame: bool,
+) -> Vec<(String, bool, Array2<f64>)> {
+    // Same-frame pairs are unordered: a directed kind then counts the synapses of both
+    // directions of a pair (`c + cᵀ`), an undirected kind (listed both ways) is as it is,
+    // and every layer is scored undirected.
+    let counts = |k: SynapseType| {
+        let c = conn.adjacency(nodes, &[k]);
+        if same_frame && k.directed() {
+            &c + &c.t()
+        } else {
+            c
+        }
+    };
     let kinds = conn.kinds();
     let mut out = Vec::new();
-    for k in &kinds {
-        out.push((
-            k.name().to_string(),
-            k.directed(),
-            conn.adjacency(nodes, &[*k]),
-        ));
+    for &k in &kinds {
+        out.push((k.name().to_string(), k.directed() && !same_frame, counts(k)));
     }
     if kinds.contains(&SynapseType::Chemical) && kinds.contains(&SynapseType::Electrical) {
         out.push((
             "combined".to_string(),
-            true,
-            conn.adjacency(nodes, &[SynapseType::Chemical, SynapseType::Electrical]),
+            !same_frame,
+            if same_frame {
+                counts(SynapseType::Chemical) + counts(SynapseType::Electrical)
+            } else {
+                conn.adjacency(nodes, &[SynapseType::Chemical, SynapseType::Electrical])
+            },
         ));
     }
     out
+}
+
+/// A same-frame (lag-0) matrix with each unordered pair in both orientations: the edge
+/// table holds one (source before target), the other is NaN.
+fn mirrored(m: &Array2<f64>) -> Array2<f64> {
+    Array2::from_shape_fn(m.raw_dim(), |(j, i)| {
+        if m[[j, i]].is_nan() {
+            m[[i, j]]
+        } else {
+            m[[j, i]]
+        }
+    })
+}
+
+fn mirrored_any(m: &Array2<bool>) -> Array2<bool> {
+    Array2::from_shape_fn(m.raw_dim(), |(j, i)| m[[j, i]] || m[[i, j]])
 }
 
 /// Pair vectors of a layer: (score, selected, wired, (target, source)).
@@ -482,6 +513,7 @@ fn bootstrap_scores(
     n: usize,
     map: &NodeMap,
     cfg: &CompareConfig,
+    same_frame: bool,
 ) -> Vec<Array2<f64>> {
     if recordings.len() < 2 || cfg.bootstrap == 0 {
         return Vec::new();
@@ -526,7 +558,11 @@ fn bootstrap_scores(
                         RankBy::T => f64::NAN,
                     }
                 });
-            aggregate(&cell, map)
+            if same_frame {
+                aggregate(&mirrored(&cell), map)
+            } else {
+                aggregate(&cell, map)
+            }
         })
         .collect()
 }
@@ -616,7 +652,7 @@ fn layer_metrics(
 }
 
 /// Spearman correlation of the statistic with synapse counts on the wired pairs of
-/// the chemical and combined layers.
+/// the chemical and combined layers (unordered pairs where the layer is undirected).
 fn weight_agreement(
     layer_counts: &[(String, bool, Array2<f64>)],
     score: &Array2<f64>,
@@ -624,10 +660,11 @@ fn weight_agreement(
     ["chemical", "combined"]
         .iter()
         .filter_map(|&name| {
-            let c = &layer_counts.iter().find(|l| l.0 == name)?.2;
+            let (_, directed, c) = layer_counts.iter().find(|l| l.0 == name)?;
             let (mut a, mut b) = (Vec::new(), Vec::new());
             for ((j, i), &w) in c.indexed_iter() {
-                if i != j && w > 0.0 {
+                // An undirected layer once per pair.
+                if i != j && (*directed || i < j) && w > 0.0 {
                     a.push(score[[j, i]]);
                     b.push(w);
                 }
@@ -697,9 +734,19 @@ pub fn compare(
             map.unmatched.iter().take(5).map(|u| &u.0).collect::<Vec<_>>()
         )));
     }
-    let raw_t = table.matrix(lag, TestKind::Mean, |e| e.t.abs());
-    let raw_eff = table.matrix(lag, TestKind::Mean, |e| e.effect.abs());
-    let raw_signed = table.matrix(lag, TestKind::Mean, |e| e.effect);
+    // Same-frame (lag-0) edges are undirected: both orientations of a pair carry its
+    // test, every layer is scored on unordered pairs (wired if either direction is), and
+    // no direction is claimed.
+    let same_frame = lag == 0;
+    let oriented = |m: Array2<f64>| if same_frame { mirrored(&m) } else { m };
+    let raw_t = oriented(table.matrix(lag, TestKind::Mean, |e| e.t.abs()));
+    let raw_eff = oriented(table.matrix(lag, TestKind::Mean, |e| e.effect.abs()));
+    let raw_signed = oriented(table.matrix(lag, TestKind::Mean, |e| e.effect));
+    let raw_selected = if same_frame {
+        mirrored_any(&table.selected(lag))
+    } else {
+        table.selected(lag)
+    };
     let (primary, other) = match cfg.rank_by {
         RankBy::T => (&raw_t, &raw_eff),
         RankBy::Effect => (&raw_eff, &raw_t),
@@ -708,20 +755,12 @@ pub fn compare(
     let st = NodeStatistics {
         score: aggregate(primary, &map),
         score_other: aggregate(other, &map),
-        selected: aggregate_any(&table.selected(lag), &map),
-        boot: bootstrap_scores(&recordings, neurons.len(), &map, cfg),
+        selected: aggregate_any(&raw_selected, &map),
+        boot: bootstrap_scores(&recordings, neurons.len(), &map, cfg, same_frame),
     };
     let effect = aggregate(&raw_signed, &map);
     let node_types: Vec<CellType> = map.nodes.iter().map(|n| atlas.type_of(n)).collect();
-    let mut layer_counts = layers(&conn, &map.nodes);
-    // Same-frame (lag-0) edges are undirected: every layer is scored on unordered pairs
-    // (wired if either direction is), and no direction is claimed.
-    let same_frame = lag == 0;
-    if same_frame {
-        for layer in &mut layer_counts {
-            layer.1 = false;
-        }
-    }
+    let layer_counts = layers(&conn, &map.nodes, same_frame);
     let layer_metrics: Vec<LayerMetrics> = layer_counts
         .iter()
         .enumerate()
@@ -738,14 +777,14 @@ pub fn compare(
             }
             d
         });
-    let two_step = two_step_paths(&conn, atlas, &map.nodes, &st.selected, cfg);
+    let two_step = two_step_paths(&conn, atlas, &map.nodes, &st.selected, cfg, !same_frame);
     let type_layer = layer_counts
         .iter()
         .find(|l| l.0 == "combined")
-        .or_else(|| layer_counts.iter().find(|l| l.1))
+        .or_else(|| layer_counts.iter().find(|l| l.1 || same_frame))
         .map(|l| bool_matrix(&l.2));
     let by_type = type_layer
-        .map(|w| type_blocks(&st.score, &st.selected, &w, &node_types))
+        .map(|w| type_blocks(&st.score, &st.selected, &w, &node_types, !same_frame))
         .unwrap_or_default();
 
     Ok(Comparison {
@@ -1004,12 +1043,16 @@ fn identified_directions(
 
 /// Two-step paths through the whole neuronal connectome (every neuron the file names
 /// with a neuronal type in the atlas, recorded or not, plus the compared nodes).
+/// Undirected (`directed = false`, same-frame pairs): each unordered selected pair once,
+/// unwired if neither direction is, explained by a path `i – k – j` whatever the
+/// orientation of its synapses; the null rewires the undirected graph.
 fn two_step_paths(
     conn: &Connectome,
     atlas: &CellAtlas,
     nodes: &[String],
     selected: &Array2<bool>,
     cfg: &CompareConfig,
+    directed: bool,
 ) -> Option<TwoStep> {
     let kinds: Vec<SynapseType> = conn
         .kinds()
@@ -1026,12 +1069,13 @@ fn two_step_paths(
         }
     }
     let g = conn.adjacency(&all, &kinds).mapv(|v| v > 0.0);
+    let g = if directed { g } else { mirrored_any(&g) };
     let k = nodes.len();
     let count = |g: &Array2<bool>| -> (usize, usize) {
         let m = g.nrows();
         let (mut unwired, mut explained) = (0, 0);
         for j in 0..k {
-            for i in 0..k {
+            for i in (0..k).filter(|&i| directed || i < j) {
                 if i == j || !selected[[j, i]] || g[[j, i]] {
                     continue;
                 }
@@ -1052,7 +1096,7 @@ fn two_step_paths(
         .into_par_iter()
         .map(|d| {
             let mut rng = stream(cfg.seed, (1 << 41) | d as u64);
-            let (u, e) = count(&rewire::rewire(&g, true, &mut rng));
+            let (u, e) = count(&rewire::rewire(&g, directed, &mut rng));
             if u == 0 {
                 f64::NAN
             } else {
@@ -1069,19 +1113,32 @@ fn two_step_paths(
     })
 }
 
+/// AUROC and precision per block of (source type, target type); undirected
+/// (`directed = false`, same-frame pairs): per unordered pair of types, each unordered
+/// pair of neurons once (`score`, `selected` and `wired` hold it in both orientations).
 fn type_blocks(
     score: &Array2<f64>,
     selected: &Array2<bool>,
     wired: &Array2<bool>,
     types: &[CellType],
+    directed: bool,
 ) -> Vec<TypeBlock> {
+    let rank = |t: CellType| CellType::ALL.iter().position(|&u| u == t);
     let mut out = Vec::new();
     for st in CellType::ALL {
         for tt in CellType::ALL {
+            if !directed && rank(st) > rank(tt) {
+                continue;
+            }
             let (mut s, mut w, mut sel) = (Vec::new(), Vec::new(), Vec::new());
             for (j, &tj) in types.iter().enumerate() {
                 for (i, &ti) in types.iter().enumerate() {
-                    if i != j && ti == st && tj == tt {
+                    let block = if directed {
+                        ti == st && tj == tt
+                    } else {
+                        i < j && ((ti, tj) == (st, tt) || (ti, tj) == (tt, st))
+                    };
+                    if i != j && block {
                         s.push(score[[j, i]]);
                         w.push(wired[[j, i]]);
                         sel.push(selected[[j, i]]);
@@ -1155,6 +1212,109 @@ mod tests {
         assert_eq!(d.pairs, 2);
         assert_eq!(d.accuracy, 0.5);
         assert_eq!(d.p, 1.0);
+    }
+
+    /// A small connectome of four real cells (AVAL, AVAR: inter; ASHL: sensory; DA1:
+    /// motor): chemical ASHL → AVAL (3) and AVAL → ASHL (1), AVAR → DA1 (2), DA1 → ASHL
+    /// (1); a gap junction AVAL – AVAR (4).
+    fn four_cells() -> (Connectome, Vec<String>) {
+        let mut c = Connectome::new(
+            Level::Cell,
+            crate::io::connectome::ConnectomeFormat::EdgeList,
+            std::path::Path::new("four.csv"),
+        );
+        c.add("ASHL", "AVAL", SynapseType::Chemical, 3.0);
+        c.add("AVAL", "ASHL", SynapseType::Chemical, 1.0);
+        c.add("AVAR", "DA1", SynapseType::Chemical, 2.0);
+        c.add("DA1", "ASHL", SynapseType::Chemical, 1.0);
+        c.add("AVAL", "AVAR", SynapseType::Electrical, 4.0);
+        c.mirror_electrical();
+        let nodes = ["ASHL", "AVAL", "AVAR", "DA1"].map(String::from).to_vec();
+        (c, nodes)
+    }
+
+    /// Same-frame layers count a pair's synapses in both directions and are undirected;
+    /// the combined layer adds the gap junctions once; lagged layers keep orientation.
+    #[test]
+    fn same_frame_layers_are_symmetric_and_undirected() {
+        let (c, nodes) = four_cells();
+        let lagged = layers(&c, &nodes, false);
+        let same = layers(&c, &nodes, true);
+        let get = |ls: &[(String, bool, Array2<f64>)], name: &str| {
+            ls.iter().find(|l| l.0 == name).cloned().unwrap()
+        };
+        let (_, d, chem) = get(&lagged, "chemical");
+        assert!(d);
+        assert_eq!(
+            (chem[[1, 0]], chem[[0, 1]], chem[[3, 2]], chem[[2, 3]]),
+            (3.0, 1.0, 2.0, 0.0)
+        );
+        for name in ["chemical", "electrical", "combined"] {
+            let (_, d, m) = get(&same, name);
+            assert!(!d, "{name} is undirected at lag 0");
+            assert_eq!(m, m.t(), "{name} is symmetric at lag 0");
+        }
+        let (_, _, chem) = get(&same, "chemical");
+        assert_eq!((chem[[1, 0]], chem[[3, 2]], chem[[2, 3]]), (4.0, 2.0, 2.0));
+        let (_, _, comb) = get(&same, "combined");
+        assert_eq!((comb[[2, 1]], comb[[1, 0]]), (4.0, 4.0));
+        // The undirected rewiring of a same-frame layer keeps every degree.
+        let wired = bool_matrix(&comb);
+        let degree = |w: &Array2<bool>| -> Vec<usize> {
+            w.rows()
+                .into_iter()
+                .map(|r| r.iter().filter(|&&x| x).count())
+                .collect()
+        };
+        let mut rng = stream(3, 0);
+        for _ in 0..20 {
+            let rw = rewire::rewire(&wired, false, &mut rng);
+            assert_eq!(rw, rw.t());
+            assert_eq!(degree(&rw), degree(&wired));
+        }
+    }
+
+    /// At lag 0 the cell-type blocks are unordered pairs of types holding each unordered
+    /// pair of neurons once, and a selected pair wired only in the other orientation is
+    /// not counted as unwired by the two-step analysis.
+    #[test]
+    fn same_frame_type_blocks_and_two_step_paths_are_unordered() {
+        let (c, nodes) = four_cells();
+        let atlas = CellAtlas::cook2019().unwrap();
+        let types: Vec<CellType> = nodes.iter().map(|n| atlas.type_of(n)).collect();
+        // One orientation per pair, as edges.csv holds same-frame rows.
+        let mut t = Array2::from_elem((4, 4), f64::NAN);
+        let mut sel = Array2::from_elem((4, 4), false);
+        for j in 0..4 {
+            for i in 0..j {
+                t[[j, i]] = (1 + i + 4 * j) as f64;
+            }
+        }
+        sel[[1, 0]] = true; // ASHL – AVAL: wired both ways
+        sel[[3, 1]] = true; // AVAL – DA1: unwired, joined through AVAR
+        sel[[3, 0]] = true; // ASHL – DA1: wired DA1 → ASHL only, the other orientation
+        let (score, sel) = (mirrored(&t), mirrored_any(&sel));
+        let comb = layers(&c, &nodes, true)
+            .into_iter()
+            .find(|l| l.0 == "combined")
+            .unwrap()
+            .2;
+        let blocks = type_blocks(&score, &sel, &bool_matrix(&comb), &types, false);
+        assert_eq!(blocks.iter().map(|b| b.pairs).sum::<usize>(), 6);
+        let inter = blocks
+            .iter()
+            .find(|b| b.source_type == CellType::Inter && b.target_type == CellType::Inter)
+            .unwrap();
+        assert_eq!((inter.pairs, inter.wired), (1, 1));
+        assert!(!blocks
+            .iter()
+            .any(|b| b.source_type == CellType::Motor && b.target_type == CellType::Sensory));
+        let cfg = CompareConfig {
+            permutations: 10,
+            ..CompareConfig::default()
+        };
+        let two = two_step_paths(&c, &atlas, &nodes, &sel, &cfg, false).unwrap();
+        assert_eq!((two.unwired_selected, two.explained), (1, 1));
     }
 
     #[test]
