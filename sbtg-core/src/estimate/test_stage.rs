@@ -103,11 +103,21 @@ impl TestMatrices {
             ..TestMatrices::from_closed_form(ClosedFormTest::untested(pooled.mean.nrows()))
         };
         for ((j, i), count) in out.count.indexed_iter_mut() {
+            // The recordings pooled: those with a mean and a variance of it (a floored
+            // variance is none, [`recording_tests`]).
+            let pooled = |r: &&RecordingTest| {
+                let v = r.variance_of_mean[[j, i]];
+                r.count[[j, i]] > 0.0 && r.mean[[j, i]].is_finite() && v.is_finite() && v > 0.0
+            };
             let parts = recordings
                 .iter()
-                .filter(|r| r.count[[j, i]] > 0.0)
+                .filter(pooled)
                 .map(|r| (r.mean[[j, i]], r.variance_of_mean[[j, i]]));
-            *count = recordings.iter().map(|r| r.count[[j, i]]).sum();
+            *count = recordings
+                .iter()
+                .filter(pooled)
+                .map(|r| r.count[[j, i]])
+                .sum();
             let Some(re) = dersimonian_laird(parts) else {
                 continue;
             };
@@ -436,9 +446,21 @@ fn recording_tests(
             let pairs: Vec<(&[usize], &[ProductSeries])> =
                 pieces.iter().map(|(t, f)| (*t, f.as_slice())).collect();
             let res = hac_blocks(&pairs, n, Bandwidth::Fixed(bandwidth));
+            // A floored long-run variance is no variance estimate: such an edge has
+            // none in this recording (random-effects pooling would otherwise give it
+            // about 10⁸ times the weight of the others, and the bootstrap a spurious t).
             let variance_of_mean = Zip::from(&res.long_run_variance)
                 .and(&res.count)
-                .map_collect(|&v, &c| if c > 0.0 { v / c } else { f64::NAN });
+                .and(&res.floored)
+                .map_collect(
+                    |&v, &c, &floored| {
+                        if c > 0.0 && !floored {
+                            v / c
+                        } else {
+                            f64::NAN
+                        }
+                    },
+                );
             Some(RecordingTest {
                 recording: panel.recordings[r].name.clone(),
                 lag,
@@ -452,4 +474,41 @@ fn recording_tests(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recording(mean: f64, variance: f64, count: f64) -> RecordingTest {
+        let m = |v: f64| Array2::from_shape_fn((2, 2), |(j, i)| if j == i { f64::NAN } else { v });
+        RecordingTest {
+            recording: format!("r{mean}"),
+            lag: 1,
+            state: crate::data::state::ALL_STATES.to_string(),
+            mean: m(mean),
+            count: m(count),
+            variance_of_mean: m(variance),
+        }
+    }
+
+    /// Random-effects pooling uses only recordings with a variance of their mean: one
+    /// without (a floored HAC variance, NaN) neither enters the DerSimonian–Laird mean
+    /// nor counts its windows. Golden values: means 1, 2, 3 with variances 1 give
+    /// `μ̂ = 2`, `τ̂² = 0` and Hartung–Knapp `se = √(1/3)`.
+    #[test]
+    fn random_effects_pool_only_recordings_with_a_variance() {
+        let recs = [
+            recording(1.0, 1.0, 100.0),
+            recording(2.0, 1.0, 100.0),
+            recording(3.0, 1.0, 100.0),
+            recording(40.0, f64::NAN, 100.0),
+        ];
+        let pooled = TestMatrices::from_closed_form(ClosedFormTest::untested(2));
+        let out = TestMatrices::random_effects(&recs, &pooled, -1.0);
+        assert!((out.mean[[1, 0]] - 2.0).abs() < 1e-12);
+        assert!((out.effect[[1, 0]] + 2.0).abs() < 1e-12);
+        assert!((out.se[[1, 0]] - (1.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert_eq!(out.count[[1, 0]], 300.0);
+    }
 }
