@@ -742,7 +742,8 @@ fn held_out_scores(
 }
 
 /// `Q̂ = (E[ŝ_F(y) ŝ_F(y)ᵀ])⁻¹` over windows `(z, m)` perturbed as in training,
-/// `y = z + σε` on observed coordinates (fixed draw from `seed`): the deconvolution of
+/// `y = z + σε` on observed coordinates (fixed draw from `seed`; each entry scaled by the
+/// neurons' observed shares, `/√(π_j π_k)`): the deconvolution of
 /// the innovations' precision for [`EffectScale::Jacobian`]. On the smoothed data the
 /// fitted score's second moment is the smoothed precision itself (for a Gaussian,
 /// `E[ŝŝᵀ] = L(Σ + σ²I)L = L`), so `Q̂ ŵ = L_FF⁻¹ L_FS = −J`; on clean windows it would be
@@ -762,7 +763,24 @@ fn innovation_deconvolution(
     });
     let np = model.n_past;
     let sf = (model.score(y.view()) * m).slice_move(ndarray::s![.., np..]);
-    let second = sf.t().dot(&sf) / (sf.nrows().max(1) as f64);
+    // Scores are 0 where a neuron is missing, which shrinks its row and column of the
+    // mean by its observed share `π_j`. Dividing by `√(π_j π_k)` restores the diagonal
+    // exactly and keeps the matrix positive semi-definite (pairwise counts would not; a
+    // pair seldom observed together keeps a shrunk covariance).
+    let rows = sf.nrows().max(1) as f64;
+    let share = m
+        .slice(ndarray::s![.., np..])
+        .sum_axis(ndarray::Axis(0))
+        .mapv(|c| (c / rows).sqrt());
+    let raw = sf.t().dot(&sf) / rows;
+    let second = Array2::from_shape_fn(raw.raw_dim(), |(j, k)| {
+        let (a, b) = (share[j], share[k]);
+        if a > 0.0 && b > 0.0 {
+            raw[[j, k]] / (a * b)
+        } else {
+            raw[[j, k]]
+        }
+    });
     // A ridge of 10⁻⁶ of the mean diagonal keeps never-observed neurons invertible.
     let ridge = 1e-6 * second.diag().mean().unwrap_or(1.0).max(1e-12);
     spd_inverse(&second, ridge, "second moment of the future-block scores")
@@ -1731,5 +1749,48 @@ mod completion_tests {
         // The training windows are completed: draws at the missing coordinates.
         let (z, m) = &before.stop_train;
         assert!(z.iter().zip(m).any(|(&v, &o)| o == 0.0 && v != 0.0));
+    }
+}
+
+#[cfg(test)]
+mod deconvolution_tests {
+    use super::*;
+    use crate::model::EnergyModel;
+
+    /// `Q̂` of the Jacobian scale is not diluted by missing neurons: for the energy
+    /// `½|z|²` (score `−y`) on standard normal windows, `E[ŝ_F ŝ_Fᵀ] = (1 + σ²) I` on
+    /// observed coordinates. A neuron observed in half of the windows has its diagonal
+    /// restored (`Q̂_jj ≈ 1/(1 + σ²)` as for the others, not twice it), and the
+    /// off-diagonal entries stay near 0.
+    #[test]
+    fn the_innovation_deconvolution_is_not_diluted_by_missing_neurons() {
+        let (rows, n, sigma) = (40_000, 3, 0.1);
+        let template = EnergyModel::init(n, n, Coupling::Linear, 8, 2, &mut stream(1, 1));
+        let model = gaussian_energy(&Array2::eye(2 * n), &template);
+        let mut rng = stream(5, 0);
+        let z = Array2::from_shape_fn((rows, 2 * n), |_| {
+            rand_distr::Distribution::<f64>::sample(&rand_distr::StandardNormal, &mut rng)
+        });
+        let mut m = Array2::ones((rows, 2 * n));
+        for t in (0..rows).step_by(2) {
+            m[[t, n + 1]] = 0.0;
+        }
+        let zm = &z * &m;
+        let q = innovation_deconvolution(&model, &zm, &m, sigma, 3).unwrap();
+        let expect = 1.0 / (1.0 + sigma * sigma);
+        for j in 0..n {
+            assert!(
+                (q[[j, j]] - expect).abs() < 0.03,
+                "Q̂_{j}{j} = {} against {expect}",
+                q[[j, j]]
+            );
+        }
+        for j in 0..n {
+            for k in 0..n {
+                if j != k {
+                    assert!(q[[j, k]].abs() < 0.03, "Q̂_{j}{k} = {}", q[[j, k]]);
+                }
+            }
+        }
     }
 }

@@ -58,18 +58,51 @@ pub struct HeldOutScores {
     pub innovations: bool,
 }
 
-/// One Hessian term `W ⊙ (p_t ⊗ q_t)` deconvolved on the target side,
-/// `Σ_k Q_jk W_ki p_tk q_ti`, as a term of the same form: without a weight the target
-/// factor becomes `p_t Qᵀ`; with a weight, the target factor of every energy here is the
-/// same for all targets at each `t` (constant for the linear coupling, a regime's gate
-/// for the regime-gated one), so the weight becomes `Q W`.
+/// Rows of `mask` grouped by their pattern of observed coordinates, in order of first
+/// appearance: `(pattern, rows)`.
+fn mask_patterns(mask: &Array2<f64>) -> Vec<(Vec<bool>, Vec<usize>)> {
+    let mut groups: Vec<(Vec<bool>, Vec<usize>)> = Vec::new();
+    for (t, row) in mask.rows().into_iter().enumerate() {
+        let key: Vec<bool> = row.iter().map(|&m| m > 0.0).collect();
+        match groups.iter_mut().find(|g| g.0 == key) {
+            Some(g) => g.1.push(t),
+            None => groups.push((key, vec![t])),
+        }
+    }
+    groups
+}
+
+/// `diag(m) A` for a 0/1 pattern `m`: the rows of unobserved coordinates zeroed.
+fn rows_observed(a: &Array2<f64>, pattern: &[bool]) -> Array2<f64> {
+    let mut out = a.clone();
+    for (mut row, &seen) in out.rows_mut().into_iter().zip(pattern) {
+        if !seen {
+            row.fill(0.0);
+        }
+    }
+    out
+}
+
+/// One Hessian term `W ⊙ (p_t ⊗ q_t)` deconvolved on the target side over the future
+/// coordinates observed in each window (`mask_f`, `T × n_F`), as the score part of the
+/// statistic is: `Σ_k Q_jk m_tk W_ki p_tk q_ti`. Without a weight the target factor
+/// becomes `(p_t ⊙ m_t) Qᵀ`, one term. With a weight, the target factor of every energy
+/// here is the same for all targets at each `t` (constant for the linear coupling, a
+/// regime's gate for the regime-gated one), so each pattern `m` of observed future
+/// coordinates gets a term of weight `Q diag(m) W` whose target factor is `p_t` on that
+/// pattern's windows and 0 elsewhere (one pattern per recording's panel of neurons,
+/// more where single samples are missing).
 ///
 /// # Panics
 /// If a weighted term's target factor differs between targets at some `t` (no energy
 /// of this crate has one).
-fn jacobian_scaled(h: &ProductTerm, q: &Array2<f64>) -> (Option<Array2<f64>>, Array2<f64>) {
+fn jacobian_scaled(h: &ProductTerm, q: &Array2<f64>, mask_f: &Array2<f64>) -> Vec<ProductTerm> {
     match &h.weight {
-        None => (None, h.target.dot(&q.t())),
+        None => vec![ProductTerm {
+            weight: None,
+            target: (&h.target * mask_f).dot(&q.t()),
+            source: h.source.clone(),
+        }],
         Some(w) => {
             let row_constant = h
                 .target
@@ -80,7 +113,20 @@ fn jacobian_scaled(h: &ProductTerm, q: &Array2<f64>) -> (Option<Array2<f64>>, Ar
                 row_constant,
                 "a weighted Hessian term whose target factor varies across targets cannot be deconvolved term by term"
             );
-            (Some(q.dot(w)), h.target.clone())
+            mask_patterns(mask_f)
+                .into_iter()
+                .map(|(pattern, rows)| {
+                    let mut target = Array2::zeros(h.target.raw_dim());
+                    for &t in &rows {
+                        target.row_mut(t).assign(&h.target.row(t));
+                    }
+                    ProductTerm {
+                        weight: Some(q.dot(&rows_observed(w, &pattern))),
+                        target,
+                        source: h.source.clone(),
+                    }
+                })
+                .collect()
         }
     }
 }
@@ -151,16 +197,16 @@ impl HeldOutScores {
                 source: ss,
             }),
             EdgeStatistic::Orthogonal => {
+                let mask_f = self.block(&self.mask, &self.future);
                 for h in &self.hessian {
-                    let (weight, target) = match &self.future_scale {
-                        None => (h.weight.clone(), h.target.clone()),
-                        Some(q) => jacobian_scaled(h, q),
+                    let scaled = match &self.future_scale {
+                        None => vec![h.clone()],
+                        Some(q) => jacobian_scaled(h, q, &mask_f),
                     };
-                    terms.push(ProductTerm {
-                        weight,
-                        target: target * 2.0,
-                        source: h.source.clone(),
-                    });
+                    terms.extend(scaled.into_iter().map(|term| ProductTerm {
+                        target: term.target * 2.0,
+                        ..term
+                    }));
                 }
                 terms.push(ProductTerm {
                     weight: None,
@@ -190,25 +236,51 @@ impl HeldOutScores {
     /// With `Q̂ = (E[ŝ_F ŝ_Fᵀ])⁻¹` ([`EffectScale::Jacobian`]) both sides are deconvolved:
     /// `u_t = Q̂ ŝ_F(z_t)` is minus the innovation `x_F − E[x_F | past]` (exact for a
     /// Gaussian window), and the statistic `2(Q̂H̄Q̂ᵀ)_ji − u_j u_i` has mean the
-    /// innovations' covariance given the past instead of their precision.
+    /// innovations' covariance given the past instead of their precision. Both sums run
+    /// over the window's observed neurons (`ŝ_F` is 0 at the others, and `H̄` is
+    /// restricted to them window by window).
     pub fn same_frame(&self, hessian_mean: Array2<f64>) -> HeldOutScores {
         let (t, n) = (self.scores.nrows(), self.future.len());
         let mut scores = self.scores.clone();
-        let mut weight = hessian_mean;
-        if let Some(q) = &self.future_scale {
-            let sf = self.block(&self.scores, &self.future).dot(&q.t())
-                * &self.block(&self.mask, &self.future);
-            scores.slice_mut(s![.., self.future.clone()]).assign(&sf);
-            weight = q.dot(&weight).dot(&q.t());
-        }
-        HeldOutScores {
-            scores,
-            mask: self.mask.clone(),
-            hessian: vec![ProductTerm {
-                weight: Some(weight),
+        let hessian = match &self.future_scale {
+            None => vec![ProductTerm {
+                weight: Some(hessian_mean),
                 target: Array2::ones((t, n)),
                 source: Array2::ones((t, n)),
             }],
+            Some(q) => {
+                let mask_f = self.block(&self.mask, &self.future);
+                let sf = self.block(&self.scores, &self.future).dot(&q.t()) * &mask_f;
+                scores.slice_mut(s![.., self.future.clone()]).assign(&sf);
+                // `u = Q̂ ŝ_F` runs over the window's observed neurons, and so does
+                // `Q̂ H̄ Q̂ᵀ`: per pattern `m` of observed neurons, `Q̂ diag(m) H̄ diag(m) Q̂ᵀ`.
+                mask_patterns(&mask_f)
+                    .into_iter()
+                    .map(|(pattern, rows)| {
+                        let inner = Array2::from_shape_fn((n, n), |(k, l)| {
+                            if pattern[k] && pattern[l] {
+                                hessian_mean[[k, l]]
+                            } else {
+                                0.0
+                            }
+                        });
+                        let mut target = Array2::zeros((t, n));
+                        for &r in &rows {
+                            target.row_mut(r).fill(1.0);
+                        }
+                        ProductTerm {
+                            weight: Some(q.dot(&inner).dot(&q.t())),
+                            target,
+                            source: Array2::ones((t, n)),
+                        }
+                    })
+                    .collect()
+            }
+        };
+        HeldOutScores {
+            scores,
+            mask: self.mask.clone(),
+            hessian,
             segments: self.segments.clone(),
             source: self.future.clone(),
             future: self.future.clone(),
@@ -315,8 +387,11 @@ mod tests {
     }
 
     /// On the Jacobian scale every time point's statistic is `Q̂ Y_t` of the precision
-    /// scale, for the three Hessian term forms of the energies (constant weight,
-    /// gated weight, unweighted outer product).
+    /// scale over the window's observed future neurons, `Σ_k Q̂_jk m_tk Y_t(k, i)`, for
+    /// the three Hessian term forms of the energies (constant weight, gated weight,
+    /// unweighted outer product): the Hessian part runs over the same neurons as the
+    /// score part, also where a future neuron is missing in some windows (two patterns,
+    /// and single missing samples).
     #[test]
     fn jacobian_scale_is_q_times_the_precision_scale_statistic() {
         let (t_len, n) = (5, 3);
@@ -342,9 +417,15 @@ mod tests {
             },
         ];
         let q = r(n, n);
+        let mut mask = Array2::ones((t_len, 2 * n));
+        for t in 0..3 {
+            mask[[t, n + 1]] = 0.0;
+        }
+        mask[[4, n + 2]] = 0.0;
+        mask[[3, 0]] = 0.0;
         let mut held = HeldOutScores {
-            scores: r(t_len, 2 * n),
-            mask: Array2::ones((t_len, 2 * n)),
+            scores: r(t_len, 2 * n) * &mask,
+            mask: mask.clone(),
             hessian,
             segments: std::iter::once(0..t_len).collect(),
             source: 0..n,
@@ -358,7 +439,9 @@ mod tests {
             held.future_scale = Some(q.clone());
             let scaled = held.mean_series(statistic);
             for t in 0..t_len {
-                let expect = q.dot(&value(&plain, t, n));
+                // value() is masked by m_tk m_ti; the target j is masked after Q̂.
+                let target_seen = mask.slice(s![t, n..]).to_owned().insert_axis(Axis(1));
+                let expect = q.dot(&value(&plain, t, n)) * &target_seen;
                 let got = value(&scaled, t, n);
                 let err = (&got - &expect).iter().fold(0.0f64, |a, v| a.max(v.abs()));
                 assert!(err < 1e-12, "{statistic:?} t {t}: {err}");
@@ -367,8 +450,9 @@ mod tests {
     }
 
     /// The same-frame series by hand: `2H̄_ji − s_{F,j} s_{F,i}` on the precision scale,
-    /// `2(QH̄Qᵀ)_ji − (Q s_F)_j (Q s_F)_i` on the Jacobian (covariance) scale, zero where
-    /// either neuron is unobserved; symmetric in (j, i).
+    /// `2(Q diag(m) H̄ diag(m) Qᵀ)_ji − (Q s_F)_j (Q s_F)_i` on the Jacobian (covariance)
+    /// scale (`m` the window's observed neurons), zero where either neuron is unobserved;
+    /// symmetric in (j, i).
     #[test]
     fn same_frame_series_matches_its_definition() {
         let (t_len, n) = (6, 3);
@@ -385,6 +469,8 @@ mod tests {
         };
         let mut mask = Array2::ones((t_len, 2 * n));
         mask[[2, n + 1]] = 0.0;
+        mask[[3, n + 1]] = 0.0;
+        mask[[5, n]] = 0.0;
         let scores = r(t_len, 2 * n) * &mask;
         let base = HeldOutScores {
             scores: scores.clone(),
@@ -405,8 +491,15 @@ mod tests {
                 .same_frame(h.clone())
                 .mean_series(EdgeStatistic::Orthogonal);
             let qm = scale.clone().unwrap_or_else(|| Array2::eye(n));
-            let w = qm.dot(&h).dot(&qm.t());
             for t in 0..t_len {
+                // On the Jacobian scale H̄ is restricted to the window's observed neurons.
+                let m = mask.slice(s![t, n..]).to_owned();
+                let hm = if scale.is_some() {
+                    Array2::from_shape_fn((n, n), |(k, l)| h[[k, l]] * m[k] * m[l])
+                } else {
+                    h.clone()
+                };
+                let w = qm.dot(&hm).dot(&qm.t());
                 let sf = scores.slice(s![t, n..]).to_owned();
                 let u = qm.dot(&sf);
                 let got = value(&series, t, n);
