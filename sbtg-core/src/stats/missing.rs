@@ -42,7 +42,7 @@ pub enum MissingNeurons {
 }
 
 /// Rows of `mask` grouped by their pattern of observed coordinates (`mask > 0`).
-fn patterns(mask: ArrayView2<f64>) -> BTreeMap<Vec<bool>, Vec<usize>> {
+pub(crate) fn patterns(mask: ArrayView2<f64>) -> BTreeMap<Vec<bool>, Vec<usize>> {
     let mut groups: BTreeMap<Vec<bool>, Vec<usize>> = BTreeMap::new();
     for (t, row) in mask.outer_iter().enumerate() {
         groups

@@ -21,6 +21,7 @@ use std::ops::Range;
 
 use ndarray::{s, Array2, Axis};
 
+use super::missing::patterns;
 use super::{ProductSeries, ProductTerm};
 
 /// Which mean statistic is tested.
@@ -56,20 +57,6 @@ pub struct HeldOutScores {
     /// [`HeldOutScores::same_frame_innovations`]: the mean series is `−ũ_j ũ_i` whatever
     /// the [`EdgeStatistic`] (a product of residuals needs no Stein correction).
     pub innovations: bool,
-}
-
-/// Rows of `mask` grouped by their pattern of observed coordinates, in order of first
-/// appearance: `(pattern, rows)`.
-fn mask_patterns(mask: &Array2<f64>) -> Vec<(Vec<bool>, Vec<usize>)> {
-    let mut groups: Vec<(Vec<bool>, Vec<usize>)> = Vec::new();
-    for (t, row) in mask.rows().into_iter().enumerate() {
-        let key: Vec<bool> = row.iter().map(|&m| m > 0.0).collect();
-        match groups.iter_mut().find(|g| g.0 == key) {
-            Some(g) => g.1.push(t),
-            None => groups.push((key, vec![t])),
-        }
-    }
-    groups
 }
 
 /// `diag(m) A` for a 0/1 pattern `m`: the rows of unobserved coordinates zeroed.
@@ -113,7 +100,7 @@ fn jacobian_scaled(h: &ProductTerm, q: &Array2<f64>, mask_f: &Array2<f64>) -> Ve
                 row_constant,
                 "a weighted Hessian term whose target factor varies across targets cannot be deconvolved term by term"
             );
-            mask_patterns(mask_f)
+            patterns(mask_f.view())
                 .into_iter()
                 .map(|(pattern, rows)| {
                     let mut target = Array2::zeros(h.target.raw_dim());
@@ -254,7 +241,7 @@ impl HeldOutScores {
                 scores.slice_mut(s![.., self.future.clone()]).assign(&sf);
                 // `u = Q̂ ŝ_F` runs over the window's observed neurons, and so does
                 // `Q̂ H̄ Q̂ᵀ`: per pattern `m` of observed neurons, `Q̂ diag(m) H̄ diag(m) Q̂ᵀ`.
-                mask_patterns(&mask_f)
+                patterns(mask_f.view())
                     .into_iter()
                     .map(|(pattern, rows)| {
                         let inner = Array2::from_shape_fn((n, n), |(k, l)| {
