@@ -98,6 +98,10 @@ const IMPUTE_STREAM: u64 = 7_000;
 /// First random stream of the inner splits' imputation draws (`2²²` per fold,
 /// [`Completion`]).
 const INNER_IMPUTE_STREAM: u64 = 1 << 40;
+/// How the inner splits of imputed folds are completed, hashed into the fingerprint of
+/// their models ([`Completion`]: each split from its own fitted windows), so that models
+/// trained under an earlier scheme are not reused.
+const INNER_COMPLETION: &str = "inner-splits-completed-on-their-own";
 /// Share of every training recording (its last frames) that early stopping validates on.
 const STOPPING_FRACTION: f64 = 0.2;
 
@@ -164,19 +168,24 @@ pub trait ModelStore: Sync {
 }
 
 /// The fingerprint of a training problem: SHA-256 of the standardised training
-/// windows and their mask (f64 bytes), the model configuration, the seed and the
-/// random stream. Two runs train the same model exactly when their fingerprints agree.
+/// windows and their mask (f64 bytes), the model configuration, the seed, the random
+/// stream and, where the training windows were completed (`--missing impute`), how
+/// the inner splits were (`completion`). Two runs train the same model exactly when
+/// their fingerprints agree.
 pub fn fingerprint(
     z: &Array2<f64>,
     mask: &Array2<f64>,
     n_past: usize,
     config: &ScoreModelConfig,
-    seed: u64,
-    stream: u64,
+    (seed, stream): (u64, u64),
+    completion: Option<&str>,
 ) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(MODEL_FORMAT.as_bytes());
+    if let Some(c) = completion {
+        h.update(c.as_bytes());
+    }
     h.update(serde_json::to_vec(config).expect("plain data"));
     for v in [
         seed,
@@ -467,8 +476,13 @@ struct Completion {
 
 impl Completion {
     /// Completes split `s`: one EM covariance of `fit`, one draw for each window of
-    /// `fit` and of `valid` ([`impute`]).
+    /// `fit` and of `valid` ([`impute`]); an empty `fit` leaves both as they are.
     fn complete(&self, fit: &mut Masked, valid: &mut Masked, s: u64) -> Result<()> {
+        if fit.0.nrows() == 0 {
+            // Nothing to estimate the covariance from: the split stays as zero-filled
+            // windows are, and whatever uses it reports the empty split.
+            return Ok(());
+        }
         let cov = em_covariance(
             fit.0.view(),
             fit.1.view(),
@@ -547,7 +561,7 @@ impl InnerSplit {
             }
             Ok((fit, valid))
         };
-        let (stop_train, stop_valid) = if stopping || by == FoldBy::Blocks {
+        let stop = if stopping || by == FoldBy::Blocks {
             split(
                 stopping_split(windows, train, STOPPING_FRACTION),
                 STOPPING_SPLIT,
@@ -555,18 +569,17 @@ impl InnerSplit {
         } else {
             Default::default()
         };
-        let ridge = match by {
+        let (ridge, (stop_train, stop_valid)) = match by {
             // Validated on each training worm in turn ([`Self::gaussian`]): no inner
             // split to hold.
-            FoldBy::Recordings if several_worms(&train_worm) => None,
-            FoldBy::Recordings => Some(split(inner_split(windows, train), LONE_WORM_SPLIT)?),
+            FoldBy::Recordings if several_worms(&train_worm) => (None, stop),
+            FoldBy::Recordings => (
+                Some(split(inner_split(windows, train), LONE_WORM_SPLIT)?),
+                stop,
+            ),
             // The early-stopping split's windows (and draws): the same rows.
-            FoldBy::Blocks => Some((stop_train.clone(), stop_valid.clone())),
-        };
-        let (stop_train, stop_valid) = if stopping {
-            (stop_train, stop_valid)
-        } else {
-            Default::default()
+            FoldBy::Blocks if stopping => (Some(stop.clone()), stop),
+            FoldBy::Blocks => (Some(stop), Default::default()),
         };
         Ok(InnerSplit {
             ridge,
@@ -1245,7 +1258,14 @@ impl Sbtg {
             test: (zte, mte),
             mut inner,
         } = self.fold_windows(windows, fold, job.stream_id, stopping)?;
-        let print = fingerprint(&ztr, &mtr, n_past, &self.model, self.seed, job.stream_id);
+        let print = fingerprint(
+            &ztr,
+            &mtr,
+            n_past,
+            &self.model,
+            (self.seed, job.stream_id),
+            inner.completion.as_ref().map(|_| INNER_COMPLETION),
+        );
         let reference = inner.gaussian(
             (&ztr, &mtr),
             self.model.sigma,

@@ -19,7 +19,7 @@
 
 use std::ops::Range;
 
-use ndarray::{s, Array2, Axis};
+use ndarray::{s, Array1, Array2, Axis};
 
 use super::missing::patterns;
 use super::{ProductSeries, ProductTerm};
@@ -100,22 +100,105 @@ fn jacobian_scaled(h: &ProductTerm, q: &Array2<f64>, mask_f: &Array2<f64>) -> Ve
                 row_constant,
                 "a weighted Hessian term whose target factor varies across targets cannot be deconvolved term by term"
             );
-            patterns(mask_f.view())
-                .into_iter()
-                .map(|(pattern, rows)| {
-                    let mut target = Array2::zeros(h.target.raw_dim());
-                    for &t in &rows {
-                        target.row_mut(t).assign(&h.target.row(t));
-                    }
-                    ProductTerm {
-                        weight: Some(q.dot(&rows_observed(w, &pattern))),
-                        target,
-                        source: h.source.clone(),
-                    }
-                })
-                .collect()
+            let groups = patterns(mask_f.view());
+            let missing = ever_missing(mask_f);
+            if groups.len() <= 1 + missing.len() {
+                return groups
+                    .into_iter()
+                    .map(|(pattern, rows)| {
+                        let mut target = Array2::zeros(h.target.raw_dim());
+                        for &t in &rows {
+                            target.row_mut(t).assign(&h.target.row(t));
+                        }
+                        ProductTerm {
+                            weight: Some(q.dot(&rows_observed(w, &pattern))),
+                            target,
+                            source: h.source.clone(),
+                        }
+                    })
+                    .collect();
+            }
+            // Many patterns (single missing samples): `Q diag(m_t) W = QW − Σ_k Q_{·k}
+            // W_{k·} (1 − m_tk)` over the neurons ever missing, one unweighted term each.
+            let mut terms = vec![ProductTerm {
+                weight: Some(q.dot(w)),
+                target: h.target.clone(),
+                source: h.source.clone(),
+            }];
+            for k in missing {
+                terms.push(ProductTerm {
+                    weight: None,
+                    target: Array2::from_shape_fn(h.target.raw_dim(), |(t, j)| {
+                        -q[[j, k]] * h.target[[t, j]] * (1.0 - mask_f[[t, k]])
+                    }),
+                    source: Array2::from_shape_fn(h.source.raw_dim(), |(t, i)| {
+                        w[[k, i]] * h.source[[t, i]]
+                    }),
+                });
+            }
+            terms
         }
     }
+}
+
+/// Coordinates (columns of `mask`) unobserved in at least one row.
+fn ever_missing(mask: &Array2<f64>) -> Vec<usize> {
+    (0..mask.ncols())
+        .filter(|&k| mask.column(k).iter().any(|&m| m <= 0.0))
+        .collect()
+}
+
+/// The same-frame Hessian term on the Jacobian scale, `(Q diag(m_t) H̄ diag(m_t) Qᵀ)_ji`
+/// for each window's observed neurons `m_t` (rows of `mask_f`): one weighted term per
+/// pattern of observed neurons, or, where there are more patterns than neurons (single
+/// missing samples), one unweighted term per eigenpair `H̄ = Σ_r λ_r v_r v_rᵀ`,
+/// `λ_r a_{t,r} a_{t,r}ᵀ` with `a_{t,r} = Q (m_t ⊙ v_r)`.
+fn same_frame_jacobian_terms(
+    hessian_mean: &Array2<f64>,
+    q: &Array2<f64>,
+    mask_f: &Array2<f64>,
+) -> Vec<ProductTerm> {
+    let (t, n) = mask_f.dim();
+    let groups = patterns(mask_f.view());
+    if groups.len() <= n {
+        return groups
+            .into_iter()
+            .map(|(pattern, rows)| {
+                let inner = Array2::from_shape_fn((n, n), |(k, l)| {
+                    if pattern[k] && pattern[l] {
+                        hessian_mean[[k, l]]
+                    } else {
+                        0.0
+                    }
+                });
+                let mut target = Array2::zeros((t, n));
+                for &r in &rows {
+                    target.row_mut(r).fill(1.0);
+                }
+                ProductTerm {
+                    weight: Some(q.dot(&inner).dot(&q.t())),
+                    target,
+                    source: Array2::ones((t, n)),
+                }
+            })
+            .collect();
+    }
+    let sym = nalgebra::DMatrix::from_fn(n, n, |k, l| {
+        0.5 * (hessian_mean[[k, l]] + hessian_mean[[l, k]])
+    });
+    let eig = sym.symmetric_eigen();
+    (0..n)
+        .map(|r| {
+            let v = Array1::from_shape_fn(n, |k| eig.eigenvectors[(k, r)]);
+            // a_t = Q (m_t ⊙ v) for every window: rows of (mask ⊙ v) Qᵀ.
+            let a = (mask_f * &v).dot(&q.t());
+            ProductTerm {
+                weight: None,
+                target: &a * eig.eigenvalues[r],
+                source: a,
+            }
+        })
+        .collect()
 }
 
 /// Which scale the mean test's effect is on (`--effect-scale`).
@@ -184,11 +267,14 @@ impl HeldOutScores {
                 source: ss,
             }),
             EdgeStatistic::Orthogonal => {
-                let mask_f = self.block(&self.mask, &self.future);
+                let mask_f = self
+                    .future_scale
+                    .as_ref()
+                    .map(|_| self.block(&self.mask, &self.future));
                 for h in &self.hessian {
-                    let scaled = match &self.future_scale {
-                        None => vec![h.clone()],
-                        Some(q) => jacobian_scaled(h, q, &mask_f),
+                    let scaled = match (&self.future_scale, &mask_f) {
+                        (Some(q), Some(mask_f)) => jacobian_scaled(h, q, mask_f),
+                        _ => vec![h.clone()],
                     };
                     terms.extend(scaled.into_iter().map(|term| ProductTerm {
                         target: term.target * 2.0,
@@ -240,28 +326,8 @@ impl HeldOutScores {
                 let sf = self.block(&self.scores, &self.future).dot(&q.t()) * &mask_f;
                 scores.slice_mut(s![.., self.future.clone()]).assign(&sf);
                 // `u = Q̂ ŝ_F` runs over the window's observed neurons, and so does
-                // `Q̂ H̄ Q̂ᵀ`: per pattern `m` of observed neurons, `Q̂ diag(m) H̄ diag(m) Q̂ᵀ`.
-                patterns(mask_f.view())
-                    .into_iter()
-                    .map(|(pattern, rows)| {
-                        let inner = Array2::from_shape_fn((n, n), |(k, l)| {
-                            if pattern[k] && pattern[l] {
-                                hessian_mean[[k, l]]
-                            } else {
-                                0.0
-                            }
-                        });
-                        let mut target = Array2::zeros((t, n));
-                        for &r in &rows {
-                            target.row_mut(r).fill(1.0);
-                        }
-                        ProductTerm {
-                            weight: Some(q.dot(&inner).dot(&q.t())),
-                            target,
-                            source: Array2::ones((t, n)),
-                        }
-                    })
-                    .collect()
+                // `Q̂ H̄ Q̂ᵀ`.
+                same_frame_jacobian_terms(&hessian_mean, q, &mask_f)
             }
         };
         HeldOutScores {
@@ -381,7 +447,15 @@ mod tests {
     /// and single missing samples).
     #[test]
     fn jacobian_scale_is_q_times_the_precision_scale_statistic() {
-        let (t_len, n) = (5, 3);
+        jacobian_scale_with(false);
+        jacobian_scale_with(true);
+    }
+
+    /// Missing future coordinates: in a few patterns (one weight per pattern), or
+    /// scattered so that there are more patterns than neurons ever missing (one term
+    /// per missing neuron).
+    fn jacobian_scale_with(scattered: bool) {
+        let (t_len, n) = (12, 3);
         let mut rng = stream(2, 0);
         let mut r =
             |rows, cols| Array2::from_shape_fn((rows, cols), |_| rng.random_range(-1.0..1.0));
@@ -405,11 +479,32 @@ mod tests {
         ];
         let q = r(n, n);
         let mut mask = Array2::ones((t_len, 2 * n));
-        for t in 0..3 {
-            mask[[t, n + 1]] = 0.0;
+        if scattered {
+            for (t, k) in [
+                (0, 0),
+                (1, 1),
+                (2, 2),
+                (3, 0),
+                (3, 1),
+                (4, 1),
+                (4, 2),
+                (5, 0),
+                (5, 2),
+            ] {
+                mask[[t, n + k]] = 0.0;
+            }
+        } else {
+            for t in 0..3 {
+                mask[[t, n + 1]] = 0.0;
+            }
+            mask[[4, n + 2]] = 0.0;
         }
-        mask[[4, n + 2]] = 0.0;
         mask[[3, 0]] = 0.0;
+        let future_mask = mask.slice(s![.., n..]).to_owned();
+        assert_eq!(
+            patterns(future_mask.view()).len() > 1 + ever_missing(&future_mask).len(),
+            scattered
+        );
         let mut held = HeldOutScores {
             scores: r(t_len, 2 * n) * &mask,
             mask: mask.clone(),
@@ -431,7 +526,10 @@ mod tests {
                 let expect = q.dot(&value(&plain, t, n)) * &target_seen;
                 let got = value(&scaled, t, n);
                 let err = (&got - &expect).iter().fold(0.0f64, |a, v| a.max(v.abs()));
-                assert!(err < 1e-12, "{statistic:?} t {t}: {err}");
+                assert!(
+                    err < 1e-12,
+                    "{statistic:?} scattered {scattered} t {t}: {err}"
+                );
             }
         }
     }
@@ -442,7 +540,14 @@ mod tests {
     /// symmetric in (j, i).
     #[test]
     fn same_frame_series_matches_its_definition() {
-        let (t_len, n) = (6, 3);
+        same_frame_series_with(false);
+        same_frame_series_with(true);
+    }
+
+    /// Missing future coordinates in a few patterns, or scattered into more patterns
+    /// than neurons (the eigen-decomposed form of the Jacobian scale).
+    fn same_frame_series_with(scattered: bool) {
+        let (t_len, n) = (8, 3);
         let mut rng = stream(4, 0);
         let mut r =
             |rows, cols| Array2::from_shape_fn((rows, cols), |_| rng.random_range(-1.0..1.0));
@@ -458,6 +563,13 @@ mod tests {
         mask[[2, n + 1]] = 0.0;
         mask[[3, n + 1]] = 0.0;
         mask[[5, n]] = 0.0;
+        if scattered {
+            for (t, k) in [(0, 2), (6, 0), (6, 2), (7, 1), (7, 2)] {
+                mask[[t, n + k]] = 0.0;
+            }
+        }
+        let future_mask = mask.slice(s![.., n..]).to_owned();
+        assert_eq!(patterns(future_mask.view()).len() > n, scattered);
         let scores = r(t_len, 2 * n) * &mask;
         let base = HeldOutScores {
             scores: scores.clone(),
@@ -496,7 +608,7 @@ mod tests {
                         let expect = seen * (2.0 * w[[j, i]] - u[j] * u[i]);
                         assert!(
                             (got[[j, i]] - expect).abs() < 1e-12,
-                            "scale {:?} t {t} ({j}, {i}): {} vs {expect}",
+                            "scale {:?} scattered {scattered} t {t} ({j}, {i}): {} vs {expect}",
                             scale.is_some(),
                             got[[j, i]]
                         );

@@ -31,6 +31,7 @@ use statrs::distribution::{Binomial, DiscreteCDF};
 
 use std::path::PathBuf;
 
+use crate::data::state::ALL_STATES;
 use crate::estimate::RecordingTest;
 use crate::io::connectome::{normalise_name, CellAtlas, CellType, Connectome, Level, SynapseType};
 use crate::results::EdgeTable;
@@ -751,7 +752,13 @@ pub fn compare(
         RankBy::T => (&raw_t, &raw_eff),
         RankBy::Effect => (&raw_eff, &raw_t),
     };
-    let recordings = table.recording_tests_at(lag);
+    // A `--states` run keeps per-state tests beside the all-window ones: the circuit over
+    // all windows resamples only those (a table of one state, `EdgeTable::in_state`, has
+    // only that state's).
+    let mut recordings = table.recording_tests_at(lag);
+    if recordings.iter().any(|r| r.state == ALL_STATES) {
+        recordings.retain(|r| r.state == ALL_STATES);
+    }
     let st = NodeStatistics {
         score: aggregate(primary, &map),
         score_other: aggregate(other, &map),
