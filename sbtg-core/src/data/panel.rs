@@ -40,9 +40,13 @@ pub struct PanelRecording {
     /// The file it was read from (empty for simulated data).
     pub file: PathBuf,
     pub dt: f64,
+    /// Time of every frame in seconds on the recording file's clock ([`Recording::times`]).
+    pub times: Vec<f64>,
     /// Stimulus presentations, in seconds from the first frame.
     pub stimuli: Vec<Stimulus>,
-    /// What the reader resolved on the user's behalf.
+    /// What building the panel resolved on the user's behalf (a neuron whose trace is
+    /// constant in this recording left out of it), one sentence each, for the command
+    /// line to print; the reader's notes stay on the [`Recording`].
     pub notes: Vec<String>,
     /// `T × n` z-scored traces; 0 where not observed.
     pub x: Array2<f64>,
@@ -197,10 +201,27 @@ fn align(
     config: PanelConfig,
 ) -> Result<Panel> {
     let mut out = Vec::with_capacity(recordings.len());
+    // The cuts of one worm around several presentations of a stimulus (`name#k`,
+    // [`super::stimulus`]) share its worm: whole-worm folds keep them together.
+    let mut worms: Vec<(std::path::PathBuf, String)> = Vec::new();
+    let mut worm_of = |r: &Recording| {
+        let base = r.name.split('#').next().unwrap_or(&r.name);
+        worms
+            .iter()
+            .position(|(p, n)| *p == r.path && n == base)
+            .unwrap_or_else(|| {
+                worms.push((r.path.clone(), base.to_string()));
+                worms.len() - 1
+            })
+    };
+    // Per neuron, the recordings in which its trace is constant.
+    let mut constant: Vec<Vec<(&Recording, usize)>> = vec![Vec::new(); neurons.len()];
+    let mut seen = vec![false; neurons.len()];
     for (r, map) in recordings.iter().zip(maps) {
         let t_len = r.frames();
         let mut x = Array2::zeros((t_len, neurons.len()));
         let mut obs = Array2::zeros((t_len, neurons.len()));
+        let mut notes = Vec::new();
         for (k, name) in neurons.iter().enumerate() {
             let Some(&j) = map.get(name) else { continue };
             let vals: Vec<f64> = (0..t_len)
@@ -211,8 +232,16 @@ fn align(
             let mean = vals.iter().sum::<f64>() / n;
             let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
             if var.is_nan() || var <= 1e-12 * mean.abs().max(1.0).powi(2) {
-                return Err(Error::format(&r.path, format!("column {}", r.neurons[j]), "the trace is constant (zero variance) and cannot be standardised; remove the column or list the other neurons with --neurons"));
+                // A flat trace (one sample, or a dead ROI) cannot be standardised: the
+                // neuron is left out of this recording only, as if unidentified there.
+                constant[k].push((r, j));
+                notes.push(format!(
+                    "{name} ({}): the trace is constant (zero variance) in this recording and is left out of it",
+                    r.neurons[j]
+                ));
+                continue;
             }
+            seen[k] = true;
             let sd = var.sqrt();
             for t in 0..t_len {
                 if r.observed(t, j) {
@@ -225,12 +254,24 @@ fn align(
             name: r.name.clone(),
             file: r.path.clone(),
             dt: r.dt,
+            times: r.times.clone(),
             stimuli: r.stimuli.clone(),
-            notes: r.notes.clone(),
+            notes,
             x,
             observed: obs,
-            worm: out.len(),
+            worm: worm_of(r),
         });
+    }
+    if let Some(k) = (0..neurons.len()).find(|&k| !seen[k] && !constant[k].is_empty()) {
+        let (r, j) = constant[k][0];
+        return Err(Error::format(
+            &r.path,
+            format!("recording {}, column {}", r.name, r.neurons[j]),
+            format!(
+                "the trace is constant (zero variance) in every recording that has it ({}) and cannot be standardised; remove it or list the other neurons with --neurons",
+                constant[k].iter().map(|(r, _)| r.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        ));
     }
     super::global_factors::condition_on_global_factors(&mut out, config.global_factors)?;
     Ok(Panel {
@@ -287,6 +328,27 @@ mod tests {
         assert_eq!(p.recordings[2].x[[1, 1]], 0.0);
     }
 
+    /// The cuts around several presentations of a stimulus (`w#1`, `w#2`) are one worm;
+    /// another recording of the same file is another worm.
+    #[test]
+    fn cuts_of_one_worm_share_its_worm() {
+        let cut = |name: &str| {
+            Recording::from_file(
+                std::path::Path::new("head.mat"),
+                name,
+                vec!["AVAL".into(), "AVAR".into()],
+                0.5,
+                array![[1.0, 2.0], [3.0, 1.0], [2.0, 5.0]],
+            )
+            .unwrap()
+        };
+        let recs = [cut("w#1"), cut("v"), cut("w#2")];
+        let p = Panel::build(&recs, &PanelConfig::default()).unwrap();
+        let worms: Vec<usize> = p.recordings.iter().map(|r| r.worm).collect();
+        assert_eq!(worms, [0, 1, 0]);
+        assert_eq!(p.worms(), 2);
+    }
+
     #[test]
     fn uncertain_labels_can_be_kept_and_constant_neurons_are_refused() {
         let a = rec(
@@ -306,12 +368,31 @@ mod tests {
             &["AVAL", "RIM"],
             array![[1.0, 2.0], [3.0, 2.0], [5.0, 2.0]],
         );
-        let err = Panel::build(&[k], &PanelConfig::default())
+        let err = Panel::build(std::slice::from_ref(&k), &PanelConfig::default())
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("column RIM") && err.contains("constant"),
+            err.contains("recording k, column RIM") && err.contains("constant"),
             "{err}"
+        );
+        // Constant in one recording only: left out of that one, with a note.
+        let l = rec(
+            "l",
+            &["AVAL", "RIM"],
+            array![[1.0, 2.0], [3.0, 5.0], [4.0, 1.0]],
+        );
+        let p = Panel::build(&[k, l], &PanelConfig::default()).unwrap();
+        assert_eq!(p.neurons, ["AVAL", "RIM"]);
+        assert_eq!(p.recordings[0].observed.column(1).sum(), 0.0);
+        assert_eq!(p.recordings[0].x.column(1).sum(), 0.0);
+        assert_eq!(p.recordings[1].observed.column(1).sum(), 3.0);
+        assert!(
+            p.recordings[0]
+                .notes
+                .iter()
+                .any(|n| n.contains("RIM") && n.contains("left out")),
+            "{:?}",
+            p.recordings[0].notes
         );
     }
 }

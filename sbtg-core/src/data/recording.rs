@@ -52,6 +52,10 @@ pub struct Recording {
     pub neurons: Vec<String>,
     /// Sampling interval in seconds.
     pub dt: f64,
+    /// Time of every frame in seconds on the file's clock: its time stamps where the file
+    /// has them (with whole intervals filled in across a gap), `k·dt` where it gives a
+    /// rate. State tables (`--states file:SUFFIX`) are read on this clock.
+    pub times: Vec<f64>,
     /// `T × n`; NaN where a sample is missing.
     pub values: Array2<f64>,
     /// Stimulus presentations, in seconds from the first frame (empty if the file has none).
@@ -92,6 +96,7 @@ impl Recording {
             name: name.into(),
             neurons,
             dt,
+            times: (0..values.nrows()).map(|k| k as f64 * dt).collect(),
             values,
             stimuli: Vec::new(),
             notes: Vec::new(),

@@ -11,7 +11,9 @@
 //!   recording's frames;
 //! - a **state table per recording**, `file:SUFFIX` (`file:.states.csv`): the CSV
 //!   `<stem>SUFFIX` beside each recording with columns `time_s,state`, a step function
-//!   (each frame takes the state of the last row at or before its time `k·dt`);
+//!   (each frame takes the state of the last row at or before its time on the traces'
+//!   clock, [`crate::data::Recording::times`]: the file's time stamps, or `k·dt` for files
+//!   that give a frame rate);
 //! - a **stimulus**, `stimulus:NAME`: `NAME-on` during a presentation of the stimulus
 //!   (frames `k` with `onset ≤ k·dt < offset`, as in [`super::stimulus`]) and `NAME-off`
 //!   elsewhere.
@@ -241,6 +243,24 @@ pub struct StateFrames {
 }
 
 impl FrameStates {
+    /// The files the labels of `spec` are read from (behaviour files or state tables, one
+    /// per recording; none for a stimulus), for the run manifest.
+    pub fn input_files(spec: &StateSpec, panel: &Panel) -> Vec<PathBuf> {
+        panel
+            .recordings
+            .iter()
+            .filter(|rec| !rec.file.as_os_str().is_empty())
+            .filter_map(|rec| match spec {
+                StateSpec::Rule { .. } | StateSpec::Quantiles { .. } => {
+                    Some(behaviour_path(&rec.file, &rec.name))
+                }
+                StateSpec::Table { suffix } => Some(table_path(rec, suffix)),
+                StateSpec::Stimulus { .. } => None,
+            })
+            .filter(|p| p.exists())
+            .collect()
+    }
+
     /// The labels of `spec` for every recording of `panel`, renamed by `names` if given.
     /// Errors name the file, the field and the fix: a missing behaviour file, a column it
     /// lacks, a length other than the traces', a rule that matches no frame.
@@ -439,6 +459,7 @@ impl FrameStates {
                         name: format!("{}@{start}", rec.name),
                         file: rec.file.clone(),
                         dt: rec.dt,
+                        times: rec.times[start..t].to_vec(),
                         stimuli: Vec::new(),
                         notes: Vec::new(),
                         x: rec.x.slice(rows).to_owned(),
@@ -571,24 +592,29 @@ fn behaviour_columns(panel: &Panel, column: &str) -> Result<Vec<(PathBuf, Vec<f6
 
 type Labels = (Vec<String>, Vec<Vec<Option<usize>>>);
 
+/// The state table of a recording: `<dir>/<name>SUFFIX`, else `<dir>/<file stem>SUFFIX`.
+fn table_path(rec: &super::PanelRecording, suffix: &str) -> PathBuf {
+    let dir = rec.file.parent().unwrap_or(Path::new("."));
+    let path = dir.join(format!("{}{suffix}", rec.name));
+    let stem = rec
+        .file
+        .file_name()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.split('.').next())
+        .unwrap_or(&rec.name);
+    if path.exists() {
+        path
+    } else {
+        dir.join(format!("{stem}{suffix}"))
+    }
+}
+
 /// `file:SUFFIX` tables: `time_s,state` rows as a step function over each recording.
 fn table_labels(panel: &Panel, suffix: &str) -> Result<Labels> {
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
     let mut steps: Vec<Vec<(f64, String)>> = Vec::new();
     for rec in &panel.recordings {
-        let dir = rec.file.parent().unwrap_or(Path::new("."));
-        let path = dir.join(format!("{}{suffix}", rec.name));
-        let stem = rec
-            .file
-            .file_name()
-            .and_then(|s| s.to_str())
-            .and_then(|s| s.split('.').next())
-            .unwrap_or(&rec.name);
-        let path = if path.exists() {
-            path
-        } else {
-            dir.join(format!("{stem}{suffix}"))
-        };
+        let path = table_path(rec, suffix);
         #[derive(serde::Deserialize)]
         struct Row {
             time_s: f64,
@@ -643,7 +669,7 @@ fn table_labels(panel: &Panel, suffix: &str) -> Result<Labels> {
         .map(|(rec, rows)| {
             (0..rec.x.nrows())
                 .map(|k| {
-                    let time = k as f64 * rec.dt + 1e-9 * rec.dt;
+                    let time = rec.times[k] + 1e-9 * rec.dt;
                     rows.iter()
                         .rev()
                         .find(|(t, _)| *t <= time)
@@ -660,7 +686,7 @@ fn stimulus_labels(panel: &Panel, name: &str) -> Result<Labels> {
     if !panel
         .recordings
         .iter()
-        .any(|r| r.stimuli.iter().any(|s| s.name == name))
+        .any(|r| r.stimuli.iter().any(|s| s.name.eq_ignore_ascii_case(name)))
     {
         let mut known: Vec<&str> = panel
             .recordings
@@ -687,7 +713,11 @@ fn stimulus_labels(panel: &Panel, name: &str) -> Result<Labels> {
         .iter()
         .map(|rec| {
             let mut l = vec![Some(1); rec.x.nrows()];
-            for s in rec.stimuli.iter().filter(|s| s.name == name) {
+            for s in rec
+                .stimuli
+                .iter()
+                .filter(|s| s.name.eq_ignore_ascii_case(name))
+            {
                 let (a, b) = super::stimulus::frame_range(s.onset_s, s.offset_s, rec.dt, l.len());
                 for v in &mut l[a..b] {
                     *v = Some(0);
@@ -758,6 +788,7 @@ mod tests {
                 name: "w1".into(),
                 file,
                 dt: 0.5,
+                times: (0..frames).map(|k| k as f64 * 0.5).collect(),
                 stimuli: Vec::new(),
                 notes: Vec::new(),
                 x: Array2::zeros((frames, 2)),
@@ -895,5 +926,20 @@ mod tests {
         let l: Vec<usize> = t.labels[0].iter().map(|l| l.unwrap()).collect();
         // Frame times 0, 0.5, …, 4: run from 1.2 s (frame 3) until 3.5 s (frame 7).
         assert_eq!(l, [0, 0, 0, 1, 1, 1, 1, 0, 0]);
+        // The table is read on the traces' own clock: a recording whose stamps start at
+        // 100 s, with steps of 0.55 s where dt says 0.5, takes the state at each frame's
+        // stamp, not at k·dt.
+        let mut stamped = panel.clone();
+        stamped.recordings[0].times = (0..9).map(|k| 100.0 + 0.55 * k as f64).collect();
+        std::fs::write(
+            dir.as_path().join("w1.states.csv"),
+            "time_s,state\n0,rest\n101.6,run\n",
+        )
+        .unwrap();
+        let t = FrameStates::resolve(&"file:.states.csv".parse().unwrap(), &stamped, None, false)
+            .unwrap();
+        let l: Vec<usize> = t.labels[0].iter().map(|l| l.unwrap()).collect();
+        // Stamps 100, 100.55, 101.1, 101.65, …: run from frame 3 on.
+        assert_eq!(l, [0, 0, 0, 1, 1, 1, 1, 1, 1]);
     }
 }

@@ -123,6 +123,7 @@ pub fn select_stimulus(
                 rec.dt,
                 values.select(ndarray::Axis(1), &keep),
             )?;
+            cut.times = rec.times[start..end].to_vec();
             cut.stimuli = vec![(*s).clone()];
             out.push(cut);
         }

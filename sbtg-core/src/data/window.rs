@@ -171,6 +171,7 @@ mod tests {
             name: name.into(),
             file: Default::default(),
             dt: 1.0,
+            times: (0..x.nrows()).map(|k| k as f64).collect(),
             stimuli: Vec::new(),
             notes: Vec::new(),
             observed: Array2::ones(x.raw_dim()),

@@ -13,6 +13,7 @@ use std::path::Path;
 
 use ndarray::Array2;
 
+use super::clock::frame_clock;
 use super::recording_name;
 use crate::data::Recording;
 use crate::{Error, Result};
@@ -272,11 +273,11 @@ pub fn read_wide_csv_with(path: &Path, opts: &TableOptions) -> Result<Recording>
             ),
         ));
     }
-    let dt = interval_from_times(path, &header[tc], &times, |k| {
+    let clock = frame_clock(path, &header[tc], &times, |k| {
         format!("line {}, column {}", k + 2, &header[tc])
     })?;
     let values = Array2::from_shape_vec((times.len(), neurons.len()), data).expect("rows checked");
-    Recording::from_file(path, recording_name(path), neurons, dt, values)
+    clock.recording(path, recording_name(path), neurons, values)
 }
 
 /// Whether a CSV header is the long layout `time, neuron, value` (in any order, with an
@@ -450,8 +451,8 @@ impl LongSamples {
         Ok(())
     }
 
-    /// Builds the recording: frames are the distinct times, neurons sorted by name,
-    /// absent samples missing. Every time must be shared by the grid: two distinct
+    /// Builds the recording: frames are the distinct times (and the frames a gap in them
+    /// leaves out, [`super::clock`]), neurons sorted by name, absent samples missing. Every time must be shared by the grid: two distinct
     /// times closer than half the median interval mean the neurons were sampled on
     /// different clocks, which a long table cannot represent.
     pub(crate) fn into_recording(self, path: &Path) -> Result<Recording> {
@@ -468,7 +469,8 @@ impl LongSamples {
                 ),
             ));
         }
-        let dt = interval_from_times(path, "time", &grid, |k| format!("time {}", grid[k]))?;
+        let clock = frame_clock(path, "time", &grid, |k| format!("time {}", grid[k]))?;
+        let dt = clock.dt;
         let diffs: Vec<f64> = grid.windows(2).map(|w| w[1] - w[0]).collect();
         if let Some(k) = diffs.iter().position(|&d| d < 0.5 * dt) {
             return Err(Error::format(
@@ -507,56 +509,32 @@ impl LongSamples {
             filled[[r, c]] = true;
             values[[r, c]] = *v;
         }
-        Recording::from_file(path, recording_name(path), names, dt, values)
+        clock.recording(path, recording_name(path), names, values)
     }
-}
-
-/// Median sampling interval of strictly increasing, finite times, shared by every
-/// reader. `field` names the times in errors and `at(k)` the k-th of them (a line of a
-/// CSV, an index into a dataset).
-pub(crate) fn interval_from_times(
-    path: &Path,
-    field: &str,
-    times: &[f64],
-    at: impl Fn(usize) -> String,
-) -> Result<f64> {
-    if times.len() < 2 {
-        return Err(Error::format(
-            path,
-            field,
-            format!(
-                "{} time points; a recording needs at least two",
-                times.len()
-            ),
-        ));
-    }
-    if let Some(k) = times.iter().position(|t| !t.is_finite()) {
-        return Err(Error::format(
-            path,
-            at(k),
-            "not a finite time; every frame needs a time in seconds",
-        ));
-    }
-    let diffs: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    if let Some(k) = diffs.iter().position(|d| *d <= 0.0) {
-        return Err(Error::format(
-            path,
-            at(k + 1),
-            format!(
-                "time {} follows {}; times must increase strictly",
-                times[k + 1],
-                times[k]
-            ),
-        ));
-    }
-    let mut sorted = diffs;
-    sorted.sort_by(f64::total_cmp);
-    Ok(sorted[sorted.len() / 2])
 }
 
 pub(crate) fn csv_error(path: &Path, e: csv::Error) -> Error {
+    let line = |pos: Option<&csv::Position>| {
+        pos.map_or_else(|| "csv".to_string(), |p| format!("line {}", p.line()))
+    };
     match e.into_kind() {
         csv::ErrorKind::Io(io) => Error::read(path, io),
+        csv::ErrorKind::UnequalLengths {
+            pos,
+            expected_len,
+            len,
+        } => Error::format(
+            path,
+            line(pos.as_ref()),
+            format!(
+                "{len} fields where the header has {expected_len}; give every row one value per column (nan for a missing sample)"
+            ),
+        ),
+        csv::ErrorKind::Utf8 { pos, err } => Error::format(
+            path,
+            line(pos.as_ref()),
+            format!("not UTF-8 text ({err}); save the file as UTF-8 CSV"),
+        ),
         other => Error::format(path, "csv", format!("{other:?}")),
     }
 }
@@ -611,6 +589,11 @@ mod tests {
                 "no observed sample",
             ),
             ("first.csv", "AVAL,AVAR\n0,1\n1,2\n", "time_s"),
+            (
+                "ragged.csv",
+                "time_s,AVAL,AVAR\n0,1,2\n1,2\n",
+                "line 3: 2 fields where the header has 3",
+            ),
         ];
         for (name, text, needle) in cases {
             let err = read_wide_csv(&write(name, text)).unwrap_err().to_string();
@@ -641,5 +624,38 @@ mod long_tests {
         assert_eq!(r.values[[2, 0]], 4.0);
         assert!(r.values[[0, 1]].is_nan() && r.values[[2, 1]].is_nan());
         assert_eq!(r.values[[1, 1]], 2.0);
+    }
+
+    /// Times absent from every row of a long table, and rows absent from a wide one, are
+    /// missing frames: the frames either side of the gap do not become neighbours.
+    #[test]
+    fn a_gap_in_the_times_leaves_missing_frames() {
+        let dir = std::env::temp_dir().join(format!("sbtg-gap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let long = dir.join("g.long.csv");
+        std::fs::write(
+            &long,
+            "time,neuron,value\n0,A,1\n0.5,A,2\n1.0,A,3\n2.5,A,4\n3.0,A,5\n0,B,1\n3.0,B,2\n",
+        )
+        .unwrap();
+        let wide = dir.join("g.traces.csv");
+        std::fs::write(
+            &wide,
+            "time_s,A,B\n0,1,1\n0.5,2,nan\n1.0,3,nan\n2.5,4,nan\n3.0,5,2\n",
+        )
+        .unwrap();
+        for r in [
+            read_long_csv(&long).unwrap().remove(0),
+            read_wide_csv(&wide).unwrap(),
+        ] {
+            assert_eq!(r.dt, 0.5);
+            assert_eq!(r.frames(), 7, "{}", r.path.display());
+            let a: Vec<f64> = r.values.column(0).to_vec();
+            assert_eq!(&a[..3], &[1.0, 2.0, 3.0]);
+            assert!(a[3].is_nan() && a[4].is_nan());
+            assert_eq!(&a[5..], &[4.0, 5.0]);
+            assert_eq!(r.times, vec![0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0]);
+            assert!(r.notes.iter().any(|n| n.contains("2 frames are missing")));
+        }
     }
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, Axis};
 
-use super::csv::interval_from_times;
+use super::clock::frame_clock;
 use super::recording_name;
 use crate::data::Recording;
 use crate::io::connectome::normalise_name;
@@ -74,7 +74,7 @@ pub fn read_lab_hdf5(path: &Path, labels: Option<&Path>) -> Result<Recording> {
             ),
         ));
     };
-    let dt = interval_from_times(path, TIMES, &stamps, |k| format!("{TIMES}[{k}]"))?;
+    let clock = frame_clock(path, TIMES, &stamps, |k| format!("{TIMES}[{k}]"))?;
     let labels = read_labels(&labels_path)?;
     let mut notes = Vec::new();
     let mut keep: Vec<(usize, String)> = Vec::new();
@@ -140,7 +140,8 @@ pub fn read_lab_hdf5(path: &Path, labels: Option<&Path>) -> Result<Recording> {
         ));
     }
     let values = traces.select(Axis(1), &columns);
-    let mut rec = Recording::from_file(path, name, names, dt, values)?;
+    let mut rec = clock.recording(path, name, names, values)?;
+    notes.append(&mut rec.notes);
     rec.notes = notes;
     rec.sources.push(labels_path);
     Ok(rec)

@@ -12,10 +12,13 @@
 //! | Parquet, wide or long | [`parquet::read_parquet`] |
 //!
 //! Every reader ends in [`Recording::from_file`](crate::data::Recording::from_file),
-//! which checks names, shapes and values.
+//! which checks names, shapes and values; readers of time stamps go through
+//! [`clock::FrameClock`], which puts each stamp on its frame and leaves the frames of a
+//! gap missing.
 
 use std::path::Path;
 
+mod clock;
 pub mod csv;
 mod format;
 #[cfg(feature = "hdf5")]
@@ -29,6 +32,7 @@ pub mod nwb;
 pub mod parquet;
 
 pub use self::csv::{read_long_csv, read_wide_csv, read_wide_csv_with, TableOptions};
+pub use clock::FrameClock;
 pub use format::{
     load, load_recordings, load_recordings_with, read_file, Format, LoadOptions, Loaded, NameCheck,
 };

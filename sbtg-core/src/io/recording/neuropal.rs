@@ -323,8 +323,7 @@ pub fn from_mat(mat: &MatFile) -> Result<Vec<Recording>> {
         for (j, col) in columns.iter().enumerate() {
             values.column_mut(j).assign(&ndarray::ArrayView1::from(col));
         }
-        let mut rec = Recording::new(worm_name, names, 1.0 / fps[w], values)?;
-        rec.path = path.to_path_buf();
+        let mut rec = Recording::from_file(path, worm_name, names, 1.0 / fps[w], values)?;
         rec.stimuli = stimuli[w].clone();
         out.push(rec);
     }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array1, Array2, ArrayD, Ix2};
 use ndarray_npy::{NpzReader, ReadNpyError, ReadNpzError};
 
+use super::clock::FrameClock;
 use super::recording_name;
 use crate::data::Recording;
 use crate::{Error, Result};
@@ -20,8 +21,8 @@ pub fn read_npy(path: &Path, names: Option<&Path>, fps: Option<f64>) -> Result<R
     let values = two_dims(path, "array", values)?;
     let names_file = names_path(path, names);
     let names = read_names(path, names)?;
-    let dt = rate(path, "--fps", None, fps)?;
-    let mut rec = build(path, names, dt, values)?;
+    let clock = FrameClock::regular(values.nrows(), rate(path, "--fps", None, fps)?);
+    let mut rec = build(path, names, &clock, values)?;
     rec.sources.push(names_file);
     Ok(rec)
 }
@@ -59,7 +60,7 @@ pub fn read_npz(path: &Path, names: Option<&Path>, fps: Option<f64>) -> Result<R
     };
     let file_fps = scalar(&mut npz, "fps")?;
     let file_dt = scalar(&mut npz, "dt")?;
-    let dt = if has("time") {
+    let clock = if has("time") {
         let t: Array1<f64> = numeric_entry(&mut npz, path, "time")?
             .into_dimensionality()
             .map_err(|_| Error::format(path, "time", "must be a 1-D array of seconds"))?;
@@ -74,7 +75,7 @@ pub fn read_npz(path: &Path, names: Option<&Path>, fps: Option<f64>) -> Result<R
                 ),
             ));
         }
-        super::csv::interval_from_times(path, "time", t.as_slice().expect("contiguous"), |k| {
+        super::clock::frame_clock(path, "time", t.as_slice().expect("contiguous"), |k| {
             format!("time[{k}]")
         })?
     } else if let Some(dt) = file_dt {
@@ -85,20 +86,25 @@ pub fn read_npz(path: &Path, names: Option<&Path>, fps: Option<f64>) -> Result<R
                 format!("{dt} is not a positive sampling interval in seconds"),
             ));
         }
-        dt
+        FrameClock::regular(values.nrows(), dt)
     } else {
-        rate(path, "fps", file_fps, fps)?
+        FrameClock::regular(values.nrows(), rate(path, "fps", file_fps, fps)?)
     };
     let (names, names_file) = match names {
         None if has("names") => (npz_text(path, "names")?, None),
         _ => (read_names(path, names)?, Some(names_path(path, names))),
     };
-    let mut rec = build(path, names, dt, values)?;
+    let mut rec = build(path, names, &clock, values)?;
     rec.sources.extend(names_file);
     Ok(rec)
 }
 
-fn build(path: &Path, names: Vec<String>, dt: f64, values: Array2<f64>) -> Result<Recording> {
+fn build(
+    path: &Path,
+    names: Vec<String>,
+    clock: &FrameClock,
+    values: Array2<f64>,
+) -> Result<Recording> {
     if names.len() != values.ncols() {
         return Err(Error::format(
             path,
@@ -115,7 +121,7 @@ fn build(path: &Path, names: Vec<String>, dt: f64, values: Array2<f64>) -> Resul
             ),
         ));
     }
-    Recording::from_file(path, recording_name(path), names, dt, values)
+    clock.recording(path, recording_name(path), names, values)
 }
 
 /// Sampling interval from a rate stored in the file or given by the user.

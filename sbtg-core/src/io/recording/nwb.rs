@@ -18,7 +18,7 @@ use hdf5::types::{VarLenAscii, VarLenUnicode};
 use hdf5::{Dataset, Group, ObjectReference};
 use ndarray::{Array2, Axis};
 
-use super::csv::interval_from_times;
+use super::clock::{frame_clock, FrameClock};
 use super::recording_name;
 use crate::data::Recording;
 use crate::{Error, Result};
@@ -135,7 +135,7 @@ pub fn read_nwb(path: &Path, series: Option<&str>) -> Result<Recording> {
     let sname = s.group.name();
     let field = |f: &str| format!("{sname}/{f}");
     let values = series_values(path, s)?;
-    let dt = series_interval(path, s, values.nrows())?;
+    let clock = series_clock(path, s, values.nrows())?;
     let (names, notes) = roi_names(path, &file, &s.group, values.ncols())?;
     let keep: Vec<usize> = (0..names.len()).filter(|&k| !names[k].is_empty()).collect();
     if keep.is_empty() {
@@ -145,13 +145,14 @@ pub fn read_nwb(path: &Path, series: Option<&str>) -> Result<Recording> {
             "every ROI has an empty name; no identified neuron to analyse",
         ));
     }
-    let mut rec = Recording::from_file(
+    let mut rec = clock.recording(
         path,
         recording_name(path),
         keep.iter().map(|&k| names[k].clone()).collect(),
-        dt,
         values.select(Axis(1), &keep),
     )?;
+    let mut notes = notes;
+    notes.append(&mut rec.notes);
     rec.notes = notes;
     let dropped = names.len() - keep.len();
     if dropped > 0 {
@@ -247,11 +248,11 @@ fn series_values(path: &Path, s: &Series) -> Result<Array2<f64>> {
     Ok(values)
 }
 
-/// The sampling interval from `timestamps` (one per frame) or `starting_time`'s rate.
-fn series_interval(path: &Path, s: &Series, t: usize) -> Result<f64> {
+/// The frame clock from `timestamps` (one per frame) or from `starting_time` and its rate.
+fn series_clock(path: &Path, s: &Series, t: usize) -> Result<FrameClock> {
     let sname = s.group.name();
     let field = |f: &str| format!("{sname}/{f}");
-    let dt = if s.group.link_exists("timestamps") {
+    let clock = if s.group.link_exists("timestamps") {
         let ts: Vec<f64> = s
             .group
             .dataset("timestamps")
@@ -272,14 +273,16 @@ fn series_interval(path: &Path, s: &Series, t: usize) -> Result<f64> {
                 ),
             ));
         }
-        interval_from_times(path, &field("timestamps"), &ts, |k| {
+        frame_clock(path, &field("timestamps"), &ts, |k| {
             field(&format!("timestamps[{k}]"))
         })?
     } else if s.group.link_exists("starting_time") {
-        let rate = s
+        let start = s
             .group
             .dataset("starting_time")
-            .and_then(|d| d.attr("rate"))
+            .map_err(|e| h5err(path, &field("starting_time"), e))?;
+        let rate = start
+            .attr("rate")
             .and_then(|a| a.read_scalar::<f64>())
             .map_err(|e| h5err(path, &field("starting_time.rate"), e))?;
         if !(rate.is_finite() && rate > 0.0) {
@@ -289,7 +292,10 @@ fn series_interval(path: &Path, s: &Series, t: usize) -> Result<f64> {
                 format!("{rate} is not a positive sampling rate (Hz)"),
             ));
         }
-        1.0 / rate
+        let t0 = start
+            .read_scalar::<f64>()
+            .map_err(|e| h5err(path, &field("starting_time"), e))?;
+        FrameClock::regular(t, 1.0 / rate).starting_at(t0)
     } else {
         return Err(Error::format(
             path,
@@ -297,7 +303,7 @@ fn series_interval(path: &Path, s: &Series, t: usize) -> Result<f64> {
             "neither timestamps nor starting_time with a rate; the sampling rate is missing",
         ));
     };
-    Ok(dt)
+    Ok(clock)
 }
 
 /// Names of the series' ROIs from the table its `rois` region points to.

@@ -9,7 +9,8 @@ use ::parquet::file::reader::{FileReader, SerializedFileReader};
 use ::parquet::record::Field;
 use ndarray::Array2;
 
-use super::csv::{interval_from_times, long_columns, LongSamples};
+use super::clock::frame_clock;
+use super::csv::{long_columns, LongSamples};
 use super::recording_name;
 use crate::data::Recording;
 use crate::{Error, Result};
@@ -101,7 +102,14 @@ pub fn read_parquet(path: &Path) -> Result<Recording> {
             .collect::<Result<Vec<_>>>()?;
         table.push(cells);
     }
-    if let Some(cols) = long_columns(&header).filter(|c| c.recording.is_none()) {
+    if let Some(r) = long_columns(&header).and_then(|c| c.recording) {
+        return Err(Error::format(
+            path,
+            format!("column {}", header[r]),
+            "a long Parquet table is read as one recording, and this one has a recording column: write one file per recording (for example with pandas, one to_parquet per df.groupby(column)), or save the table as a long CSV, which takes several",
+        ));
+    }
+    if let Some(cols) = long_columns(&header) {
         let (ti, ni, vi) = (cols.time, cols.neuron, cols.value);
         let mut samples = LongSamples::default();
         for (r, row) in table.iter().enumerate() {
@@ -170,10 +178,10 @@ pub fn read_parquet(path: &Path) -> Result<Recording> {
             }
         }
     }
-    let dt = interval_from_times(path, &header[0], &times, |k| {
+    let clock = frame_clock(path, &header[0], &times, |k| {
         format!("row {k}, column {}", header[0])
     })?;
     let values =
         Array2::from_shape_vec((times.len(), neurons.len()), data).expect("one cell per column");
-    Recording::from_file(path, recording_name(path), neurons, dt, values)
+    clock.recording(path, recording_name(path), neurons, values)
 }
