@@ -802,7 +802,7 @@ fn innovation_deconvolution(
 impl Sbtg {
     /// Early stopping's second pass: the number of epochs chosen on the inner split,
     /// trained again on all of the fold's training windows (from the start refitted on
-    /// them); with 0 epochs chosen, the Gaussian start itself. The selection run's loss
+    /// them); with 0 epochs chosen, the start itself. The selection run's loss
     /// curves and best epoch are kept for the report.
     fn refit(
         &self,
@@ -815,6 +815,9 @@ impl Sbtg {
     ) -> Result<TrainedModel> {
         let model = match (best, start) {
             (0, Some(g)) => gaussian_energy(&g.precision, &selection.model),
+            // Zero epochs from a random start: the initial model, which does not depend
+            // on the training windows (the selection run kept it as its best).
+            (0, None) => selection.model.clone(),
             _ => {
                 let cfg = ScoreModelConfig {
                     epochs: best.max(1),

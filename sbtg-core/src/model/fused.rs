@@ -283,8 +283,9 @@ pub struct Penalty {
     pub l1: f64,
     /// `(λ/d) ‖L‖_F²` of the energy's quadratic part `L = [[S_P, Wᵀ], [W, S_F]]`
     /// (`d` coordinates): the penalty whose DSM optimum for a Gaussian is the ridge
-    /// `(Σ + (σ² + λ)I)⁻¹` of [`super::gaussian`], so training from the Gaussian start
-    /// keeps the shrinkage chosen on held-out windows.
+    /// `(Σ + (σ² + λ)I)⁻¹` of [`super::gaussian`]: training from the Gaussian start keeps
+    /// the ridge chosen on held-out windows, but not the shrinkage of the covariances
+    /// between neurons (`c`), whose penalty this is not; training moves away from it.
     pub ridge: f64,
 }
 

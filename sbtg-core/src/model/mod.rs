@@ -212,6 +212,20 @@ impl ScoreModelConfig {
         if !(self.l1.is_finite() && self.l1 >= 0.0) {
             return Err(Error::param("l1", format!("must be ≥ 0, got {}", self.l1)));
         }
+        if self.start == Start::Gaussian
+            && matches!(
+                self.coupling,
+                Coupling::FeatureBilinear { .. } | Coupling::RegimeGated { .. }
+            )
+        {
+            return Err(Error::param(
+                "start",
+                format!(
+                    "the Gaussian start is the linear energy's closed form, with no feature maps or gates to start the {} coupling from; train it with --start random",
+                    self.coupling.name().replace('_', "-")
+                ),
+            ));
+        }
         if self.coupling == Coupling::Gaussian && self.l1 > 0.0 {
             return Err(Error::param(
                 "l1",
@@ -277,6 +291,35 @@ impl ScoreModelConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The Gaussian start is the linear energy: a nonlinear coupling asked to start from
+    /// it is refused with the fix, not silently trained as the linear one.
+    #[test]
+    fn nonlinear_couplings_have_no_gaussian_start() {
+        for coupling in [
+            Coupling::FeatureBilinear { rank: 2 },
+            Coupling::RegimeGated { regimes: 2 },
+        ] {
+            let cfg = ScoreModelConfig {
+                coupling,
+                start: Start::Gaussian,
+                ..ScoreModelConfig::default()
+            };
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains("--start random"), "{err}");
+            let random = ScoreModelConfig {
+                start: Start::Random,
+                ..cfg
+            };
+            random.validate().unwrap();
+        }
+        let linear = ScoreModelConfig {
+            coupling: Coupling::Linear,
+            start: Start::Gaussian,
+            ..ScoreModelConfig::default()
+        };
+        linear.validate().unwrap();
+    }
 
     #[test]
     fn grid_candidates_take_the_configured_value_where_a_grid_is_empty() {

@@ -464,7 +464,8 @@ impl<'a> EarlyStop<'a> {
 /// `start`, when given, is the Gaussian window model `½ zᵀLz` ([`super::gaussian`]):
 /// the quadratic blocks and `W` start at `L`, the MLPs' output layers at zero, and the
 /// ridge that chose `L` stays in the loss as the penalty `(λ/d)‖L‖_F²` on the quadratic
-/// part (so training does not undo the held-out shrinkage). The `gaussian` coupling
+/// part (so training keeps the held-out ridge; the shrinkage between neurons is not
+/// penalised and training may move away from it). The `gaussian` coupling
 /// returns the start without training.
 /// With `validation`, the parameters of the epoch with the lowest validation loss are
 /// kept (the start counts as epoch 0) and training stops after `cfg.patience` epochs

@@ -8,7 +8,7 @@ use sbtg_core::data::simulate::{tanh_network, NetworkSpec};
 use sbtg_core::data::window::{Standardiser, Windows};
 use sbtg_core::estimate::{FitContext, InferConfig};
 use sbtg_core::infer;
-use sbtg_core::model::{train, Coupling, ScoreModelConfig};
+use sbtg_core::model::{train, Coupling, ScoreModelConfig, Start};
 use sbtg_core::stats::hac_reference::hac_test_per_edge;
 use sbtg_core::stats::{hac_test, Bandwidth, EdgeStatistic, HeldOutScores};
 use sbtg_tests::recovery;
@@ -18,6 +18,15 @@ const COUPLINGS: [Coupling; 3] = [
     Coupling::FeatureBilinear { rank: 4 },
     Coupling::RegimeGated { regimes: 2 },
 ];
+
+/// The Gaussian start for the linear energy; the nonlinear couplings have none and start
+/// random (as `sbtg infer --coupling` does).
+fn start_of(coupling: Coupling) -> Start {
+    match coupling {
+        Coupling::Linear | Coupling::Gaussian => Start::Gaussian,
+        Coupling::FeatureBilinear { .. } | Coupling::RegimeGated { .. } => Start::Random,
+    }
+}
 
 fn small_network() -> (sbtg_core::data::simulate::Simulation, Panel) {
     let spec = NetworkSpec {
@@ -43,6 +52,7 @@ fn gemm_tests_agree_with_per_edge_reference_on_trained_models() {
             coupling,
             epochs: 3,
             hidden: 16,
+            start: start_of(coupling),
             ..ScoreModelConfig::default()
         };
         let held: Vec<HeldOutScores> = folds
@@ -112,6 +122,7 @@ fn every_coupling_recovers_a_small_network() {
             coupling,
             epochs: 30,
             hidden: 32,
+            start: start_of(coupling),
             ..ScoreModelConfig::default()
         };
         let r = recovery(
