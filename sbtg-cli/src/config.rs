@@ -30,7 +30,17 @@ fn bad(path: &Path, field: &str, message: impl Into<String>) -> anyhow::Error {
 
 /// Reads the settings of `command` from a TOML file or a `run.json` manifest.
 pub fn read(path: &Path, command: &str) -> Result<Settings> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            bad(
+                path,
+                "--config",
+                "no such file; give a settings TOML file or the run.json of an earlier run",
+            )
+        } else {
+            Error::read(path, e).into()
+        }
+    })?;
     let is_json =
         path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
     let value: Value = if is_json {

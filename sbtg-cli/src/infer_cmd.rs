@@ -83,9 +83,10 @@ pub struct InferArgs {
     /// Where training starts: `gaussian` (the closed-form Gaussian window model, ridge
     /// chosen on an inner split of the training recordings, MLP outputs at zero; the
     /// default, with the lowest held-out loss) or `random` (a standard normal score and
-    /// random MLPs, as in the paper's code; see docs/method.md).
-    #[arg(long, value_enum, default_value = "gaussian")]
-    start: Start,
+    /// random MLPs, as in the paper's code; see docs/method.md). The feature-bilinear and
+    /// regime-gated couplings have no Gaussian start and default to `random`.
+    #[arg(long, value_enum)]
+    start: Option<Start>,
     /// What the Gaussian window model (the start, and `--coupling gaussian`) is shrunk
     /// towards: `independent-neurons` (the covariances between different neurons are
     /// shrunk towards zero, each neuron keeping its own autocovariance; default) or
@@ -363,7 +364,7 @@ impl InferArgs {
                     batch_size: self.batch_size,
                     learning_rate: self.learning_rate,
                     l1: self.l1,
-                    start: self.start,
+                    start: self.start(),
                     shrinkage: self.shrinkage,
                     shrinkage_criterion: self.shrinkage_criterion,
                     // Epoch selection replaces early stopping unless both are asked
@@ -448,6 +449,15 @@ impl InferArgs {
 
     /// The neuron selection; `--neurons` names are trimmed and, unless
     /// `--any-names`, spelt as the readers spell them (`aval` → AVAL).
+    /// `--start`, or its default for the coupling: the Gaussian window model, except for
+    /// the couplings it cannot start (feature-bilinear, regime-gated), which start random.
+    fn start(&self) -> Start {
+        self.start.unwrap_or(match self.coupling {
+            CouplingKind::FeatureBilinear | CouplingKind::RegimeGated => Start::Random,
+            CouplingKind::Linear | CouplingKind::Gaussian => Start::Gaussian,
+        })
+    }
+
     pub(crate) fn panel_config(&self) -> PanelConfig {
         let any = self.recording.any_names;
         PanelConfig {
@@ -637,6 +647,7 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
     let recs = crate::recording_args::long_enough(recs, args.config(1)?.window_frames())?;
     let cfg = args.config(recs.len())?;
     let mut panel = Panel::build(&recs, &args.panel_config())?;
+    crate::recording_args::print_panel_notes(&panel);
     timer.lap("panel");
     eprintln!(
         "read {} from {}; {} neurons kept{}",
@@ -654,9 +665,15 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
     if let Some(spec) = &args.states {
         panel.states = Some(resolve_states(&args, spec, &panel)?);
     }
+    let state_files = panel
+        .states
+        .as_ref()
+        .map(|s| sbtg_core::data::FrameStates::input_files(&s.spec, &panel))
+        .unwrap_or_default();
     let mut sources: Vec<&std::path::Path> = recs
         .iter()
         .flat_map(|r| r.sources.iter().map(PathBuf::as_path))
+        .chain(state_files.iter().map(PathBuf::as_path))
         .collect();
     // The manifest of an interrupted run is deleted when it finishes: not an input.
     sources.extend(config.as_deref().filter(|_| !resume));
@@ -665,6 +682,9 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
     // run.json records the lags the run tested, defaults resolved.
     let mut settings = serde_json::to_value(&args)?;
     settings["lags"] = serde_json::to_value(&cfg.lags)?;
+    if cfg.method() == Method::Sbtg {
+        settings["start"] = serde_json::to_value(args.start())?;
+    }
     let mut manifest = Manifest::start("infer", settings, inputs, seed);
     if resume {
         if let Ok(old) = Manifest::read(&folder.partial_manifest()) {
@@ -702,6 +722,14 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
     let written = sbtg_core::io::write_outputs(&out, &table)?;
     timer.lap("write");
     folder.finish(&mut manifest, written, timer.to_json())?;
+    let stale = folder.derived_folders();
+    if !stale.is_empty() {
+        eprintln!(
+            "note: {} in {} were made from the earlier run's edges; run sbtg plot and sbtg compare on this folder again (with --force) to replace them",
+            stale.join(", "),
+            out.display()
+        );
+    }
     if let Some(s) = &table.summary.states {
         let counts: Vec<String> = s
             .selected

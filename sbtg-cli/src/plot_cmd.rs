@@ -8,7 +8,6 @@ use sbtg_core::io::circuit::Circuit;
 use sbtg_core::io::connectome::CellAtlas;
 use sbtg_core::io::manifest::{digest_existing, Manifest, StageTimer};
 use sbtg_core::io::read_table;
-use sbtg_core::io::recording::names::normalise_label;
 use sbtg_core::io::run_folder::{Overwrite, RunFolder};
 use sbtg_core::report::plot::circuit::{read_loss, write_figures, CircuitView};
 
@@ -17,8 +16,8 @@ use sbtg_core::report::plot::circuit::{read_loss, write_figures, CircuitView};
 pub struct PlotArgs {
     /// Output folder of `sbtg infer` (holds edges.csv).
     circuit: PathBuf,
-    /// Edges drawn per lag panel of the circuit figure (the strongest by |t|).
-    #[arg(long, default_value_t = 300)]
+    /// Edges drawn per lag panel of the circuit figure (the strongest by |t|; at least 1).
+    #[arg(long, default_value_t = 300, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_edges: usize,
     /// Also draw the circuit of these neurons only (comma-separated; with --classes,
     /// class names such as AVA,AVE,RIM,AIB) as circuit_view.png.
@@ -63,7 +62,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
             list.iter()
                 .map(|n| n.trim())
                 .filter(|n| !n.is_empty())
-                .map(normalise_label)
+                .map(str::to_string)
                 .collect()
         }),
         classes: args.classes,

@@ -124,3 +124,12 @@ pub fn long_enough(recs: Vec<Recording>, window_frames: usize) -> Result<Vec<Rec
     }
     Ok(kept)
 }
+
+/// Prints what building the panel resolved (constant traces left out of a recording).
+pub fn print_panel_notes(panel: &sbtg_core::data::Panel) {
+    for r in &panel.recordings {
+        for note in &r.notes {
+            eprintln!("{}: {note}", r.name);
+        }
+    }
+}

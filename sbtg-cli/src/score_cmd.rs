@@ -94,6 +94,7 @@ pub fn run(args: ScoreArgs) -> Result<()> {
         trained.panel.keep_uncertain,
         trained.panel.global_factors,
     )?;
+    crate::recording_args::print_panel_notes(&panel);
     let missing: Vec<&str> = neurons
         .iter()
         .enumerate()

@@ -344,9 +344,16 @@ fn infer_at_several_lags_exports_the_circuit_and_plot_draws_every_figure() {
     assert!(png_size(&figs.join("circuit_lags.png")).0 >= 2 * 700);
     let svg = std::fs::read_to_string(figs.join("circuit_lags.svg")).unwrap();
     for k in 0..5 {
-        assert_eq!(svg.matches(&format!(">\nN{k}\n</text>")).count(), 2, "N{k}");
+        assert_eq!(
+            svg.matches(&format!(">\nN0{k}\n</text>")).count(),
+            2,
+            "N0{k}"
+        );
     }
-    assert!(svg.contains("lag 2: "), "panel title");
+    assert!(
+        svg.contains("lag 2 (2 s): "),
+        "panel title with the lag in seconds"
+    );
     let qq = std::fs::read_to_string(figs.join("pvalue_qq.svg")).unwrap();
     assert!(qq.contains("lag 2, volatility test"));
 }

@@ -31,6 +31,8 @@ pub struct TestMatrices {
     pub mean: Array2<f64>,
     /// The reported signed effect.
     pub effect: Array2<f64>,
+    /// The test statistic of the effect, `effect / se` for HAC tests (the sign of the
+    /// effect, not of `μ̂`).
     pub t: Array2<f64>,
     pub p: Array2<f64>,
     /// Observations behind each edge.
@@ -62,7 +64,8 @@ impl TestMatrices {
             se,
             effect,
             mean: h.mean,
-            t: h.t,
+            // The reported t is the effect's, `effect / se`: its sign is the effect's.
+            t: h.t * effect_sign,
             p: h.p,
             count: h.count,
             floored: h.floored,
@@ -128,7 +131,7 @@ impl TestMatrices {
             out.mean[[j, i]] = re.mean;
             out.effect[[j, i]] = effect;
             out.se[[j, i]] = re.se_hk;
-            out.t[[j, i]] = t;
+            out.t[[j, i]] = effect_sign * t;
             out.p[[j, i]] = two_sided_p(t, df);
             out.ci_low[[j, i]] = effect - half;
             out.ci_high[[j, i]] = effect + half;

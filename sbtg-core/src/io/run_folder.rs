@@ -116,6 +116,23 @@ impl RunFolder {
         self.dir.join("checkpoints")
     }
 
+    /// Sub-folders that `sbtg plot` and `sbtg compare` wrote from this folder's edge
+    /// table (`figures*`, `compare-*`), sorted: after a new `infer` run they describe the
+    /// earlier one.
+    pub fn derived_folders(&self) -> Vec<String> {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("figures") || n.starts_with("compare-"))
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Records that a run has started (`.partial/run.json`, status `running`).
     pub fn start(&self, manifest: &Manifest) -> Result<()> {
         manifest.write(&self.partial_manifest())

@@ -1,14 +1,13 @@
 //! The run folder's tables, written from an [`EdgeTable`] and read back into one:
 //! `edges.csv` (and `edges.parquet` with the `parquet` feature), `recording_edges.csv`,
-//! `loss.csv`, `summary.json`, and the circuit exports ([`crate::io::circuit`]). Every
-//! file is written atomically ([`write_atomic`]).
+//! `loss.csv`, `summary.json`, and the circuit exports ([`crate::io::circuit`]). The
+//! files are written all or none ([`write_all_atomic`]).
 
 use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 
-use super::atomic::write_atomic;
-use super::connectome::normalise_name;
+use super::atomic::write_all_atomic;
 use crate::estimate::RecordingTest;
 use crate::results::{EdgeRow, EdgeTable, Summary};
 use crate::stats::TestKind;
@@ -225,14 +224,13 @@ pub fn write_outputs(dir: &Path, table: &EdgeTable) -> Result<Vec<PathBuf>> {
     let json =
         serde_json::to_vec_pretty(&table.summary).map_err(|e| Error::encode("summary.json", e))?;
     files.push(("summary.json", json));
-    files
+    // All or none: a failure while writing leaves the earlier run's files as they were.
+    let files: Vec<(PathBuf, Vec<u8>)> = files
         .into_iter()
-        .map(|(name, bytes)| {
-            let p = dir.join(name);
-            write_atomic(&p, &bytes)?;
-            Ok(p)
-        })
-        .collect()
+        .map(|(name, bytes)| (dir.join(name), bytes))
+        .collect();
+    write_all_atomic(&files)?;
+    Ok(files.into_iter().map(|(p, _)| p).collect())
 }
 
 fn csv_error(path: &Path, e: csv::Error) -> Error {
@@ -244,7 +242,9 @@ fn csv_error(path: &Path, e: csv::Error) -> Error {
 
 /// Reads the edge table of a run folder: `dir/edges.csv` and `dir/summary.json`
 /// (required) and `dir/recording_edges.csv` (optional), at lag `lag` or at every lag
-/// if `None`. Neuron names are normalised (upper case, no zero-padding).
+/// if `None`. Neuron names are read as `infer` wrote them (it has already normalised
+/// the names it recognises; `--any-names` runs keep theirs as written), so figures and
+/// reports name neurons as `edges.csv` does.
 pub fn read_table(dir: &Path, lag: Option<usize>) -> Result<EdgeTable> {
     let edges_path = dir.join("edges.csv");
     if !edges_path.exists() {
@@ -278,12 +278,10 @@ pub fn read_table(dir: &Path, lag: Option<usize>) -> Result<EdgeTable> {
     let mut rows = Vec::new();
     let mut state_rows = Vec::new();
     for rec in rdr.deserialize::<EdgeRow>() {
-        let mut e = rec.map_err(|e| csv_error(&edges_path, e))?;
+        let e = rec.map_err(|e| csv_error(&edges_path, e))?;
         if lag.is_some_and(|l| l != e.lag) {
             continue;
         }
-        e.source = normalise_name(&e.source);
-        e.target = normalise_name(&e.target);
         if e.state == crate::data::state::ALL_STATES {
             rows.push(e);
         } else {
@@ -301,7 +299,7 @@ pub fn read_table(dir: &Path, lag: Option<usize>) -> Result<EdgeTable> {
         ));
     }
     // Neuron order: the summary's panel order, then any other name in the rows.
-    let mut neurons: Vec<String> = summary.neurons.iter().map(|n| normalise_name(n)).collect();
+    let mut neurons: Vec<String> = summary.neurons.clone();
     for e in &rows {
         for name in [&e.source, &e.target] {
             if !neurons.contains(name) {
@@ -351,10 +349,7 @@ fn read_recording_tests(path: &Path, neurons: &[String], lag: usize) -> Result<V
         if r.lag != lag {
             continue;
         }
-        let (Some(i), Some(j)) = (
-            index(&normalise_name(&r.source)),
-            index(&normalise_name(&r.target)),
-        ) else {
+        let (Some(i), Some(j)) = (index(&r.source), index(&r.target)) else {
             return Err(Error::format(
                 path,
                 "source/target",

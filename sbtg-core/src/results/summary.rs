@@ -320,13 +320,14 @@ pub fn column_docs() -> Vec<ColumnDoc> {
         ("se", "standard error of effect (HAC: sqrt(long-run variance / N))"),
         ("ci_low", "lower end of the 95% interval of effect (Student t with N-1 df for HAC tests, Fisher z for correlations, the regression's t for coefficients)"),
         ("ci_high", "upper end of the 95% interval of effect"),
-        ("t", "test statistic: HAC t of mu (SBTG, lagged correlation, granger), Fisher z (partial-correlation), t (pairwise-granger, pcmci)"),
+        ("t", "test statistic, with the sign of effect: HAC t = effect / se (SBTG, lagged correlation, granger), Fisher z (partial-correlation), t (pairwise-granger, pcmci)"),
         ("p", "two-sided p-value (Student t, survival function)"),
         ("q", "FDR-adjusted p-value over the declared family"),
         ("test", "mean (Jacobian), volatility (volatility transfer) or direction (effect(source -> target) - effect(target -> source), one row per unordered pair, its own FDR family)"),
         ("selected", "q <= alpha"),
         ("variance_floored", "the HAC long-run variance was non-positive or below 1e-8 of the lag-0 variance and was floored; t and p are unreliable"),
-        ("directed", "false for same-frame (lag-0) pairs, true for lagged edges"),
+        ("directed", "true for lagged edges (mean and volatility tests); false for same-frame (lag-0) pairs and for direction-test rows (one row per unordered pair): select same-frame pairs by lag == 0"),
+        ("state", "all for the tests over every window; with --states, a state's name for its per-state mean test and A-B for the differential test of state A against state B"),
     ]
     .into_iter()
     .map(|(c, m)| ColumnDoc {

@@ -54,6 +54,14 @@ fn edges_csv_round_trips_with_the_documented_columns() {
         }
         let p: f64 = r[9].parse().unwrap();
         assert!(p > 0.0 && p <= 1.0);
+        // t is the effect's statistic: its sign, and effect / se.
+        let (se, t): (f64, f64) = (r[5].parse().unwrap(), r[8].parse().unwrap());
+        assert!(t * effect >= 0.0, "t {t} against effect {effect}");
+        assert!(
+            (t - effect / se).abs() <= 1e-6 * t.abs().max(1.0),
+            "t {t} against effect / se {}",
+            effect / se
+        );
         assert_eq!(&r[12] == "true", e.selected);
         assert_eq!(&r[13] == "true", e.variance_floored);
         assert_eq!(&r[14] == "true", e.directed());

@@ -6,7 +6,7 @@
 //!   written once, source before target); graph `method` (string). Node ids are neuron
 //!   names. `networkx.read_graphml` gives a `MultiDiGraph` when a pair has edges at
 //!   several lags.
-//! - **DOT** (`circuit.dot`, Graphviz): colour = sign (red excitatory, blue inhibitory),
+//! - **DOT** (`circuit.dot`, Graphviz): colour = sign (red positive, blue negative effect),
 //!   pen width ∝ |effect|, label = lag, `dir=none` for lag-0 pairs.
 //! - **node-link JSON** (`circuit.json`), as `networkx.node_link_data` writes it:
 //!   `networkx.node_link_graph(data, edges="links")`.

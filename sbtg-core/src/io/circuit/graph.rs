@@ -131,7 +131,13 @@ impl Circuit {
     /// The circuit of some neurons only (names as in the circuit, in that order); an
     /// error names a neuron the circuit does not have.
     pub fn restrict(&self, names: &[String]) -> Result<Circuit> {
-        let find = |n: &str| self.graph.node_indices().find(|&k| self.graph[k].name == n);
+        // A name as written (circuits of `--any-names` runs keep theirs), else in its
+        // normalised spelling (`aval`, `VB02` → AVAL, VB2).
+        let find = |n: &str| {
+            let normal = crate::io::recording::names::normalise_label(n);
+            let at = |m: &str| self.graph.node_indices().find(|&k| self.graph[k].name == m);
+            at(n).or_else(|| at(&normal))
+        };
         let mut graph = DiGraph::new();
         let mut map = std::collections::HashMap::new();
         for name in names {
@@ -148,6 +154,9 @@ impl Circuit {
                     ),
                 )
             })?;
+            if map.contains_key(&k) {
+                continue; // named twice
+            }
             map.insert(k, graph.add_node(self.graph[k].clone()));
         }
         for e in self.graph.edge_indices() {

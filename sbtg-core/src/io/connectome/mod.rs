@@ -150,9 +150,10 @@ pub fn normalise_name(name: &str) -> String {
 /// Reads a connectome file, detecting its format from the extension and contents.
 pub fn read(path: &Path) -> Result<Connectome> {
     if !path.exists() {
-        return Err(Error::read(
+        return Err(Error::format(
             path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            "--connectome",
+            "no such file; the published connectomes ship in datasets/connectomes/ (Cook et al. 2019: `datasets/connectomes/SI 5 Connectome adjacency matrices, corrected July 2020.xlsx`), or give a pre,post,type,weight CSV",
         ));
     }
     let ext = path
