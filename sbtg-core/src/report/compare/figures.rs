@@ -293,6 +293,7 @@ pub fn adjacency_overlay(c: &Comparison) -> SignedHeatmap<'_> {
             .iter()
             .find(|x| x.0 == c.layers[li].layer)
             .map(|x| &x.1),
+        undirected: c.lag == 0,
     }
 }
 

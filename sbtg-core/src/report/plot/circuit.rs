@@ -17,7 +17,7 @@ use crate::results::EdgeTable;
 use crate::stats::TestKind;
 use crate::Result;
 
-/// Edge counts (excitatory, inhibitory, volatility) and median |effect| per lag.
+/// Edge counts (positive, negative, volatility) and median |effect| per lag.
 pub struct LagProfile<'a>(pub &'a Circuit);
 
 impl Figure for LagProfile<'_> {
@@ -81,8 +81,8 @@ impl Figure for LagProfile<'_> {
             .draw()
             .map_err(err)?;
         let bars = [
-            ("excitatory (mean test)", diverging(0.85), 1usize),
-            ("inhibitory (mean test)", diverging(-0.85), 2),
+            ("positive effect (mean test)", diverging(0.85), 1usize),
+            ("negative effect (mean test)", diverging(-0.85), 2),
             ("volatility transfer", RGBColor(150, 150, 150), 3),
         ];
         for (k, (name, colour, field)) in bars.iter().enumerate() {
@@ -131,8 +131,16 @@ impl Figure for LagProfile<'_> {
             .filter(|(_, s)| s.4.is_finite())
             .map(|(i, s)| (i as f64 + 1.0, s.4))
             .collect();
+        // The line joins the lagged effects only: a same-frame pair's effect is a
+        // correlation of innovations, another quantity.
+        let lagged: Vec<(f64, f64)> = pts
+            .iter()
+            .zip(stats.iter().filter(|s| s.4.is_finite()))
+            .filter(|(_, s)| s.0 > 0)
+            .map(|(p, _)| *p)
+            .collect();
         chart
-            .draw_series(LineSeries::new(pts.clone(), PALETTE[0].stroke_width(2)))
+            .draw_series(LineSeries::new(lagged, PALETTE[0].stroke_width(2)))
             .map_err(err)?;
         chart
             .draw_series(pts.iter().map(|&p| Circle::new(p, 5, PALETTE[0].filled())))
@@ -166,6 +174,12 @@ impl Figure for Degrees<'_> {
             .iter()
             .map(|&l| {
                 let (i, o) = c.degrees(l);
+                if l == 0 {
+                    // Each same-frame pair is stored once, in panel order: a neuron's
+                    // pairs are its in- plus its out-edges.
+                    let d: Vec<usize> = i.iter().zip(&o).map(|(a, b)| a + b).collect();
+                    return (l, Vec::new(), dist(&d));
+                }
                 (l, dist(&i), dist(&o))
             })
             .collect();
@@ -206,6 +220,17 @@ impl Figure for Degrees<'_> {
                     .map(|(d, &c)| (d as i32, c as f64))
                     .collect::<Vec<_>>()
             };
+            if *lag == 0 {
+                // Same-frame pairs are undirected: one degree per neuron.
+                chart
+                    .draw_series(LineSeries::new(pts(out), col.stroke_width(2)))
+                    .map_err(err)?
+                    .label("lag 0 degree (same-frame pairs, undirected)")
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 22, y)], col.stroke_width(2))
+                    });
+                continue;
+            }
             chart
                 .draw_series(LineSeries::new(pts(out), col.stroke_width(2)))
                 .map_err(err)?
@@ -389,6 +414,11 @@ pub fn lag_heatmap(
     for (s, t, e) in c.edges_at(lag, TestKind::Mean) {
         eff[[rank[t], rank[s]]] = e.effect;
         sel[[rank[t], rank[s]]] = true;
+        if lag == 0 {
+            // A same-frame pair is undirected: both cells of the symmetric matrix.
+            eff[[rank[s], rank[t]]] = e.effect;
+            sel[[rank[s], rank[t]]] = true;
+        }
     }
     let node = |k: usize| &c.graph[petgraph::graph::NodeIndex::new(k)];
     (
@@ -485,6 +515,15 @@ impl CircuitView {
     }
 }
 
+/// The frame interval shared by every recording of the run (within 1%), if there is one.
+fn frame_seconds(table: &EdgeTable) -> Option<f64> {
+    let dts: Vec<f64> = table.summary.recordings.iter().map(|r| r.dt_s).collect();
+    let first = *dts.first()?;
+    dts.iter()
+        .all(|d| (d - first).abs() <= 0.01 * first)
+        .then_some(first)
+}
+
 /// Writes every circuit figure of `table` into `dir`; returns the files. Besides the
 /// whole circuit (`circuit_lags`), a `view` other than the whole adds `circuit_view`.
 pub fn write_figures(
@@ -497,6 +536,7 @@ pub fn write_figures(
 ) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| crate::Error::write(dir, e))?;
     let lags = table.lags();
+    let frame_seconds = frame_seconds(table);
     let mut files = Vec::new();
     let mut push = |r: (PathBuf, PathBuf)| {
         files.push(r.0);
@@ -509,6 +549,7 @@ pub fn write_figures(
             max_edges,
             subtitle: None,
             states: Vec::new(),
+            frame_seconds,
         },
         &dir.join("circuit_lags"),
     )?);
@@ -521,6 +562,7 @@ pub fn write_figures(
                 max_edges,
                 subtitle: Some(what),
                 states: Vec::new(),
+                frame_seconds,
             },
             &dir.join("circuit_view"),
         )?);
@@ -535,6 +577,7 @@ pub fn write_figures(
             effect: &effect,
             selected: &selected,
             overlay: None,
+            undirected: lag == 0,
         };
         push(save(&fig, &dir.join(format!("adjacency_lag{lag}")))?);
     }
@@ -590,6 +633,7 @@ pub fn write_figures(
                         .iter()
                         .map(|(l, c, d)| (l.clone(), c, *d))
                         .collect(),
+                    frame_seconds,
                 },
                 &dir.join(format!("circuit_states_lag{lag}")),
             )?);

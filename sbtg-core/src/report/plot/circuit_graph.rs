@@ -1,6 +1,6 @@
 //! The lag-resolved circuit as a graph drawing: one panel per lag, the same node
 //! positions in every panel, selected mean-test edges as curved arrows (colour = sign,
-//! red excitatory and blue inhibitory; width = |effect|; a filled arrowhead at the
+//! red positive and blue negative effect; width = |effect|; a filled arrowhead at the
 //! target, stopped short of its node so that it stays visible), and a legend.
 //!
 //! Two layouts, as tigramite's `plot_graph` chooses positions for a figure:
@@ -33,13 +33,13 @@ pub fn node_order(c: &Circuit) -> Vec<usize> {
     order
 }
 
-/// 95th percentile of |effect| over the selected mean-test edges of every lag: where
-/// colours and widths saturate.
-fn effect_scale(c: &Circuit) -> f64 {
+/// 95th percentile of |effect| over the selected mean-test edges at `lag`: where colours
+/// and widths saturate.
+fn effect_scale(c: &Circuit, lag: usize) -> f64 {
     let v: Vec<f64> = c
         .graph
         .edge_weights()
-        .filter(|e| e.test == TestKind::Mean)
+        .filter(|e| e.test == TestKind::Mean && e.lag == lag)
         .map(|e| e.effect.abs())
         .collect();
     crate::stats::metrics::quantile(&v, 0.95).max(1e-12)
@@ -68,6 +68,23 @@ pub struct LagCircuit<'a> {
     /// single lag of `lags`, at the node positions of `circuit`, with one edge scale;
     /// `true` marks a difference `A-B` (its sign compares the states).
     pub states: Vec<(String, &'a Circuit, bool)>,
+    /// Seconds per frame, when every recording has the same: panel titles give each
+    /// lag in seconds too.
+    pub frame_seconds: Option<f64>,
+}
+
+/// `lag 2 (1.2 s)`, or `lag 2` without a common frame interval.
+fn lag_label(lag: usize, frame_seconds: Option<f64>) -> String {
+    match frame_seconds {
+        Some(dt) if lag > 0 => format!("lag {lag} ({} s)", seconds(lag as f64 * dt)),
+        _ => format!("lag {lag}"),
+    }
+}
+
+/// Seconds with at most three significant decimals, trailing zeros dropped (`0.6`, `1.2`).
+fn seconds(v: f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// Where the nodes of one panel are and how big.
@@ -185,13 +202,15 @@ impl LagCircuit<'_> {
         (mid.0 + bend * dy, mid.1 - bend * dx)
     }
 
+    /// Draws the shaft of an edge and returns its arrowhead (none for a same-frame pair),
+    /// which the panel draws after the node labels so that no label box hides it.
     fn draw_edge<DB: DrawingBackend>(
         &self,
         panel: &DrawingArea<DB, Shift>,
         pl: &Placement,
         (s, t, e): (usize, usize, &CircuitEdge),
         scale: f64,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<Option<Polygon<(i32, i32)>>, String> {
         let (p0, p1) = (pl.xy[s], pl.xy[t]);
         let ctrl = self.control(pl, p0, p1);
         let at = |u: f64| {
@@ -251,12 +270,7 @@ impl LagCircuit<'_> {
                 (base.1 - head_half * ux).round() as i32,
             ),
         ];
-        if e.lag == 0 {
-            return Ok(());
-        }
-        panel
-            .draw(&Polygon::new(head, colour.filled()))
-            .map_err(err)
+        Ok((e.lag > 0).then(|| Polygon::new(head, colour.filled())))
     }
 
     fn draw_nodes<DB: DrawingBackend>(
@@ -293,11 +307,11 @@ impl LagCircuit<'_> {
                 panel
                     .draw(&Circle::new(p, 3, BLACK.filled()))
                     .map_err(err)?;
-                let size = 11;
+                let size = 13;
                 let tw = (node.name.chars().count() as f64 * size as f64 * 0.62) as i32;
                 panel
                     .draw(&Rectangle::new(
-                        [(p.0 - 8 - tw, p.1 - 7), (p.0 - 5, p.1 + 7)],
+                        [(p.0 - 8 - tw, p.1 - 8), (p.0 - 5, p.1 + 8)],
                         WHITE.mix(0.85).filled(),
                     ))
                     .map_err(err)?;
@@ -331,9 +345,9 @@ impl LagCircuit<'_> {
             )
         } else {
             (
-                "excitatory (effect > 0)",
-                "inhibitory (effect < 0)",
-                "arrow: source → target, r frames later",
+                "positive effect (> 0)",
+                "negative effect (< 0)",
+                "arrow: source → target, lag frames later",
             )
         };
         let sample = |x: i32, v: f64| {
@@ -405,7 +419,7 @@ impl Figure for LagCircuit<'_> {
             (820 * panels, 920)
         } else {
             let rows = node_order(self.circuit).len().max(1) as u32;
-            let h = (rows / 2 * 15 + 260).max(900);
+            let h = (rows / 2 * 18 + 260).max(900);
             (820 * panels, h)
         }
     }
@@ -415,44 +429,49 @@ impl Figure for LagCircuit<'_> {
         root: &DrawingArea<DB, Shift>,
     ) -> std::result::Result<(), String> {
         let specs = self.panels();
-        let scale = specs
-            .iter()
-            .map(|p| effect_scale(p.0))
-            .fold(1e-12, f64::max);
+        // One width scale per lag, shared by the panels of that lag (the states of a
+        // run): same-frame correlations and lagged effects are different quantities.
+        let scale_of = |lag: usize| {
+            specs
+                .iter()
+                .filter(|p| p.1 == lag)
+                .map(|p| effect_scale(p.0, lag))
+                .fold(1e-12, f64::max)
+        };
         let panels = root.split_evenly((1, specs.len().max(1)));
         let (w, h) = panels[0].dim_in_pixel();
         let (top, bottom) = (100.0, 80.0);
         let pl = self.place(w as f64, h as f64, top, bottom);
         for (panel, &(c, lag, state, difference)) in panels.iter().zip(&specs) {
+            let scale = scale_of(lag);
             let mut edges = c.edges_at(lag, TestKind::Mean);
-            let excitatory = edges.iter().filter(|e| e.2.effect > 0.0).count();
+            let positive = edges.iter().filter(|e| e.2.effect > 0.0).count();
             let total = edges.len();
             edges.sort_by(|a, b| b.2.t.abs().total_cmp(&a.2.t.abs()));
             edges.truncate(self.max_edges);
             // Weakest first, so the strongest are drawn on top.
             edges.reverse();
+            let at = lag_label(lag, self.frame_seconds);
             let title = if let Some(s) = state.filter(|_| difference) {
                 format!(
-                    "{s}, lag {lag}: {total} selected differences ({excitatory} larger in the first state, {} in the second)",
-                    total - excitatory
+                    "{s}, {at}: {total} selected differences ({positive} larger in the first state, {} in the second)",
+                    total - positive
                 )
             } else if let Some(s) = state {
                 format!(
-                    "state {s}, lag {lag}: {total} selected {} ({excitatory} {}, {} {})",
+                    "state {s}, {at}: {total} selected {} ({positive} positive, {} negative)",
                     if lag == 0 { "pairs" } else { "edges" },
-                    if lag == 0 { "positive" } else { "excitatory" },
-                    total - excitatory,
-                    if lag == 0 { "negative" } else { "inhibitory" },
+                    total - positive,
                 )
             } else if lag == 0 {
                 format!(
-                    "lag 0 (same frame, undirected): {total} selected pairs ({excitatory} positive, {} negative)",
-                    total - excitatory
+                    "lag 0 (same frame, undirected): {total} selected pairs ({positive} positive, {} negative)",
+                    total - positive
                 )
             } else {
                 format!(
-                    "lag {lag}: {total} selected edges ({excitatory} excitatory, {} inhibitory)",
-                    total - excitatory
+                    "{at}: {total} selected edges ({positive} positive, {} negative)",
+                    total - positive
                 )
             };
             panel
@@ -485,10 +504,14 @@ impl Figure for LagCircuit<'_> {
                         .map_err(err)?;
                 }
             }
+            let mut heads = Vec::with_capacity(edges.len());
             for e in &edges {
-                self.draw_edge(panel, &pl, *e, scale)?;
+                heads.extend(self.draw_edge(panel, &pl, *e, scale)?);
             }
             self.draw_nodes(panel, &pl)?;
+            for head in &heads {
+                panel.draw(head).map_err(err)?;
+            }
             self.draw_legend(panel, h as i32 - 52, scale, pl.ring, lag)?;
         }
         Ok(())

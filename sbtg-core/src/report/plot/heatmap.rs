@@ -20,6 +20,9 @@ pub struct SignedHeatmap<'a> {
     pub effect: &'a Array2<f64>,
     pub selected: &'a Array2<bool>,
     pub overlay: Option<&'a Array2<f64>>,
+    /// The pairs are undirected (same frame): the matrix is symmetric, with no target
+    /// or source axis.
+    pub undirected: bool,
 }
 
 impl SignedHeatmap<'_> {
@@ -54,8 +57,13 @@ impl Figure for SignedHeatmap<'_> {
             .map_err(err)?;
         root.draw(&Text::new(
             format!(
-                "colour: effect of selected edges (red > 0, blue < 0, saturating at |effect| = {scale:.3}, the 95th percentile); {}rows = target, columns = source",
-                if c.overlay.is_some() { format!("{}; ", c.legend) } else { String::new() }
+                "colour: effect of selected edges (red > 0, blue < 0, saturating at |effect| = {scale:.3}, the 95th percentile); {}{}",
+                if c.overlay.is_some() { format!("{}; ", c.legend) } else { String::new() },
+                if c.undirected {
+                    "symmetric: same-frame pairs are undirected"
+                } else {
+                    "rows = target, columns = source"
+                }
             ),
             (20, 42),
             font(13),
