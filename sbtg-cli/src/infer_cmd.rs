@@ -645,9 +645,10 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
     timer.lap("read");
     args.check_method_flags(matches)?;
     let recs = crate::recording_args::long_enough(recs, args.config(1)?.window_frames())?;
-    let cfg = args.config(recs.len())?;
     let mut panel = Panel::build(&recs, &args.panel_config())?;
     crate::recording_args::print_panel_notes(&panel);
+    // Whole-worm folds count worms (the cuts of one worm around a stimulus are one).
+    let cfg = args.config(panel.worms())?;
     timer.lap("panel");
     eprintln!(
         "read {} from {}; {} neurons kept{}",
@@ -682,9 +683,6 @@ pub fn run(mut args: InferArgs, threads: Option<usize>, matches: &ArgMatches) ->
     // run.json records the lags the run tested, defaults resolved.
     let mut settings = serde_json::to_value(&args)?;
     settings["lags"] = serde_json::to_value(&cfg.lags)?;
-    if cfg.method() == Method::Sbtg {
-        settings["start"] = serde_json::to_value(args.start())?;
-    }
     let mut manifest = Manifest::start("infer", settings, inputs, seed);
     if resume {
         if let Ok(old) = Manifest::read(&folder.partial_manifest()) {

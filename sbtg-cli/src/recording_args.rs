@@ -128,7 +128,7 @@ pub fn long_enough(recs: Vec<Recording>, window_frames: usize) -> Result<Vec<Rec
 /// Prints what building the panel resolved (constant traces left out of a recording).
 pub fn print_panel_notes(panel: &sbtg_core::data::Panel) {
     for r in &panel.recordings {
-        for note in &r.notes {
+        for note in &r.panel_notes {
             eprintln!("{}: {note}", r.name);
         }
     }

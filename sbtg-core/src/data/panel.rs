@@ -44,10 +44,11 @@ pub struct PanelRecording {
     pub times: Vec<f64>,
     /// Stimulus presentations, in seconds from the first frame.
     pub stimuli: Vec<Stimulus>,
-    /// What building the panel resolved on the user's behalf (a neuron whose trace is
-    /// constant in this recording left out of it), one sentence each, for the command
-    /// line to print; the reader's notes stay on the [`Recording`].
+    /// What the reader resolved on the user's behalf.
     pub notes: Vec<String>,
+    /// What building the panel resolved (a neuron whose trace is constant in this
+    /// recording left out of it), one sentence each, for the command line to print.
+    pub panel_notes: Vec<String>,
     /// `T × n` z-scored traces; 0 where not observed.
     pub x: Array2<f64>,
     /// `T × n`, 1.0 where observed.
@@ -201,11 +202,11 @@ fn align(
     config: PanelConfig,
 ) -> Result<Panel> {
     let mut out = Vec::with_capacity(recordings.len());
-    // The cuts of one worm around several presentations of a stimulus (`name#k`,
-    // [`super::stimulus`]) share its worm: whole-worm folds keep them together.
+    // The cuts of one worm around several presentations of a stimulus
+    // ([`Recording::cut_from`]) share its worm: whole-worm folds keep them together.
     let mut worms: Vec<(std::path::PathBuf, String)> = Vec::new();
     let mut worm_of = |r: &Recording| {
-        let base = r.name.split('#').next().unwrap_or(&r.name);
+        let base = r.cut_from.as_deref().unwrap_or(&r.name);
         worms
             .iter()
             .position(|(p, n)| *p == r.path && n == base)
@@ -256,7 +257,8 @@ fn align(
             dt: r.dt,
             times: r.times.clone(),
             stimuli: r.stimuli.clone(),
-            notes,
+            notes: r.notes.clone(),
+            panel_notes: notes,
             x,
             observed: obs,
             worm: worm_of(r),
@@ -332,21 +334,29 @@ mod tests {
     /// another recording of the same file is another worm.
     #[test]
     fn cuts_of_one_worm_share_its_worm() {
-        let cut = |name: &str| {
-            Recording::from_file(
+        let cut = |name: &str, from: Option<&str>| {
+            let mut r = Recording::from_file(
                 std::path::Path::new("head.mat"),
                 name,
                 vec!["AVAL".into(), "AVAR".into()],
                 0.5,
                 array![[1.0, 2.0], [3.0, 1.0], [2.0, 5.0]],
             )
-            .unwrap()
+            .unwrap();
+            r.cut_from = from.map(str::to_string);
+            r
         };
-        let recs = [cut("w#1"), cut("v"), cut("w#2")];
+        // A `#` in a name is not a cut; `cut_from` is.
+        let recs = [
+            cut("w#1", Some("w")),
+            cut("v#1", None),
+            cut("w#2", Some("w")),
+            cut("v#2", None),
+        ];
         let p = Panel::build(&recs, &PanelConfig::default()).unwrap();
         let worms: Vec<usize> = p.recordings.iter().map(|r| r.worm).collect();
-        assert_eq!(worms, [0, 1, 0]);
-        assert_eq!(p.worms(), 2);
+        assert_eq!(worms, [0, 1, 0, 2]);
+        assert_eq!(p.worms(), 3);
     }
 
     #[test]
@@ -388,11 +398,11 @@ mod tests {
         assert_eq!(p.recordings[1].observed.column(1).sum(), 3.0);
         assert!(
             p.recordings[0]
-                .notes
+                .panel_notes
                 .iter()
                 .any(|n| n.contains("RIM") && n.contains("left out")),
             "{:?}",
-            p.recordings[0].notes
+            p.recordings[0].panel_notes
         );
     }
 }

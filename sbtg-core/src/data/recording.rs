@@ -66,6 +66,9 @@ pub struct Recording {
     /// Every file the recording was read from (the recording file, then side files
     /// such as labels or names), for the run manifest.
     pub sources: Vec<PathBuf>,
+    /// The recording this one was cut from (the cuts around the presentations of a
+    /// stimulus), so that they count as one worm; `None`: a worm of its own.
+    pub cut_from: Option<String>,
 }
 
 impl Recording {
@@ -101,6 +104,7 @@ impl Recording {
             stimuli: Vec::new(),
             notes: Vec::new(),
             sources: vec![path.to_path_buf()],
+            cut_from: None,
         };
         r.check()?;
         Ok(r)

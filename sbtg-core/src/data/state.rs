@@ -20,7 +20,9 @@
 //!
 //! The behaviour file of a recording is `<dir>/<name>.behavior.csv` (or
 //! `<dir>/<file stem>.behavior.csv`), one row per frame of the traces with a header
-//! naming its columns (the layout of the shipped `datasets/dag2023`).
+//! naming its columns (the layout of the shipped `datasets/dag2023`); where the traces'
+//! stamps have gaps, rows with a `time_s` go to the frame of their time and the gap's
+//! frames have no state.
 //!
 //! **The state of a window is the state of its last frame** `t+1`, the frame whose
 //! innovation the tests look at. A window whose frames do not all share that state
@@ -462,6 +464,7 @@ impl FrameStates {
                         times: rec.times[start..t].to_vec(),
                         stimuli: Vec::new(),
                         notes: Vec::new(),
+                        panel_notes: Vec::new(),
                         x: rec.x.slice(rows).to_owned(),
                         observed: rec.observed.slice(rows).to_owned(),
                         worm: rec.worm,
@@ -555,9 +558,14 @@ fn behaviour_columns(panel: &Panel, column: &str) -> Result<Vec<(PathBuf, Vec<f6
                     ),
                 ));
             };
+            let time_col = header.iter().position(|h| h.trim() == "time_s");
             let mut values = Vec::new();
+            let mut stamps = Vec::new();
             for (k, rec) in rdr.records().enumerate() {
                 let rec = rec.map_err(err)?;
+                if let Some(tc) = time_col {
+                    stamps.push(rec.get(tc).unwrap_or("").trim().parse::<f64>().unwrap_or(f64::NAN));
+                }
                 let cell = rec.get(col).unwrap_or("").trim();
                 let v = if cell.is_empty() || cell.eq_ignore_ascii_case("nan") {
                     f64::NAN
@@ -571,6 +579,24 @@ fn behaviour_columns(panel: &Panel, column: &str) -> Result<Vec<(PathBuf, Vec<f6
                     })?
                 };
                 values.push(v);
+            }
+            // Frames where no neuron is observed: those a gap in the stamps left out.
+            let empty = rec
+                .observed
+                .rows()
+                .into_iter()
+                .filter(|r| r.iter().all(|&o| o == 0.0))
+                .count();
+            if values.len() < rec.x.nrows()
+                && values.len() + empty >= rec.x.nrows()
+                && stamps.len() == values.len()
+            {
+                // Fewer rows than frames: a recording with gaps in its stamps has frames
+                // the behaviour file has no row for. Rows go to the frame of their
+                // `time_s` (within half an interval); the gap's frames have no state.
+                if let Some(placed) = place_by_time(&stamps, &values, &rec.times, rec.dt) {
+                    return Ok((path, placed));
+                }
             }
             if values.len() != rec.x.nrows() {
                 return Err(Error::format(
@@ -588,6 +614,28 @@ fn behaviour_columns(panel: &Panel, column: &str) -> Result<Vec<(PathBuf, Vec<f6
             Ok((path, values))
         })
         .collect()
+}
+
+/// Behaviour rows placed on the frames of `times` by their stamps: row `i` goes to the
+/// frame whose time is within `dt/2` of `stamps[i]`; frames without a row are NaN.
+/// `None` if a row matches no frame.
+fn place_by_time(stamps: &[f64], values: &[f64], times: &[f64], dt: f64) -> Option<Vec<f64>> {
+    let mut out = vec![f64::NAN; times.len()];
+    for (&t, &v) in stamps.iter().zip(values) {
+        let k = times.partition_point(|&x| x < t);
+        let near = [k.checked_sub(1), Some(k)]
+            .into_iter()
+            .flatten()
+            .filter(|&j| j < times.len())
+            .min_by(|&a, &b| (times[a] - t).abs().total_cmp(&(times[b] - t).abs()))?;
+        // A NaN stamp matches no frame either.
+        let close = (times[near] - t).abs() <= 0.5 * dt;
+        if !close {
+            return None;
+        }
+        out[near] = v;
+    }
+    Some(out)
 }
 
 type Labels = (Vec<String>, Vec<Vec<Option<usize>>>);
@@ -791,6 +839,7 @@ mod tests {
                 times: (0..frames).map(|k| k as f64 * 0.5).collect(),
                 stimuli: Vec::new(),
                 notes: Vec::new(),
+                panel_notes: Vec::new(),
                 x: Array2::zeros((frames, 2)),
                 observed: Array2::ones((frames, 2)),
                 worm: 0,
@@ -904,6 +953,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("matches no frame"), "{e}");
+    }
+
+    /// A behaviour file of a recording with a gap in its stamps has no row for the
+    /// gap's frames: its rows go to the frames of their `time_s`, the gap has no state.
+    #[test]
+    fn behaviour_rows_follow_their_stamps_across_a_gap() {
+        let dir = scratch("gap");
+        let rows = ["0,1", "0.5,2", "1.0,3", "2.0,5", "2.5,6"];
+        let mut panel = panel_with_behaviour(dir.as_path(), "time_s,velocity", &rows, 6);
+        // Frame 3 (1.5 s) is the gap's: no neuron observed.
+        panel.recordings[0].observed.row_mut(3).fill(0.0);
+        let s =
+            FrameStates::resolve(&"velocity>2.5".parse().unwrap(), &panel, None, false).unwrap();
+        assert_eq!(
+            s.labels[0],
+            [Some(1), Some(1), Some(0), None, Some(0), Some(0)]
+        );
+        // A row at no frame's time is refused as before (the row counts differ).
+        let rows = ["0,1", "0.5,2", "1.0,3", "2.0,5", "3.4,6"];
+        let mut panel = panel_with_behaviour(dir.as_path(), "time_s,velocity", &rows, 6);
+        panel.recordings[0].observed.row_mut(3).fill(0.0);
+        let e = FrameStates::resolve(&"velocity>2.5".parse().unwrap(), &panel, None, false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rows of behaviour"), "{e}");
     }
 
     #[test]

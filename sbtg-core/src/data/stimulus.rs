@@ -124,6 +124,7 @@ pub fn select_stimulus(
                 values.select(ndarray::Axis(1), &keep),
             )?;
             cut.times = rec.times[start..end].to_vec();
+            cut.cut_from = Some(rec.cut_from.clone().unwrap_or_else(|| rec.name.clone()));
             cut.stimuli = vec![(*s).clone()];
             out.push(cut);
         }

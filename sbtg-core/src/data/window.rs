@@ -174,6 +174,7 @@ mod tests {
             times: (0..x.nrows()).map(|k| k as f64).collect(),
             stimuli: Vec::new(),
             notes: Vec::new(),
+            panel_notes: Vec::new(),
             observed: Array2::ones(x.raw_dim()),
             x,
             worm: 0,

@@ -94,7 +94,8 @@ impl TestMatrices {
     /// The random-effects test ([`Pooling::RandomEffects`]) from the per-recording
     /// tests: per edge, the DerSimonian–Laird mean `μ̂` over the recordings that observe
     /// it and its modified Hartung–Knapp standard error, `t = μ̂/se` against Student's t
-    /// with `k − 1` degrees of freedom (NaN with fewer than two recordings); the interval
+    /// with `k − 1` degrees of freedom (reported as the effect's, `effect/se`; NaN with
+    /// fewer than two recordings); the interval
     /// `effect ± t_{0.975, k−1} se`. The pooled test's HAC details are kept.
     fn random_effects(
         recordings: &[RecordingTest],

@@ -36,10 +36,11 @@ fn stage(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
     Ok(tmp)
 }
 
-/// Writes a set of files so that a failure replaces none of them: every file is first
-/// written in full to a temporary file beside its target (a full disk or a folder in a
-/// file's place fails here, and the temporary files are removed), and only then are the
-/// temporary files renamed into place, one rename each.
+/// Writes a set of files so that a failure while writing replaces none of them: every
+/// file is first written in full to a temporary file beside its target (a full disk or a
+/// folder in a file's place fails here, and the temporary files are removed), and only
+/// then are the temporary files renamed into place, one rename each. A rename that fails
+/// after others succeeded (rare: same folder, targets checked) leaves those replaced.
 pub fn write_all_atomic(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
     let mut staged: Vec<PathBuf> = Vec::with_capacity(files.len());
     let clean = |staged: &[PathBuf]| {

@@ -424,7 +424,7 @@ impl Summary {
                     frames: r.x.nrows(),
                     dt_s: r.dt,
                     stimuli: r.stimuli.clone(),
-                    reader_notes: r.notes.clone(),
+                    reader_notes: r.notes.iter().chain(&r.panel_notes).cloned().collect(),
                 })
                 .collect(),
             fold_scheme: sbtg.map(|s| s.folds.unwrap_or(FoldScheme::DEFAULT)),

@@ -156,6 +156,18 @@ pub(crate) fn frame_clock(
         frame_of.push(frame_of[k] + steps);
         grid.push(times[k + 1]);
     }
+    let missing: usize = gaps.iter().map(|g| g.2).sum();
+    if missing > times.len() {
+        let (a, b, _) = gaps.iter().max_by_key(|g| g.2).expect("a gap");
+        return Err(Error::format(
+            path,
+            field,
+            format!(
+                "the stamps leave out {missing} frames of {dt} s, more than the {} they hold (the longest gap is from {a} s to {b} s); a pause that long makes two recordings: split the file there",
+                times.len()
+            ),
+        ));
+    }
     Ok(FrameClock {
         dt,
         frame_of,
@@ -191,6 +203,13 @@ mod tests {
         assert_eq!(c.gaps, vec![(1.0, 2.5, 2)]);
         // A step of 1.4 intervals is a late frame, not a gap.
         assert!(clock(&[0.0, 1.0, 2.4, 3.4]).gaps.is_empty());
+        // A gap longer than the recording is refused with the fix.
+        let err = frame_clock(Path::new("x.csv"), "time", &[0.0, 0.5, 1.0, 1e9], |k| {
+            format!("time[{k}]")
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("split the file"), "{err}");
     }
 
     #[test]
