@@ -217,7 +217,8 @@ pub struct InferArgs {
     /// Random seed (training order, noise and initial weights).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Keep neurons present in at least this many recordings (default: a majority).
+    /// Keep neurons present in at least this many recordings (default: a majority); a
+    /// constant trace counts as absent.
     #[arg(long)]
     min_recordings: Option<usize>,
     /// Keep uncertain labels (ending in `?`), with the `?` stripped.

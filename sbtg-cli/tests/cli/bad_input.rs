@@ -74,7 +74,7 @@ fn bad_recordings_are_refused_with_file_field_and_fix() {
             (0..20)
                 .map(|t| format!("{},{},2,{}\n", t as f64 * 0.25, t % 3 + 1, (t * 7) % 5))
                 .fold(header.to_string(), |s, row| s + &row),
-            &[],
+            &["--neurons", "AVAL,AVAR,RIML"],
             vec!["column AVAR", "constant (zero variance)", "--neurons"],
         ),
         (

@@ -69,7 +69,14 @@ pub struct Panel {
     pub states: Option<super::FrameStates>,
 }
 
-fn label_map(r: &Recording, keep_uncertain: bool) -> BTreeMap<String, usize> {
+/// A recording's usable labels: the column of every present neuron (at least two
+/// observed samples that are not all equal) and of every neuron whose trace is constant.
+struct LabelMap {
+    present: BTreeMap<String, usize>,
+    constant: BTreeMap<String, usize>,
+}
+
+fn label_map(r: &Recording, keep_uncertain: bool) -> LabelMap {
     let mut map = BTreeMap::new();
     for (j, name) in r.neurons.iter().enumerate() {
         if !name.ends_with('?') {
@@ -84,9 +91,30 @@ fn label_map(r: &Recording, keep_uncertain: bool) -> BTreeMap<String, usize> {
             }
         }
     }
-    // A neuron needs at least two observed samples to count as present.
+    // A neuron needs at least two observed samples to count as present, and a flat
+    // trace (a dead ROI) cannot be standardised: it counts as absent from this
+    // recording, also for `min_recordings`.
     map.retain(|_, &mut j| (0..r.frames()).filter(|&t| r.observed(t, j)).count() >= 2);
-    map
+    let (constant, present) = map.into_iter().partition(|&(_, j)| is_constant(r, j));
+    LabelMap { present, constant }
+}
+
+/// Whether column `j`'s observed samples have (numerically) zero variance.
+fn is_constant(r: &Recording, j: usize) -> bool {
+    let (_, var) = mean_var(r, j);
+    var.is_nan() || var <= 1e-12 * mean_var(r, j).0.abs().max(1.0).powi(2)
+}
+
+/// Mean and unbiased variance of column `j`'s observed samples.
+fn mean_var(r: &Recording, j: usize) -> (f64, f64) {
+    let vals: Vec<f64> = (0..r.frames())
+        .filter(|&t| r.observed(t, j))
+        .map(|t| r.values[[t, j]])
+        .collect();
+    let n = vals.len() as f64;
+    let mean = vals.iter().sum::<f64>() / n;
+    let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, var)
 }
 
 impl Panel {
@@ -118,7 +146,10 @@ impl Panel {
         let neurons: Vec<String> = match &cfg.neurons {
             Some(list) => {
                 for n in list {
-                    if !maps.iter().any(|m| m.contains_key(n)) {
+                    if !maps
+                        .iter()
+                        .any(|m| m.present.contains_key(n) || m.constant.contains_key(n))
+                    {
                         return Err(Error::Data(format!("neuron `{n}` was asked for but is in no recording; check its spelling (labels are case-sensitive, e.g. AVAL)")));
                     }
                 }
@@ -127,7 +158,7 @@ impl Panel {
             None => {
                 let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
                 for m in &maps {
-                    for k in m.keys() {
+                    for k in m.present.keys() {
                         *counts.entry(k).or_default() += 1;
                     }
                 }
@@ -149,12 +180,37 @@ impl Panel {
             ));
         }
         if neurons.len() < 2 {
+            let flat: Vec<String> = recordings
+                .iter()
+                .zip(&maps)
+                .flat_map(|(r, m)| m.constant.keys().map(move |k| format!("{k} in {}", r.name)))
+                .collect();
+            let flat = if flat.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (constant traces, which count as absent: {})",
+                    flat.join(", ")
+                )
+            };
             return Err(Error::Data(format!(
-                "only {} neuron(s) are present in at least {min} of {n_rec} recordings; lower --min-recordings or add recordings",
+                "only {} neuron(s) are present in at least {min} of {n_rec} recordings{flat}; lower --min-recordings or add recordings",
                 neurons.len()
             )));
         }
-        align(recordings, &maps, neurons, cfg.clone())
+        let mut panel = align(recordings, &maps, neurons, cfg.clone())?;
+        // A constant trace of a neuron the panel leaves out is said too: it may be why.
+        for ((pr, r), m) in panel.recordings.iter_mut().zip(recordings).zip(&maps) {
+            for (name, &j) in &m.constant {
+                if !panel.neurons.contains(name) {
+                    pr.panel_notes.push(format!(
+                        "{name} ({}): the trace is constant (zero variance) in this recording, which counts as absent; the neuron is present in fewer than {min} recordings and is not analysed",
+                        r.neurons[j]
+                    ));
+                }
+            }
+        }
+        Ok(panel)
     }
 
     /// The recordings on a given list of neurons, in that order (the neurons of saved
@@ -175,7 +231,7 @@ impl Panel {
             .collect();
         let present = neurons
             .iter()
-            .filter(|n| maps.iter().any(|m| m.contains_key(*n)))
+            .filter(|n| maps.iter().any(|m| m.present.contains_key(*n)))
             .count();
         if present < 2 {
             return Err(Error::Data(format!(
@@ -197,7 +253,7 @@ impl Panel {
 /// them on the configured global factors.
 fn align(
     recordings: &[Recording],
-    maps: &[BTreeMap<String, usize>],
+    maps: &[LabelMap],
     neurons: Vec<String>,
     config: PanelConfig,
 ) -> Result<Panel> {
@@ -224,17 +280,8 @@ fn align(
         let mut obs = Array2::zeros((t_len, neurons.len()));
         let mut notes = Vec::new();
         for (k, name) in neurons.iter().enumerate() {
-            let Some(&j) = map.get(name) else { continue };
-            let vals: Vec<f64> = (0..t_len)
-                .filter(|&t| r.observed(t, j))
-                .map(|t| r.values[[t, j]])
-                .collect();
-            let n = vals.len() as f64;
-            let mean = vals.iter().sum::<f64>() / n;
-            let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-            if var.is_nan() || var <= 1e-12 * mean.abs().max(1.0).powi(2) {
-                // A flat trace (one sample, or a dead ROI) cannot be standardised: the
-                // neuron is left out of this recording only, as if unidentified there.
+            if let Some(&j) = map.constant.get(name) {
+                // Left out of this recording only, as if unidentified there.
                 constant[k].push((r, j));
                 notes.push(format!(
                     "{name} ({}): the trace is constant (zero variance) in this recording and is left out of it",
@@ -242,6 +289,10 @@ fn align(
                 ));
                 continue;
             }
+            let Some(&j) = map.present.get(name) else {
+                continue;
+            };
+            let (mean, var) = mean_var(r, j);
             seen[k] = true;
             let sd = var.sqrt();
             for t in 0..t_len {
@@ -378,20 +429,61 @@ mod tests {
             &["AVAL", "RIM"],
             array![[1.0, 2.0], [3.0, 2.0], [5.0, 2.0]],
         );
-        let err = Panel::build(std::slice::from_ref(&k), &PanelConfig::default())
+        // Listed, but constant wherever it is: refused, naming the recording and column.
+        let listed = PanelConfig {
+            neurons: Some(vec!["AVAL".into(), "RIM".into()]),
+            ..Default::default()
+        };
+        let err = Panel::build(std::slice::from_ref(&k), &listed)
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("recording k, column RIM") && err.contains("constant"),
             "{err}"
         );
-        // Constant in one recording only: left out of that one, with a note.
+        // Not listed: a constant trace counts as absent, and the message says so.
+        let err = Panel::build(std::slice::from_ref(&k), &PanelConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("only 1 neuron") && err.contains("RIM in k"),
+            "{err}"
+        );
         let l = rec(
             "l",
             &["AVAL", "RIM"],
             array![[1.0, 2.0], [3.0, 5.0], [4.0, 1.0]],
         );
-        let p = Panel::build(&[k, l], &PanelConfig::default()).unwrap();
+        // Constant in one of two recordings: present in 1, below the default majority
+        // of 2, so not analysed, and the recording's notes say why.
+        let m = rec(
+            "m",
+            &["AVAL", "RIM", "AVAR"],
+            array![[1.0, 2.0, 0.0], [3.0, 2.0, 1.0], [4.0, 2.0, 3.0]],
+        );
+        let n = rec(
+            "n",
+            &["AVAL", "RIM", "AVAR"],
+            array![[1.0, 2.0, 0.0], [3.0, 5.0, 1.0], [4.0, 1.0, 3.0]],
+        );
+        let p = Panel::build(&[m, n], &PanelConfig::default()).unwrap();
+        assert_eq!(p.neurons, ["AVAL", "AVAR"]);
+        assert!(
+            p.recordings[0]
+                .panel_notes
+                .iter()
+                .any(|n| n.contains("RIM") && n.contains("fewer than 2 recordings")),
+            "{:?}",
+            p.recordings[0].panel_notes
+        );
+        assert!(p.recordings[1].panel_notes.is_empty());
+        // With one recording enough, it is kept and left out of the constant one only,
+        // with a note.
+        let one = PanelConfig {
+            min_recordings: Some(1),
+            ..Default::default()
+        };
+        let p = Panel::build(&[k, l], &one).unwrap();
         assert_eq!(p.neurons, ["AVAL", "RIM"]);
         assert_eq!(p.recordings[0].observed.column(1).sum(), 0.0);
         assert_eq!(p.recordings[0].x.column(1).sum(), 0.0);
