@@ -36,7 +36,7 @@ impl Figure for SignedHeatmap<'_> {
     fn size(&self) -> (u32, u32) {
         let n = self.nodes.len() as u32;
         let side = n * self.cell();
-        ((side + 260).max(900), (side + 300).max(600))
+        ((side + 330).max(900), (side + 300).max(600))
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         let c = self;
@@ -104,6 +104,48 @@ impl Figure for SignedHeatmap<'_> {
         root.draw(&Rectangle::new(
             [(ox, oy), (ox + n as i32 * cell, oy + n as i32 * cell)],
             BLACK.stroke_width(1),
+        ))
+        .map_err(err)?;
+        // Colour bar right of the type names: the effect scale, saturating at ±scale.
+        // Any selected edge is drawn at least 15% saturated, so the bar steps at 0.
+        let side = n as i32 * cell;
+        let (bx, bh) = (ox + side + 95, side.clamp(120, 320));
+        let by = oy + (side - bh) / 2;
+        for k in 0..bh {
+            let v = 1.0 - 2.0 * (k as f64 + 0.5) / bh as f64;
+            root.draw(&Rectangle::new(
+                [(bx, by + k), (bx + 16, by + k + 1)],
+                diverging(v * 0.85 + v.signum() * 0.15).filled(),
+            ))
+            .map_err(err)?;
+        }
+        root.draw(&Rectangle::new(
+            [(bx, by), (bx + 16, by + bh)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(err)?;
+        for (frac, label) in [
+            (0.0, format!("+{scale:.3}")),
+            (0.5, "0".to_string()),
+            (1.0, format!("\u{2212}{scale:.3}")),
+        ] {
+            let y = by + (frac * bh as f64) as i32;
+            root.draw(&PathElement::new(
+                vec![(bx + 16, y), (bx + 20, y)],
+                BLACK.stroke_width(1),
+            ))
+            .map_err(err)?;
+            root.draw(&Text::new(
+                label,
+                (bx + 23, y),
+                font(12).pos(Pos::new(HPos::Left, VPos::Center)),
+            ))
+            .map_err(err)?;
+        }
+        root.draw(&Text::new(
+            "effect",
+            (bx + 8, by - 8),
+            font(12).pos(Pos::new(HPos::Center, VPos::Bottom)),
         ))
         .map_err(err)?;
         // Labels: sources along the top (rotated), targets down the left.
