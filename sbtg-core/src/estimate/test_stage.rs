@@ -287,8 +287,8 @@ pub(crate) fn influence_hac(
 /// Runs the shared tests on one lag's evidence.
 ///
 /// With [`Pooling::RandomEffects`] the mean test (directed and same-frame) is the
-/// random-effects pooling of the per-recording tests; the volatility and direction
-/// tests stay pooled over all windows. With [`NullDistribution::Empirical`] each of the
+/// random-effects pooling of the per-recording tests, and so is the direction test
+/// ([`direction_test`]); the volatility test stays pooled over all windows. With [`NullDistribution::Empirical`] each of the
 /// three families (mean, volatility, direction) is then tested against its own empirical
 /// null ([`NullSpread`]).
 pub fn test_lag(
@@ -314,7 +314,12 @@ pub fn test_lag(
         MeanEvidence::Series {
             blocks,
             effect_sign,
-        } if lag > 0 => direction_test(blocks, n, bandwidth, *effect_sign),
+        } if lag > 0 => direction_test(
+            (panel, lag, &window_recording),
+            blocks,
+            bandwidth,
+            (*effect_sign, pooling),
+        ),
         _ => None,
     };
     let pool = |pooled: HacResult, recordings: &[RecordingTest], effect_sign: f64| {
@@ -388,22 +393,50 @@ pub fn test_lag(
 
 /// The HAC test of `D_t(j, i) = Y_t(j, i) − Y_t(i, j)` ([`ProductSeries::antisymmetric`])
 /// on the same held-out windows as the mean test, when its series cover every target
-/// in one block; its effect is `effect(i → j) − effect(j → i)`.
+/// in one block; its effect is `effect(i → j) − effect(j → i)`. With
+/// [`Pooling::RandomEffects`] it is pooled as the mean test is: every recording's own
+/// HAC test of `D` at the pooled bandwidth, then DerSimonian–Laird
+/// ([`TestMatrices::random_effects`]).
 fn direction_test(
+    (panel, lag, window_recording): (&Panel, usize, &[usize]),
     blocks: &[SeriesBlock],
-    n: usize,
     bandwidth: Bandwidth,
-    effect_sign: f64,
+    (effect_sign, pooling): (f64, Pooling),
 ) -> Option<TestMatrices> {
+    let n = panel.neurons.len();
     let [block] = blocks else { return None };
     if block.targets.len() != n || block.folds.iter().any(|f| f.n_source() != n) {
         return None;
     }
     let folds: Vec<ProductSeries> = block.folds.iter().map(|f| f.antisymmetric()).collect();
-    Some(TestMatrices::from_hac(
-        hac_test_off_diagonal(&folds, bandwidth),
-        effect_sign,
-    ))
+    let pooled = hac_test_off_diagonal(&folds, bandwidth);
+    let fixed = pooled.bandwidth;
+    let pooled = TestMatrices::from_hac(pooled, effect_sign);
+    Some(match pooling {
+        Pooling::Fixed => pooled,
+        Pooling::RandomEffects => {
+            let recordings: Vec<RecordingTest> = (0..panel.recordings.len())
+                .into_par_iter()
+                .filter_map(|r| {
+                    let mine: Vec<ProductSeries> = folds
+                        .iter()
+                        .zip(&block.rows)
+                        .filter_map(|(series, fold_rows)| {
+                            let rows: Vec<usize> = (0..fold_rows.len())
+                                .filter(|&k| window_recording[fold_rows[k]] == r)
+                                .collect();
+                            (!rows.is_empty()).then(|| series.select_rows(&rows))
+                        })
+                        .collect();
+                    (!mine.is_empty()).then(|| {
+                        let res = hac_test_off_diagonal(&mine, Bandwidth::Fixed(fixed));
+                        recording_test(panel, r, lag, res, None)
+                    })
+                })
+                .collect();
+            TestMatrices::random_effects(&recordings, &pooled, effect_sign)
+        }
+    })
 }
 
 fn as_pairs(blocks: &[SeriesBlock]) -> Vec<(&[usize], &[ProductSeries])> {
@@ -450,34 +483,37 @@ fn recording_tests(
             let pairs: Vec<(&[usize], &[ProductSeries])> =
                 pieces.iter().map(|(t, f)| (*t, f.as_slice())).collect();
             let res = hac_blocks(&pairs, n, Bandwidth::Fixed(bandwidth));
-            // A floored long-run variance is no variance estimate: such an edge has
-            // none in this recording (random-effects pooling would otherwise give it
-            // about 10⁸ times the weight of the others, and the bootstrap a spurious t).
-            let variance_of_mean = Zip::from(&res.long_run_variance)
-                .and(&res.count)
-                .and(&res.floored)
-                .map_collect(
-                    |&v, &c, &floored| {
-                        if c > 0.0 && !floored {
-                            v / c
-                        } else {
-                            f64::NAN
-                        }
-                    },
-                );
-            Some(RecordingTest {
-                recording: panel.recordings[r].name.clone(),
-                lag,
-                state: crate::data::state::ALL_STATES.to_string(),
-                mean: match shift {
-                    Some(shift) => res.mean + shift,
-                    None => res.mean,
-                },
-                count: res.count,
-                variance_of_mean,
-            })
+            Some(recording_test(panel, r, lag, res, shift))
         })
         .collect()
+}
+
+/// Recording `r`'s test from its own HAC result, its mean moved by `shift` if given.
+fn recording_test(
+    panel: &Panel,
+    r: usize,
+    lag: usize,
+    res: HacResult,
+    shift: Option<&Array2<f64>>,
+) -> RecordingTest {
+    // A floored long-run variance is no variance estimate: such an edge has none in
+    // this recording (random-effects pooling would otherwise give it about 10⁸ times
+    // the weight of the others, and the bootstrap a spurious t).
+    let variance_of_mean = Zip::from(&res.long_run_variance)
+        .and(&res.count)
+        .and(&res.floored)
+        .map_collect(|&v, &c, &floored| if c > 0.0 && !floored { v / c } else { f64::NAN });
+    RecordingTest {
+        recording: panel.recordings[r].name.clone(),
+        lag,
+        state: crate::data::state::ALL_STATES.to_string(),
+        mean: match shift {
+            Some(shift) => res.mean + shift,
+            None => res.mean,
+        },
+        count: res.count,
+        variance_of_mean,
+    }
 }
 
 #[cfg(test)]

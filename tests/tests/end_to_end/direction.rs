@@ -117,3 +117,81 @@ fn direction_test_finds_one_way_edges() {
         "{spurious} uncoupled pairs with a direction, {false_edges} false edges"
     );
 }
+
+/// Worm-specific directions: in each of 8 worms every pair of a fixed set is coupled
+/// one way, forward in 5 worms and backward in 3, so the worms share no direction
+/// beyond what 8 of them can show (a one-sample t of 5 against 3 is about 0.75).
+/// Pooling every window reads the windows' average as a shared direction; with
+/// `--pooling random-effects` the direction tests pool the worms as the mean test does
+/// and find none.
+#[test]
+fn worm_specific_directions_are_not_shared_under_random_effects() {
+    use sbtg_core::data::Recording;
+    use sbtg_core::stats::random_effects::Pooling;
+    let n = 12;
+    let spec = NetworkSpec {
+        neurons: n,
+        frames: 500,
+        recordings: 1,
+        ..NetworkSpec::default()
+    };
+    let pairs: Vec<(usize, usize)> = (0..n).step_by(2).map(|a| (a, a + 1)).collect();
+    let recordings: Vec<Recording> = (0..8u64)
+        .map(|w| {
+            let mut a = Array2::eye(n) * 0.5;
+            for (k, &(p, q)) in pairs.iter().enumerate() {
+                // Forward in 5 of the 8 worms (a different 5 for every pair), backward
+                // in the other 3.
+                let forward = (w as usize + 8 - k % 8) % 8 < 5;
+                let (src, dst) = if forward { (p, q) } else { (q, p) };
+                a[[dst, src]] = 0.6;
+            }
+            let sim = var1_with(
+                &NetworkSpec {
+                    seed: 100 + w,
+                    ..spec.clone()
+                },
+                stabilise(a, 0.9),
+            )
+            .unwrap();
+            let r = &sim.recordings[0];
+            Recording::new(
+                format!("worm{w}"),
+                r.neurons.clone(),
+                r.dt,
+                r.values.clone(),
+            )
+            .unwrap()
+        })
+        .collect();
+    let panel = Panel::build(&recordings, &PanelConfig::default()).unwrap();
+    let rates: Vec<(f64, usize)> = [Pooling::Fixed, Pooling::RandomEffects]
+        .into_iter()
+        .map(|pooling| {
+            let mut cfg = sbtg_tests::config_with_epochs(60);
+            cfg.tests.pooling = pooling;
+            let t = infer(&panel, &cfg, &FitContext::quiet()).unwrap();
+            let coupled: Vec<&EdgeRow> = direction_rows(&t)
+                .into_iter()
+                .filter(|e| {
+                    let idx = |s: &str| t.summary.neurons.iter().position(|x| x == s).unwrap();
+                    let (i, j) = (idx(&e.source), idx(&e.target));
+                    pairs.contains(&(i.min(j), i.max(j)))
+                })
+                .collect();
+            assert_eq!(coupled.len(), pairs.len());
+            let below = coupled.iter().filter(|e| e.p < 0.05).count();
+            let selected = direction_rows(&t).iter().filter(|e| e.selected).count();
+            eprintln!(
+                "{pooling:?}: {below} of {} coupled pairs with p < 0.05; {selected} directions selected",
+                pairs.len()
+            );
+            (below as f64 / pairs.len() as f64, selected)
+        })
+        .collect();
+    // Pooled windows: the worms' own directions look shared.
+    assert!(rates[0].0 >= 0.5, "fixed pooling rejects {}", rates[0].0);
+    // Random effects: none of the coupled pairs has a shared direction.
+    assert!(rates[1].0 <= 0.25, "random effects rejects {}", rates[1].0);
+    assert!(rates[1].1 <= 1, "{} directions selected", rates[1].1);
+}

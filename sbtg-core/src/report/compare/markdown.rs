@@ -86,6 +86,9 @@ impl Comparison {
                 l.auroc_other_statistic,
                 0.5,
             ));
+            if let Some(r) = l.auroc_reversed {
+                out.push(row(s, &l.layer, "auroc_reversed_connectome", r, 0.5));
+            }
             out.push(row(s, &l.layer, "auprc", l.auprc, l.base_rate));
             out.push(row(s, &l.layer, "selected", l.selected as f64, f64::NAN));
             out.push(row(
@@ -130,6 +133,20 @@ impl Comparison {
                     "chemical",
                     "identified_pairs",
                     id.pairs as f64,
+                    f64::NAN,
+                ));
+                out.push(row(
+                    "direction",
+                    "chemical",
+                    "identified_opposite_signs",
+                    id.opposite_signs as f64,
+                    f64::NAN,
+                ));
+                out.push(row(
+                    "direction",
+                    "chemical",
+                    "identified_one_way_pairs",
+                    id.one_way_wired as f64,
                     f64::NAN,
                 ));
                 let mut r = row(
@@ -310,7 +327,7 @@ pub fn markdown(c: &Comparison) -> String {
     );
     let _ = writeln!(
         s,
-        "Circuit `{}` ({} neurons, {} recordings with per-recording tests), connectome `{}`. Pairs ranked by {} of the mean test; selected = FDR-selected by any test of the circuit ({}).\n",
+        "Circuit `{}` ({} neurons, {} recordings with per-recording tests), connectome `{}`. Pairs ranked by {} of the mean test; selected = FDR-selected by the circuit's mean or volatility test ({}; its direction tests are reported apart).\n",
         c.circuit, c.circuit_neurons, c.recordings, c.connectome, c.config.rank_by.label(), c.selection
     );
     summary_table(&mut s, c);
@@ -436,7 +453,7 @@ fn findings(s: &mut String, c: &Comparison) {
     for l in &c.layers {
         let _ = writeln!(
             s,
-            "- **{}**: AUROC {} is {} the degree-preserving null ({} ± {}, p {}, {} rewired connectomes; chance 0.5); ranked by {} instead it is {}. {} of {} pairs are selected, {} of them wired (precision {} against {} for a random selection of the same size).",
+            "- **{}**: AUROC {} is {} the degree-preserving null ({} ± {}, p {}, {} rewired connectomes; chance 0.5); ranked by {} instead it is {}{}. {} of {} pairs are selected, {} of them wired (precision {} against {} for a random selection of the same size).",
             l.layer,
             f3(l.auroc),
             compare_word(l.auroc, l.auroc_null_mean, l.auroc_null_sd, l.auroc_p),
@@ -446,6 +463,15 @@ fn findings(s: &mut String, c: &Comparison) {
             c.config.permutations,
             if c.config.rank_by == super::RankBy::T { "|effect|" } else { "|t|" },
             f3(l.auroc_other_statistic),
+            l.auroc_reversed.map_or(String::new(), |r| format!(
+                "; against the connectome reversed (post → pre) it is {}{}",
+                f3(r),
+                if r > l.auroc {
+                    ", higher: the ranking favours the unwired direction and is no evidence of the synapses' direction"
+                } else {
+                    ""
+                }
+            )),
             l.selected,
             l.pairs,
             if l.precision.is_nan() { 0 } else { (l.precision * l.selected as f64).round() as usize },
@@ -497,8 +523,9 @@ fn findings(s: &mut String, c: &Comparison) {
         if let Some(id) = &d.identified {
             let _ = writeln!(
                 s,
-                "- **Identified directions** (direction tests, own FDR family): {} pairs have a significant direction; {} of them are wired one way only, and their stronger direction (larger |effect|) is the wired one in {} ({:.1}% [{:.1}%, {:.1}%], binomial p = {}).",
+                "- **Identified directions** (direction tests of effect(i → j) − effect(j → i), own FDR family): {} pairs have a significant direction; in {} of them the two effects have opposite signs, so the test says they differ but not which is stronger; of the others, {} are wired one way only, and their stronger direction (larger |effect|) is the wired one in {} ({:.1}% [{:.1}%, {:.1}%], binomial p = {}).",
                 id.pairs,
+                id.opposite_signs,
                 id.one_way_wired,
                 id.correct,
                 100.0 * id.accuracy,
@@ -511,7 +538,7 @@ fn findings(s: &mut String, c: &Comparison) {
     for w in &c.weight_agreement {
         let _ = writeln!(
             s,
-            "- **Weights** ({}): Spearman ρ between {} and synapse count on {} wired pairs is {} (p = {}; chance 0).",
+            "- **Weights** ({}): Spearman ρ between {} and connection weight (synapse count: the connectome's number, EM serial sections for Cook 2019) on {} wired pairs is {} (p = {}; chance 0).",
             w.layer,
             c.config.rank_by.label(),
             w.pairs,
@@ -585,7 +612,7 @@ fn method_notes(s: &mut String, c: &Comparison) {
     let _ = writeln!(s, "## How these numbers were computed\n");
     let _ = writeln!(
         s,
-        "- Orientation: every matrix is `[target, source]`; a connectome edge pre → post is compared with the circuit edge source → target. Gap junctions are symmetric; the electrical layer compares unordered pairs, scored by the larger direction.\n- Aggregation: {}.\n- AUROC with mid-ranks for ties; AUPRC as average precision (chance = fraction of wired pairs).\n- Random predictor at the same density: precision = base rate, recall = selected fraction, F1 = 2πq/(π+q).\n- Degree-preserving null: {} Maslov–Sneppen rewirings of the compared connectome (in- and out-degrees kept; undirected for gap junctions), p = (1 + #null ≥ observed)/(1 + draws), seed {}.\n- Bootstrap: {} resamples of recordings with replacement; each pools the recordings' mean tests (`recording_edges.csv`) into a statistic and ranks the pairs again; the interval is AUROC ± 1.96 × the bootstrap standard deviation (resamples hold fewer distinct worms, which lowers their AUROC, so percentile intervals would be shifted; the bootstrap mean is in `metrics.csv`).{}\n- Two-step paths run through any neuron of the connectome, recorded or not, over chemical synapses and gap junctions; the null rewires that whole graph.",
+        "- Orientation: every matrix of this comparison is stored `[target, source]` (rows = target); a connectome edge pre → post is compared with the circuit edge source → target. Gap junctions are symmetric; the electrical layer compares unordered pairs, scored by the larger direction. The combined layer's weight is the sum of the chemical and gap junction weights.\n- Aggregation: {}.\n- AUROC with mid-ranks for ties; AUPRC as average precision (chance = fraction of wired pairs).\n- Random predictor at the same density: precision = base rate, recall = selected fraction, F1 = 2πq/(π+q).\n- Degree-preserving null: {} Maslov–Sneppen rewirings of the compared connectome (in- and out-degrees kept; undirected for gap junctions), p = (1 + #null ≥ observed)/(1 + draws), seed {}.\n- Bootstrap: {} resamples of recordings with replacement; each pools the recordings' mean tests (`recording_edges.csv`) into a statistic and ranks the pairs again; the interval is AUROC ± 1.96 × the bootstrap standard deviation (resamples hold fewer distinct worms, which lowers their AUROC, so percentile intervals would be shifted; the bootstrap mean is in `metrics.csv`).{}\n- Two-step paths run through any neuron of the connectome (cells with a neuronal type; muscles and other cells left out), recorded or not, over chemical synapses and gap junctions; the null rewires that whole graph (for lagged edges as one directed graph, each gap junction two directed edges).",
         c.aggregation,
         c.config.permutations,
         c.config.seed,

@@ -103,6 +103,11 @@ pub struct LayerMetrics {
     pub auroc: f64,
     /// AUROC by the other statistic (`|effect|` when ranking by `|t|` and vice versa).
     pub auroc_other_statistic: f64,
+    /// Directed layers: AUROC against the connectome reversed (post → pre compared with
+    /// source → target). Above `auroc`, the ranking favours the unwired direction: it is
+    /// no evidence of the synapses' direction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auroc_reversed: Option<f64>,
     /// `AUROC ± 1.96 SE`, SE the standard deviation of the bootstrap AUROCs (the
     /// "standard interval": resampling worms with replacement leaves fewer distinct
     /// worms per resample, which biases resampled AUROCs downwards, so percentile
@@ -158,7 +163,11 @@ pub struct DirectionMetrics {
 pub struct IdentifiedDirections {
     /// Pairs with a significant direction.
     pub pairs: usize,
-    /// Of those, pairs wired one way only (chemical), whose direction can be checked.
+    /// Of those, pairs whose two mean-test effects have opposite signs: the test of
+    /// `effect(i → j) − effect(j → i)` says they differ, not which is stronger.
+    pub opposite_signs: usize,
+    /// Of the others (same sign both ways), pairs wired one way only (chemical), whose
+    /// direction can be checked.
     pub one_way_wired: usize,
     pub correct: usize,
     pub accuracy: f64,
@@ -623,6 +632,10 @@ fn layer_metrics(
         base_rate: base,
         auroc: au,
         auroc_other_statistic: auroc(&s2, &w),
+        auroc_reversed: directed.then(|| {
+            let reversed = wired.t().to_owned();
+            auroc(&s, &pairs(&st.score, &st.selected, &reversed, directed).2)
+        }),
         auroc_ci95: (boot.len() >= 2).then(|| {
             let se = mean_sd(&boot).1;
             (au - 1.96 * se, au + 1.96 * se)
@@ -994,7 +1007,9 @@ fn wilson(k: u64, n: u64) -> (f64, f64) {
 
 /// The direction tests of `table` at `lag` against one-way chemical wiring (cell level:
 /// `map` is the identity on matched neurons). A pair's stronger direction is the one with
-/// the larger |effect| of the mean test.
+/// the larger |effect| of the mean test; a significant direction orders the two
+/// magnitudes only where both effects have one sign (for `e_ij = a`, `e_ji = b` of one
+/// sign `s`, `s(a − b) > 0 ⇔ |a| > |b|`), so pairs of opposite signs are counted apart.
 fn identified_directions(
     table: &EdgeTable,
     lag: usize,
@@ -1016,26 +1031,41 @@ fn identified_directions(
             .mapv(|v| v == 1.0),
         map,
     );
-    let strength = aggregate(&table.matrix(lag, TestKind::Mean, |e| e.effect.abs()), map);
+    let signed = aggregate(&table.matrix(lag, TestKind::Mean, |e| e.effect), map);
+    Some(identified_from(&significant, &signed, chem))
+}
+
+/// [`identified_directions`] on `[target, source]` matrices: the significant direction
+/// tests, the signed mean-test effects and the chemical wiring.
+fn identified_from(
+    significant: &Array2<bool>,
+    signed: &Array2<f64>,
+    chem: &Array2<f64>,
+) -> IdentifiedDirections {
     let n = significant.nrows();
-    let (mut pairs, mut wired, mut correct) = (0usize, 0u64, 0u64);
+    let (mut pairs, mut opposite, mut wired, mut correct) = (0usize, 0usize, 0u64, 0u64);
     for j in 0..n {
         for i in 0..n {
             if !significant[[j, i]] {
                 continue;
             }
             pairs += 1;
+            if signed[[j, i]] * signed[[i, j]] < 0.0 {
+                opposite += 1;
+                continue;
+            }
             let wired_forward = chem[[j, i]] > 0.0 && chem[[i, j]] == 0.0;
             let wired_back = chem[[i, j]] > 0.0 && chem[[j, i]] == 0.0;
-            let (fwd, back) = (strength[[j, i]], strength[[i, j]]);
+            let (fwd, back) = (signed[[j, i]].abs(), signed[[i, j]].abs());
             if (wired_forward || wired_back) && fwd.is_finite() && back.is_finite() && fwd != back {
                 wired += 1;
                 correct += u64::from((fwd > back) == wired_forward);
             }
         }
     }
-    Some(IdentifiedDirections {
+    IdentifiedDirections {
         pairs,
+        opposite_signs: opposite,
         one_way_wired: wired as usize,
         correct: correct as usize,
         accuracy: if wired > 0 {
@@ -1045,7 +1075,7 @@ fn identified_directions(
         },
         ci95: wilson(correct, wired),
         p: binomial_p(correct, wired),
-    })
+    }
 }
 
 /// Two-step paths through the whole neuronal connectome (every neuron the file names
@@ -1217,6 +1247,37 @@ mod tests {
         s[[2, 0]] = 2.0;
         let d = direction_accuracy(&s, &chem);
         assert_eq!(d.pairs, 2);
+        assert_eq!(d.accuracy, 0.5);
+        assert_eq!(d.p, 1.0);
+    }
+
+    /// Significant directions are checked only where both effects have one sign: there
+    /// the larger |effect| is the stronger direction.
+    #[test]
+    fn identified_directions_by_hand() {
+        // [target, source]. Pair (0, 1): 0 → 1 wired one way, effects +3 (0 → 1) and
+        // +1: identified, right. Pair (0, 2): 2 → 0 wired one way, effects −0.5 (2 → 0)
+        // and −2: identified, wrong. Pair (1, 2): 1 → 2 wired one way, effects +2 and
+        // −2.5: opposite signs, not checked. Pair (2, 3): significant, unwired.
+        let mut chem = Array2::zeros((4, 4));
+        chem[[1, 0]] = 5.0;
+        chem[[0, 2]] = 1.0;
+        chem[[2, 1]] = 2.0;
+        let mut e = Array2::from_elem((4, 4), f64::NAN);
+        (e[[1, 0]], e[[0, 1]]) = (3.0, 1.0);
+        (e[[0, 2]], e[[2, 0]]) = (-0.5, -2.0);
+        (e[[2, 1]], e[[1, 2]]) = (2.0, -2.5);
+        (e[[3, 2]], e[[2, 3]]) = (1.0, 0.2);
+        let mut sig = Array2::from_elem((4, 4), false);
+        // Direction rows sit once per pair, source first in panel order.
+        for (j, i) in [(1, 0), (2, 0), (2, 1), (3, 2)] {
+            sig[[j, i]] = true;
+        }
+        let d = identified_from(&sig, &e, &chem);
+        assert_eq!(
+            (d.pairs, d.opposite_signs, d.one_way_wired, d.correct),
+            (4, 1, 2, 1)
+        );
         assert_eq!(d.accuracy, 0.5);
         assert_eq!(d.p, 1.0);
     }
