@@ -38,7 +38,8 @@ enum Command {
     Plot(plot_cmd::PlotArgs),
     /// Compare an inferred circuit with a connectome: report.md, metrics, figures.
     Compare(compare_cmd::CompareArgs),
-    /// Time the edge tests (GEMM vs per-edge) and a full `infer` on the shipped data.
+    /// Benchmark every method on simulated families with known truth and on the shipped
+    /// recordings; `--edge-tests` and `--training` time the edge tests and the training.
     Bench(bench::BenchArgs),
 }
 

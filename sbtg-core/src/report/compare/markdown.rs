@@ -466,8 +466,8 @@ fn findings(s: &mut String, c: &Comparison) {
             l.auroc_reversed.map_or(String::new(), |r| format!(
                 "; against the connectome reversed (post → pre) it is {}{}",
                 f3(r),
-                if r > l.auroc {
-                    ", higher: the ranking favours the unwired direction and is no evidence of the synapses' direction"
+                if r >= l.auroc {
+                    ", as high or higher: the margin over the null is no evidence of the synapses' direction"
                 } else {
                     ""
                 }
@@ -521,18 +521,31 @@ fn findings(s: &mut String, c: &Comparison) {
             pval(d.p)
         );
         if let Some(id) = &d.identified {
-            let _ = writeln!(
-                s,
-                "- **Identified directions** (direction tests of effect(i → j) − effect(j → i), own FDR family): {} pairs have a significant direction; in {} of them the two effects have opposite signs, so the test says they differ but not which is stronger; of the others, {} are wired one way only, and their stronger direction (larger |effect|) is the wired one in {} ({:.1}% [{:.1}%, {:.1}%], binomial p = {}).",
-                id.pairs,
-                id.opposite_signs,
-                id.one_way_wired,
-                id.correct,
-                100.0 * id.accuracy,
-                100.0 * id.ci95.0,
-                100.0 * id.ci95.1,
-                pval(id.p)
-            );
+            let checked = if id.one_way_wired == 0 {
+                "none is wired one way only, so none can be checked".to_string()
+            } else {
+                format!(
+                    "{} are wired one way only, and their stronger direction (larger |effect|) is the wired one in {} ({:.1}% [{:.1}%, {:.1}%], binomial p = {})",
+                    id.one_way_wired,
+                    id.correct,
+                    100.0 * id.accuracy,
+                    100.0 * id.ci95.0,
+                    100.0 * id.ci95.1,
+                    pval(id.p)
+                )
+            };
+            let _ = if id.pairs == 0 {
+                writeln!(
+                    s,
+                    "- **Identified directions** (direction tests of effect(i → j) − effect(j → i), own FDR family): no pair has a significant direction."
+                )
+            } else {
+                writeln!(
+                    s,
+                    "- **Identified directions** (direction tests of effect(i → j) − effect(j → i), own FDR family): {} pairs have a significant direction; in {} of them the two effects have opposite signs, so the test says they differ but not which is stronger; of the others, {checked}.",
+                    id.pairs, id.opposite_signs,
+                )
+            };
         }
     }
     for w in &c.weight_agreement {
