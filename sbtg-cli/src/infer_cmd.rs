@@ -202,7 +202,7 @@ pub struct InferArgs {
     /// HAC bandwidth: a number, `auto` (Newey–West 1994 plug-in) or `andrews` (Andrews 1991 AR(1) plug-in).
     #[arg(long, default_value = "auto")]
     bandwidth: String,
-    /// How the mean tests pool the recordings: `fixed` (one HAC test over all windows)
+    /// How the mean and direction tests pool the recordings: `fixed` (one HAC test over all windows)
     /// or `random-effects` (per-recording tests pooled with a between-worm variance,
     /// DerSimonian–Laird; needs 3 or more recordings).
     #[arg(long, value_enum, default_value = "fixed")]

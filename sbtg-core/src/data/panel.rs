@@ -86,8 +86,15 @@ fn label_map(r: &Recording, keep_uncertain: bool) -> LabelMap {
     if keep_uncertain {
         for (j, name) in r.neurons.iter().enumerate() {
             if let Some(base) = name.strip_suffix('?') {
-                map.entry(base.trim_end_matches('?').to_string())
-                    .or_insert(j);
+                // A confident label wins unless its trace is constant and this one's
+                // is not.
+                let base = base.trim_end_matches('?').to_string();
+                match map.get(&base) {
+                    Some(&k) if !is_constant(r, k) || is_constant(r, j) => {}
+                    _ => {
+                        map.insert(base, j);
+                    }
+                }
             }
         }
     }
@@ -199,8 +206,13 @@ impl Panel {
             )));
         }
         let mut panel = align(recordings, &maps, neurons, cfg.clone())?;
-        // A constant trace of a neuron the panel leaves out is said too: it may be why.
+        // A constant trace of a neuron the majority rule leaves out is said too: it may
+        // be why (a neuron not listed in `--neurons` is left out whatever its traces).
+        let by_majority = cfg.neurons.is_none();
         for ((pr, r), m) in panel.recordings.iter_mut().zip(recordings).zip(&maps) {
+            if !by_majority {
+                continue;
+            }
             for (name, &j) in &m.constant {
                 if !panel.neurons.contains(name) {
                     pr.panel_notes.push(format!(
@@ -424,6 +436,15 @@ mod tests {
         };
         let p = Panel::build(std::slice::from_ref(&a), &cfg).unwrap();
         assert_eq!(p.neurons, ["ASH", "AVAL"]);
+        // A confident label whose trace is constant gives way to a usable uncertain one.
+        let u = rec(
+            "u",
+            &["AVAL", "AVAL?", "RIM"],
+            array![[2.0, 1.0, 0.0], [2.0, 3.0, 1.0], [2.0, 5.0, 3.0]],
+        );
+        let p = Panel::build(std::slice::from_ref(&u), &cfg).unwrap();
+        assert_eq!(p.neurons, ["AVAL", "RIM"]);
+        assert_eq!(p.recordings[0].x.column(0).to_vec(), vec![-1.0, 0.0, 1.0]);
         let k = rec(
             "k",
             &["AVAL", "RIM"],
@@ -466,7 +487,7 @@ mod tests {
             &["AVAL", "RIM", "AVAR"],
             array![[1.0, 2.0, 0.0], [3.0, 5.0, 1.0], [4.0, 1.0, 3.0]],
         );
-        let p = Panel::build(&[m, n], &PanelConfig::default()).unwrap();
+        let p = Panel::build(&[m.clone(), n.clone()], &PanelConfig::default()).unwrap();
         assert_eq!(p.neurons, ["AVAL", "AVAR"]);
         assert!(
             p.recordings[0]
@@ -477,6 +498,13 @@ mod tests {
             p.recordings[0].panel_notes
         );
         assert!(p.recordings[1].panel_notes.is_empty());
+        // Listed neurons: no majority rule, so no such note.
+        let two = PanelConfig {
+            neurons: Some(vec!["AVAL".into(), "AVAR".into()]),
+            ..Default::default()
+        };
+        let p = Panel::build(&[m, n], &two).unwrap();
+        assert!(p.recordings[0].panel_notes.is_empty());
         // With one recording enough, it is kept and left out of the constant one only,
         // with a note.
         let one = PanelConfig {

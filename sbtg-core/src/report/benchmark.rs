@@ -756,7 +756,8 @@ pub struct ResultRow {
     /// permutation p of the observed AUROC against them.
     pub auroc_null: f64,
     pub auroc_p: f64,
-    /// Selected mean-test rows over tested ordered pairs.
+    /// Selected rows over tested ordered pairs (simulated: mean-test rows at every lag;
+    /// real data: the compared lag's pairs selected by the mean or volatility test).
     pub selected_fraction: f64,
     pub seconds: f64,
 }
@@ -811,7 +812,9 @@ impl ResultRow {
             .find(|l| l.layer == "combined")
             .expect("compare always reports a combined layer");
         let n = table.neurons().len();
-        let selected = table.selected_count(TestKind::Mean);
+        // The compared lag's selected pairs, as `sbtg compare` counts them (mean or
+        // volatility test), so that selected, precision and F1 describe one selection.
+        let selected = combined.selected;
         ResultRow {
             dataset: dataset.into(),
             seed: 0,
@@ -837,7 +840,7 @@ impl ResultRow {
             lag_attribution: f64::NAN,
             auroc_null: combined.auroc_null_mean,
             auroc_p: combined.auroc_p,
-            selected_fraction: selected as f64 / (n * (n - 1)) as f64,
+            selected_fraction: selected as f64 / combined.pairs as f64,
             seconds,
         }
     }
@@ -1049,7 +1052,7 @@ pub fn results_markdown(rows: &[ResultRow], real_dataset: Option<&str>, header: 
         ));
     }
     if let Some(real) = real_dataset {
-        md.push_str(&format!("\n## Real data: {real} against Cook et al. 2019 (chemical or electrical, cell level, ranked by |t|)\n\n"));
+        md.push_str(&format!("\n## Real data: {real} against Cook et al. 2019 (chemical or electrical, cell level, ranked by |t|)\n\nEach method's lag-1 circuit compared as `sbtg compare` does: selected = the lag-1 pairs its mean or volatility test selected (only SBTG has a volatility test), precision and F1 of that selection, direction accuracy over the pairs wired one way only.\n\n"));
         md.push_str("| method | AUROC | degree-preserving null (p) | AUPRC | selected (% of pairs) | precision | F1 | direction acc. | seconds |\n|---|---|---|---|---|---|---|---|---|\n");
         for m in &methods {
             for r in of(real, m) {

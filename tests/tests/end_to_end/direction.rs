@@ -120,7 +120,7 @@ fn direction_test_finds_one_way_edges() {
 
 /// Worm-specific directions: in each of 8 worms every pair of a fixed set is coupled
 /// one way, forward in 5 worms and backward in 3, so the worms share no direction
-/// beyond what 8 of them can show (a one-sample t of 5 against 3 is about 0.75).
+/// beyond what 8 of them can show (a one-sample t of 5 against 3 is about 0.7).
 /// Pooling every window reads the windows' average as a shared direction; with
 /// `--pooling random-effects` the direction tests pool the worms as the mean test does
 /// and find none.

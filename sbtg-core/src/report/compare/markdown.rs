@@ -464,10 +464,11 @@ fn findings(s: &mut String, c: &Comparison) {
             if c.config.rank_by == super::RankBy::T { "|effect|" } else { "|t|" },
             f3(l.auroc_other_statistic),
             l.auroc_reversed.map_or(String::new(), |r| format!(
-                "; against the connectome reversed (post → pre) it is {}{}",
+                "; against the connectome reversed (post → pre) it is {} ({}, untested){}",
                 f3(r),
-                if r >= l.auroc {
-                    ", as high or higher: the margin over the null is no evidence of the synapses' direction"
+                if r >= l.auroc { "as high or higher" } else { "lower" },
+                if r >= l.auroc && l.auroc_p < 0.05 && l.auroc > l.auroc_null_mean {
+                    ": its margin over the null is no evidence of the synapses' direction"
                 } else {
                     ""
                 }

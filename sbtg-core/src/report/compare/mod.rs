@@ -1006,10 +1006,12 @@ fn wilson(k: u64, n: u64) -> (f64, f64) {
 }
 
 /// The direction tests of `table` at `lag` against one-way chemical wiring (cell level:
-/// `map` is the identity on matched neurons). A pair's stronger direction is the one with
-/// the larger |effect| of the mean test; a significant direction orders the two
-/// magnitudes only where both effects have one sign (for `e_ij = a`, `e_ji = b` of one
-/// sign `s`, `s(a − b) > 0 ⇔ |a| > |b|`), so pairs of opposite signs are counted apart.
+/// `map` is the identity on matched neurons). The direction test's effect is
+/// `d = e(i → j) − e(j → i)`; where both mean-test effects have one sign `s`, `s·d > 0`
+/// says `|e(i → j)| > |e(j → i)|`, so the stronger direction is the one `s·d` points to
+/// (with fixed pooling the same as the larger |effect|; with random effects the two
+/// tests are pooled apart). Where the signs differ the test orders no magnitudes, and
+/// such pairs are counted apart.
 fn identified_directions(
     table: &EdgeTable,
     lag: usize,
@@ -1032,14 +1034,17 @@ fn identified_directions(
         map,
     );
     let signed = aggregate(&table.matrix(lag, TestKind::Mean, |e| e.effect), map);
-    Some(identified_from(&significant, &signed, chem))
+    let difference = aggregate(&table.matrix(lag, TestKind::Direction, |e| e.effect), map);
+    Some(identified_from(&significant, &signed, &difference, chem))
 }
 
 /// [`identified_directions`] on `[target, source]` matrices: the significant direction
-/// tests, the signed mean-test effects and the chemical wiring.
+/// tests and their effects `difference[[j, i]] = e(i → j) − e(j → i)` (one orientation
+/// per pair), the signed mean-test effects and the chemical wiring.
 fn identified_from(
     significant: &Array2<bool>,
     signed: &Array2<f64>,
+    difference: &Array2<f64>,
     chem: &Array2<f64>,
 ) -> IdentifiedDirections {
     let n = significant.nrows();
@@ -1056,10 +1061,11 @@ fn identified_from(
             }
             let wired_forward = chem[[j, i]] > 0.0 && chem[[i, j]] == 0.0;
             let wired_back = chem[[i, j]] > 0.0 && chem[[j, i]] == 0.0;
-            let (fwd, back) = (signed[[j, i]].abs(), signed[[i, j]].abs());
-            if (wired_forward || wired_back) && fwd.is_finite() && back.is_finite() && fwd != back {
+            // s·d > 0: the forward direction i → j is the stronger.
+            let s_d = signed[[j, i]].signum() * difference[[j, i]];
+            if (wired_forward || wired_back) && s_d.is_finite() && s_d != 0.0 {
                 wired += 1;
-                correct += u64::from((fwd > back) == wired_forward);
+                correct += u64::from((s_d > 0.0) == wired_forward);
             }
         }
     }
@@ -1273,13 +1279,26 @@ mod tests {
         for (j, i) in [(1, 0), (2, 0), (2, 1), (3, 2)] {
             sig[[j, i]] = true;
         }
-        let d = identified_from(&sig, &e, &chem);
+        let mut d = Array2::from_elem((4, 4), f64::NAN);
+        for (j, i) in [(1, 0), (2, 0), (2, 1), (3, 2)] {
+            d[[j, i]] = e[[j, i]] - e[[i, j]];
+        }
+        let d = identified_from(&sig, &e, &d, &chem);
         assert_eq!(
             (d.pairs, d.opposite_signs, d.one_way_wired, d.correct),
             (4, 1, 2, 1)
         );
         assert_eq!(d.accuracy, 0.5);
         assert_eq!(d.p, 1.0);
+        // The direction test's own sign decides (random effects pools it apart from the
+        // mean tests): a pooled difference of −1 for pair (0, 1) makes 1 → 0 the stronger.
+        let mut diff = Array2::from_elem((4, 4), f64::NAN);
+        for (j, i) in [(1, 0), (2, 0), (2, 1), (3, 2)] {
+            diff[[j, i]] = e[[j, i]] - e[[i, j]];
+        }
+        diff[[1, 0]] = -1.0;
+        let d = identified_from(&sig, &e, &diff, &chem);
+        assert_eq!((d.one_way_wired, d.correct), (2, 0));
     }
 
     /// A small connectome of four real cells (AVAL, AVAR: inter; ASHL: sensory; DA1:

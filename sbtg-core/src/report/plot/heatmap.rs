@@ -52,12 +52,22 @@ impl Figure for SignedHeatmap<'_> {
             .filter(|((j, i), _)| c.selected[[*j, *i]])
             .map(|(_, v)| v.abs())
             .collect();
-        let scale = crate::stats::metrics::quantile(&selected_effects, 0.95).max(1e-12);
+        let any = !selected_effects.is_empty();
+        let scale = if any {
+            crate::stats::metrics::quantile(&selected_effects, 0.95).max(1e-12)
+        } else {
+            1.0
+        };
         root.draw(&Text::new(c.title.clone(), (20, 15), font(18)))
             .map_err(err)?;
         root.draw(&Text::new(
             format!(
-                "colour: effect of selected edges (red > 0, blue < 0, saturating at |effect| = {scale:.3}, the 95th percentile); {}{}",
+                "{}; {}{}",
+                if any {
+                    format!("colour: effect of selected edges (red > 0, blue < 0, saturating at |effect| = {}, the 95th percentile)", sig3(scale))
+                } else {
+                    "no selected edges".to_string()
+                },
                 if c.overlay.is_some() { format!("{}; ", c.legend) } else { String::new() },
                 if c.undirected {
                     "symmetric: same-frame pairs are undirected"
@@ -109,45 +119,9 @@ impl Figure for SignedHeatmap<'_> {
         // Colour bar right of the type names: the effect scale, saturating at ±scale.
         // Any selected edge is drawn at least 15% saturated, so the bar steps at 0.
         let side = n as i32 * cell;
-        let (bx, bh) = (ox + side + 95, side.clamp(120, 320));
-        let by = oy + (side - bh) / 2;
-        for k in 0..bh {
-            let v = 1.0 - 2.0 * (k as f64 + 0.5) / bh as f64;
-            root.draw(&Rectangle::new(
-                [(bx, by + k), (bx + 16, by + k + 1)],
-                diverging(v * 0.85 + v.signum() * 0.15).filled(),
-            ))
-            .map_err(err)?;
+        if any {
+            self.colour_bar(root, (ox + side + 95, oy), side, scale)?;
         }
-        root.draw(&Rectangle::new(
-            [(bx, by), (bx + 16, by + bh)],
-            BLACK.stroke_width(1),
-        ))
-        .map_err(err)?;
-        for (frac, label) in [
-            (0.0, format!("+{scale:.3}")),
-            (0.5, "0".to_string()),
-            (1.0, format!("\u{2212}{scale:.3}")),
-        ] {
-            let y = by + (frac * bh as f64) as i32;
-            root.draw(&PathElement::new(
-                vec![(bx + 16, y), (bx + 20, y)],
-                BLACK.stroke_width(1),
-            ))
-            .map_err(err)?;
-            root.draw(&Text::new(
-                label,
-                (bx + 23, y),
-                font(12).pos(Pos::new(HPos::Left, VPos::Center)),
-            ))
-            .map_err(err)?;
-        }
-        root.draw(&Text::new(
-            "effect",
-            (bx + 8, by - 8),
-            font(12).pos(Pos::new(HPos::Center, VPos::Bottom)),
-        ))
-        .map_err(err)?;
         // Labels: sources along the top (rotated), targets down the left.
         for (k, name) in c.nodes.iter().enumerate() {
             let mid = k as i32 * cell + cell / 2;
@@ -198,4 +172,63 @@ impl Figure for SignedHeatmap<'_> {
         }
         Ok(())
     }
+}
+
+impl SignedHeatmap<'_> {
+    /// The colour bar of effects in `[−scale, scale]`, left edge at `bx`, centred on
+    /// a matrix of height `side` whose top is at `oy`.
+    fn colour_bar<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        (bx, oy): (i32, i32),
+        side: i32,
+        scale: f64,
+    ) -> Result<(), String> {
+        let bh = side.clamp(120, 320);
+        let by = oy + (side - bh) / 2;
+        for k in 0..bh {
+            let v = 1.0 - 2.0 * (k as f64 + 0.5) / bh as f64;
+            root.draw(&Rectangle::new(
+                [(bx, by + k), (bx + 16, by + k + 1)],
+                diverging(v * 0.85 + v.signum() * 0.15).filled(),
+            ))
+            .map_err(err)?;
+        }
+        root.draw(&Rectangle::new(
+            [(bx, by), (bx + 16, by + bh)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(err)?;
+        for (frac, label) in [
+            (0.0, format!("+{}", sig3(scale))),
+            (0.5, "0".to_string()),
+            (1.0, format!("\u{2212}{}", sig3(scale))),
+        ] {
+            let y = by + (frac * bh as f64) as i32;
+            root.draw(&PathElement::new(
+                vec![(bx + 16, y), (bx + 20, y)],
+                BLACK.stroke_width(1),
+            ))
+            .map_err(err)?;
+            root.draw(&Text::new(
+                label,
+                (bx + 23, y),
+                font(12).pos(Pos::new(HPos::Left, VPos::Center)),
+            ))
+            .map_err(err)?;
+        }
+        root.draw(&Text::new(
+            "effect",
+            (bx + 8, by - 8),
+            font(12).pos(Pos::new(HPos::Center, VPos::Bottom)),
+        ))
+        .map_err(err)?;
+        Ok(())
+    }
+}
+
+/// `v` with three significant digits.
+fn sig3(v: f64) -> String {
+    let digits = (2 - v.abs().max(1e-12).log10().floor() as i32).clamp(0, 6) as usize;
+    format!("{v:.digits$}")
 }
