@@ -526,7 +526,7 @@ fn findings(s: &mut String, c: &Comparison) {
                 "none is wired one way only, so none can be checked".to_string()
             } else {
                 format!(
-                    "{} are wired one way only, and their stronger direction (larger |effect|) is the wired one in {} ({:.1}% [{:.1}%, {:.1}%], binomial p = {})",
+                    "{} are wired one way only, and their stronger direction (the one the test's difference points to, given the effects' shared sign) is the wired one in {} ({:.1}% [{:.1}%, {:.1}%], binomial p = {})",
                     id.one_way_wired,
                     id.correct,
                     100.0 * id.accuracy,

@@ -158,7 +158,8 @@ pub struct DirectionMetrics {
 }
 
 /// Pairs whose direction test is significant (own FDR family), and how their stronger
-/// direction (larger |effect| of the mean test) agrees with one-way chemical wiring.
+/// direction (the one the test's difference points to, given the mean-test effects'
+/// shared sign) agrees with one-way chemical wiring.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct IdentifiedDirections {
     /// Pairs with a significant direction.
@@ -1258,7 +1259,7 @@ mod tests {
     }
 
     /// Significant directions are checked only where both effects have one sign: there
-    /// the larger |effect| is the stronger direction.
+    /// the direction test's difference, signed by their shared sign, names the stronger.
     #[test]
     fn identified_directions_by_hand() {
         // [target, source]. Pair (0, 1): 0 → 1 wired one way, effects +3 (0 → 1) and
