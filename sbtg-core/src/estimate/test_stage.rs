@@ -418,16 +418,7 @@ fn direction_test(
             let recordings: Vec<RecordingTest> = (0..panel.recordings.len())
                 .into_par_iter()
                 .filter_map(|r| {
-                    let mine: Vec<ProductSeries> = folds
-                        .iter()
-                        .zip(&block.rows)
-                        .filter_map(|(series, fold_rows)| {
-                            let rows: Vec<usize> = (0..fold_rows.len())
-                                .filter(|&k| window_recording[fold_rows[k]] == r)
-                                .collect();
-                            (!rows.is_empty()).then(|| series.select_rows(&rows))
-                        })
-                        .collect();
+                    let mine = recording_rows(&folds, &block.rows, window_recording, r);
                     (!mine.is_empty()).then(|| {
                         let res = hac_test_off_diagonal(&mine, Bandwidth::Fixed(fixed));
                         recording_test(panel, r, lag, res, None)
@@ -462,17 +453,7 @@ fn recording_tests(
             let pieces: Vec<(&[usize], Vec<ProductSeries>)> = blocks
                 .iter()
                 .map(|b| {
-                    let folds = b
-                        .folds
-                        .iter()
-                        .zip(&b.rows)
-                        .filter_map(|(series, fold_rows)| {
-                            let mine: Vec<usize> = (0..fold_rows.len())
-                                .filter(|&k| window_recording[fold_rows[k]] == r)
-                                .collect();
-                            (!mine.is_empty()).then(|| series.select_rows(&mine))
-                        })
-                        .collect::<Vec<_>>();
+                    let folds = recording_rows(&b.folds, &b.rows, window_recording, r);
                     (b.targets.as_slice(), folds)
                 })
                 .filter(|(_, folds)| !folds.is_empty())
@@ -484,6 +465,26 @@ fn recording_tests(
                 pieces.iter().map(|(t, f)| (*t, f.as_slice())).collect();
             let res = hac_blocks(&pairs, n, Bandwidth::Fixed(bandwidth));
             Some(recording_test(panel, r, lag, res, shift))
+        })
+        .collect()
+}
+
+/// Each fold's series restricted to recording `r`'s windows (`fold_rows[f][k]` is the
+/// window of row `k` of fold `f`); folds without such windows are left out.
+fn recording_rows(
+    folds: &[ProductSeries],
+    fold_rows: &[Vec<usize>],
+    window_recording: &[usize],
+    r: usize,
+) -> Vec<ProductSeries> {
+    folds
+        .iter()
+        .zip(fold_rows)
+        .filter_map(|(series, rows)| {
+            let mine: Vec<usize> = (0..rows.len())
+                .filter(|&k| window_recording[rows[k]] == r)
+                .collect();
+            (!mine.is_empty()).then(|| series.select_rows(&mine))
         })
         .collect()
 }
